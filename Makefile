@@ -1,0 +1,49 @@
+# QR Pro. `make local` runs the local stack, `make test` runs every test;
+# both install what they need on first use (.venv/ and node_modules/).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.stamp-installed
+NODE_STAMP := node_modules/.stamp-installed
+PYTEST_ARGS ?=
+
+.PHONY: install local test lint typecheck unit integration e2e bench fuzz clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+local: install
+	$(BIN)/qrpro local $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no test: make treats that as the failure it is.
+test: install lint
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+e2e: install
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+-include infra/infra.mk

@@ -1,0 +1,167 @@
+"""The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
+function, ``GET /docs/openapi.json`` without authorizer; a Lambda REQUEST
+authorizer with no result cache; usage plans per plan fed by the
+authorizer's ``usageIdentifierKey``; gateway responses in the contract's
+JSON envelope; JSON access logs without viewer IP or user agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.functions import LOG_RETENTION
+
+STAGE = "prod"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+BINARY_MEDIA_TYPES = ["application/zip", "image/png", "application/pdf"]
+# Daily requests per key (API.md §3). The exact budget is the DynamoDB counter;
+# these usage plans are API Gateway's best-effort edge backstop.
+USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
+
+# Only request facts: no $context.identity.* (no source IP, user agent, caller).
+ACCESS_LOG_FIELDS: dict[str, str] = {
+    "requestId": '"$context.requestId"',
+    "requestTime": "$context.requestTimeEpoch",
+    "method": '"$context.httpMethod"',
+    "resourcePath": '"$context.resourcePath"',
+    "path": '"$context.path"',
+    "status": "$context.status",
+    "protocol": '"$context.protocol"',
+    "responseLength": '"$context.responseLength"',
+    "latency": "$context.responseLatency",
+    "integrationLatency": '"$context.integrationLatency"',
+    "integrationStatus": '"$context.integrationStatus"',
+    "principalId": '"$context.authorizer.principalId"',
+    "authorizerError": '"$context.authorizer.error"',
+    "errorType": '"$context.error.responseType"',
+    "errorMessage": '"$context.error.message"',
+    "xrayTraceId": '"$context.xrayTraceId"',
+}
+
+
+def access_log_format() -> str:
+    return "{" + ",".join(f'"{k}":{v}' for k, v in ACCESS_LOG_FIELDS.items()) + "}"
+
+
+# (response type, status, body). Status None keeps API Gateway's own status.
+GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
+    (apigw.ResponseType.UNAUTHORIZED, "401", '{"error":"not_signed_in"}'),
+    # The authorizer returns Deny for a bearer token that is not a live key.
+    (apigw.ResponseType.ACCESS_DENIED, "401", '{"error":"invalid_api_key"}'),
+    # A method that requires a usage-plan key got none (see docs/deploy.md).
+    (apigw.ResponseType.INVALID_API_KEY, "401", '{"error":"invalid_api_key"}'),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", '{"error":"rate_limited","window":"day"}'),
+    (apigw.ResponseType.THROTTLED, "429", '{"error":"rate_limited","window":"second"}'),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", '{"error":"payload_too_large"}'),
+    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", '{"error":"unsupported_media_type"}'),
+    # Paths outside /api and /docs/openapi.json (API Gateway says 403 "Missing Authentication Token").
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", '{"error":"not_found"}'),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", '{"error":"not_found"}'),
+    (apigw.ResponseType.DEFAULT_4_XX, None,
+     '{"error":"bad_request","message":$context.error.messageString}'),
+    (apigw.ResponseType.DEFAULT_5_XX, "500", '{"error":"internal","request_id":"$context.requestId"}'),
+]
+
+
+class Api(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, api_function: lambda_.IFunction,
+                 export_function: lambda_.IFunction, authorizer_function: lambda_.IFunction,
+                 require_usage_key: bool = False, domain_name: str | None = None,
+                 certificate_arn: str | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
+        self.rest_api = apigw.RestApi(
+            self, "RestApi",
+            rest_api_name="qrpro",
+            description="QR Pro API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            binary_media_types=BINARY_MEDIA_TYPES,
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            # No account-wide AWS::ApiGateway::Account singleton: access logs only.
+            cloud_watch_role=False,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
+                throttling_rate_limit=500,
+                throttling_burst_limit=1000,
+            ),
+        )
+        self.authorizer = apigw.RequestAuthorizer(
+            self, "BearerAuthorizer",
+            handler=authorizer_function,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            # 0: no cached Allow outlives a revocation (API.md §2).
+            results_cache_ttl=Duration.seconds(0),
+        )
+        authed = apigw.MethodOptions(
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+            api_key_required=require_usage_key,
+        )
+        authed_kw: dict[str, Any] = {"authorizer": self.authorizer,
+                                     "authorization_type": apigw.AuthorizationType.CUSTOM,
+                                     "api_key_required": require_usage_key}
+        api_integration = apigw.LambdaIntegration(api_function, proxy=True, allow_test_invoke=False)
+        export_integration = apigw.LambdaIntegration(export_function, proxy=True, allow_test_invoke=False)
+
+        root_api = self.rest_api.root.add_resource("api")
+        root_api.add_method("ANY", api_integration, **authed_kw)
+        root_api.add_proxy(default_integration=api_integration, default_method_options=authed, any_method=True)
+        # /api/user exists as a resource (for /export), so it needs its own routes.
+        user = root_api.add_resource("user")
+        user.add_method("ANY", api_integration, **authed_kw)
+        user.add_proxy(default_integration=api_integration, default_method_options=authed, any_method=True)
+        export = user.add_resource("export")
+        export.add_method("GET", export_integration, **authed_kw)
+        export.add_method("ANY", api_integration, **authed_kw)  # other verbs: 405 from the api function
+
+        openapi = self.rest_api.root.add_resource("docs").add_resource("openapi.json")
+        self.openapi_method = openapi.add_method(
+            "GET", api_integration, authorization_type=apigw.AuthorizationType.NONE)
+
+        for rtype, status, body in GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"Gw{rtype.response_type}",
+                type=rtype,
+                status_code=status,
+                templates={"application/json": body},
+                response_headers={"Content-Type": f"'{JSON_CONTENT_TYPE}'"},
+            )
+
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        for plan, limit in USAGE_PLAN_QUOTAS.items():
+            self.usage_plans[plan] = self.rest_api.add_usage_plan(
+                f"UsagePlan{plan.title()}",
+                name=f"qrpro-{plan}",
+                description=f"QR Pro {plan}: {limit} requests per key per day (edge backstop)",
+                quota=apigw.QuotaSettings(limit=limit, period=apigw.Period.DAY),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api,
+                                                       stage=self.rest_api.deployment_stage)],
+            )
+
+        self.domain: apigw.DomainName | None = None
+        if domain_name and certificate_arn:
+            self.domain = self.rest_api.add_domain_name(
+                "Domain",
+                domain_name=domain_name,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn),
+                endpoint_type=apigw.EndpointType.REGIONAL,
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
+
+    def base_url(self) -> str:
+        """The public ``/api`` base URL; built without the Stage (no dependency cycle with the functions)."""
+        if self.domain is not None:
+            return f"https://{self.domain.domain_name}/api"
+        stack = Stack.of(self)
+        return (f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}."
+                f"{stack.url_suffix}/{STAGE}/api")

@@ -1,0 +1,207 @@
+"""The QR Pro stack: environment-agnostic, no lookups, nothing that calls AWS at synth.
+
+Context keys (all optional; see docs/deploy.md):
+
+- ``qrpro:shortDomain`` + ``qrpro:shortCertificateArn`` (ACM, us-east-1): the redirect host
+- ``qrpro:apiDomain`` + ``qrpro:apiCertificateArn`` (ACM, the stack's region): the API host
+- ``qrpro:sesSender`` (default ``no-reply@aqr.net``) and ``qrpro:sesIdentity`` (the verified
+  SES identity that may send; default the sender's domain)
+- ``qrpro:requireUsageKey`` (default false): make the API methods require the authorizer's
+  usage-plan key (turns API Gateway's daily quota into a hard edge backstop)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
+
+from infra.constructs.api import Api
+from infra.constructs.functions import QrFunction, SharedLayer
+from infra.constructs.jobs import Jobs
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
+from infra.constructs.redirect import Redirect
+from infra.constructs.storage import Storage
+
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+               "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"]
+IDEMPOTENCY_RW = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+DEFAULT_SES_SENDER = "no-reply@aqr.net"
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one cdk-nag finding on ``scope`` (and its children) with a written reason."""
+    if len(reason.strip()) < 20:
+        raise ValueError(f"cdk-nag acknowledgment {rule} needs a real reason")
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+class QrProStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        ctx = self.node.try_get_context
+        short_domain: str | None = ctx("qrpro:shortDomain") or None
+        short_cert: str | None = ctx("qrpro:shortCertificateArn") or None
+        api_domain: str | None = ctx("qrpro:apiDomain") or None
+        api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
+        ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
+        ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
+        require_usage_key = str(ctx("qrpro:requireUsageKey") or "false").lower() in {"1", "true", "yes"}
+
+        storage = Storage(self, "Storage")
+        queues = Queues(self, "Queues")
+        layer = SharedLayer(self, "Shared").layer
+        table = storage.table
+
+        env = {
+            "TABLE_NAME": table.table_name,
+            "IDEMPOTENCY_TABLE_NAME": storage.idempotency_table.table_name,
+            "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn,
+            "SCANS_QUEUE_URL": queues.scans.queue_url,
+            "WEBHOOKS_QUEUE_URL": queues.webhooks.queue_url,
+            "EXPORT_BUCKET": storage.export_bucket.bucket_name,
+            "SES_SENDER": ses_sender,
+        }
+        fns: dict[str, QrFunction] = {}
+
+        def function(name: str, **kw: Any) -> QrFunction:
+            fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env, **kw)
+            return fns[name]
+
+        api = function("api", timeout=Duration.seconds(29), memory_size=1024)
+        authorizer = function("authorizer", timeout=Duration.seconds(5))
+        redirect = function("redirect", timeout=Duration.seconds(5))
+        scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
+        events = function("events", timeout=Duration.seconds(60))
+        webhooks = function("webhooks", timeout=WEBHOOKS_FUNCTION_TIMEOUT)
+        export = function("export", timeout=Duration.seconds(29), memory_size=1024)
+        expiry = function("expiry", timeout=Duration.seconds(300))
+
+        # --- least privilege, one role per function (explicit actions, no wildcards) ---
+        all_indexes = storage.table_and_indexes
+        idem = [storage.idempotency_table.table_arn]
+        api.allow(TABLE_READ + TABLE_WRITE, all_indexes)
+        api.allow(IDEMPOTENCY_RW, idem)
+        authorizer.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
+        redirect.allow(["dynamodb:GetItem"], [table.table_arn])
+        redirect.allow(["sqs:SendMessage"], [queues.scans.queue_arn])
+        scans.allow(TABLE_READ + TABLE_WRITE, all_indexes)
+        ses_identity_arn = f"arn:{self.partition}:ses:{self.region}:{self.account}:identity/{ses_identity}"
+        scans.allow(["ses:SendEmail"], [ses_identity_arn])
+        events.allow(TABLE_READ, all_indexes)
+        events.allow(["sqs:SendMessage"], [queues.webhooks.queue_arn])
+        webhooks.allow(TABLE_READ + TABLE_WRITE, all_indexes)
+        webhooks.allow(["sqs:SendMessage", "sqs:ChangeMessageVisibility"], [queues.webhooks.queue_arn])
+        export.allow(TABLE_READ, all_indexes)
+        # The daily request budget (RATE# counters) is the only item the export function writes.
+        export.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RATE#*"]}},
+        ))
+        export.allow(["s3:PutObject", "s3:GetObject"], [storage.export_bucket.arn_for_objects("*")])
+        expiry.allow(TABLE_READ + TABLE_WRITE, all_indexes)
+        for reader in (api, export):
+            storage.cursor_secret.grant_read(reader.role)
+
+        # --- edges ---
+        self.api = Api(self, "Api", api_function=api.function, export_function=export.function,
+                       authorizer_function=authorizer.function, require_usage_key=require_usage_key,
+                       domain_name=api_domain, certificate_arn=api_cert)
+        self.redirect = Redirect(self, "Redirect", function=redirect.function,
+                                 domain_name=short_domain, certificate_arn=short_cert)
+        api_base_url = self.api.base_url()
+        short_base_url = f"https://{short_domain}" if short_domain else self.redirect.url
+        for name, fn in fns.items():
+            fn.function.add_environment("API_BASE_URL", api_base_url)
+            # The redirect function is the distribution's origin: it cannot reference the
+            # distribution's generated domain (cycle); it gets the custom domain when set.
+            if name != "redirect" or short_domain:
+                fn.function.add_environment("SHORT_BASE_URL", short_base_url)
+
+        Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
+             webhooks_function=webhooks.function, expiry_function=expiry.function,
+             scans_queue=queues.scans, webhooks_queue=queues.webhooks, events_dlq=queues.events_dlq)
+
+        Monitoring(self, "Monitoring", functions={n: f.function for n, f in fns.items()},
+                   dlqs=queues.dlqs, rest_api=self.api.rest_api)
+
+        CfnOutput(self, "ApiUrl", value=api_base_url, description="Base URL of the API (/api)")
+        CfnOutput(self, "RedirectUrl", value=self.redirect.url, description="Short-link base URL")
+        CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(self, "RestApiDefaultUrl", value=self.api.rest_api.url,
+                  description="execute-api stage URL (also when a custom domain is set)")
+        CfnOutput(self, "DistributionDomainName", value=self.redirect.distribution.distribution_domain_name,
+                  description="CNAME/alias target for the short domain")
+        if self.api.domain is not None:
+            CfnOutput(self, "ApiDomainTarget", value=self.api.domain.domain_name_alias_domain_name,
+                      description="CNAME/alias target for the API domain")
+        CfnOutput(self, "ExportBucketName", value=storage.export_bucket.bucket_name)
+        for plan, usage_plan in self.api.usage_plans.items():
+            CfnOutput(self, f"UsagePlan{plan.title()}Id", value=usage_plan.usage_plan_id,
+                      description=f"Usage plan for {plan} keys (attach each key's usage_key here)")
+
+        self.functions = fns
+        self.storage = storage
+        self.queues = queues
+        self._acknowledge(fns, storage, queues, has_short_cert=short_cert is not None and bool(short_domain))
+
+    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, queues: Queues,
+                     has_short_cert: bool) -> None:
+        """Every accepted cdk-nag AwsSolutions finding, each with its reason."""
+        for fn in fns.values():
+            acknowledge(fn.function, "AwsSolutions-L1",
+                        "Pinned to python3.13: the shared layer's wheels are built for cp313/aarch64 "
+                        "and the code is tested on 3.13.")
+            acknowledge(fn.role, "AwsSolutions-IAM5[Resource::*]",
+                        "X-Ray PutTraceSegments/PutTelemetryRecords (and DynamoDB ListStreams for the "
+                        "stream consumer) support no resource-level permissions.")
+        acknowledge(fns["export"].role,
+                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(storage.export_bucket.node.default_child)}"
+                    ".Arn>/*]",
+                    "The export function writes and presigns per-request export objects; keys are not "
+                    "known in advance and the bucket holds nothing else (1-day lifecycle).")
+        acknowledge(fns["export"].role, "AwsSolutions-IAM5[Resource::RATE#*]",
+                    "LeadingKeys condition narrowing UpdateItem to the daily RATE# counters, not a "
+                    "resource wildcard.")
+        acknowledge(storage.export_bucket, "AwsSolutions-S1",
+                    "Exports live one day and are fetched by presigned URL; server access logs would "
+                    "only add a second bucket of request metadata.")
+        acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
+                    "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
+                    "rotate by redeploying with a new secret when needed.")
+        acknowledge(queues.events_dlq, "AwsSolutions-SQS3",
+                    "This queue is itself the on-failure destination (DLQ) of the DynamoDB stream "
+                    "consumer.")
+        rest_api = self.api.rest_api
+        acknowledge(rest_api, "AwsSolutions-APIG2",
+                    "Requests are validated by the API function (pydantic models, contract error "
+                    "envelope); a gateway validator would answer in a different format.")
+        acknowledge(rest_api, "AwsSolutions-APIG3",
+                    "No WAF: abuse is bounded by the bearer-key authorizer, per-key DynamoDB budgets, "
+                    "usage plans and stage throttling.")
+        acknowledge(rest_api, "AwsSolutions-APIG6",
+                    "Execution logging needs the account-wide API Gateway CloudWatch role and logs "
+                    "request data; JSON access logs (no IP/user agent) are enabled instead.")
+        acknowledge(rest_api, "AwsSolutions-COG4",
+                    "Authentication is by API bearer keys through the Lambda REQUEST authorizer "
+                    "(contract section 2), not Cognito.")
+        acknowledge(self.api.openapi_method, "AwsSolutions-APIG4",
+                    "GET /docs/openapi.json is public by contract (the OpenAPI document).")
+        dist = self.redirect.distribution
+        acknowledge(dist, "AwsSolutions-CFR1",
+                    "Short links must work from every country; no geo restriction.")
+        acknowledge(dist, "AwsSolutions-CFR2",
+                    "No WAF on redirects: scans are never rate-limited (contract section 4); the "
+                    "function does one cached read per request.")
+        acknowledge(dist, "AwsSolutions-CFR3",
+                    "CloudFront standard logging is disabled on purpose: it would store viewer IP "
+                    "addresses, which the privacy rules forbid.")
+        if not has_short_cert:
+            acknowledge(dist, "AwsSolutions-CFR4",
+                        "Without a custom short domain the distribution uses the default "
+                        "*.cloudfront.net certificate; with one it enforces TLSv1.2_2021.")

@@ -1,0 +1,1 @@
+"""The Lambda functions: one package per function, each a thin handler."""

@@ -1,0 +1,7 @@
+"""Routes of the webhooks area (placeholder: filled by its issue)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+router = APIGatewayRouter()

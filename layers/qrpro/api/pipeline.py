@@ -1,0 +1,126 @@
+"""The request pipeline every API-facing function runs, in AWS and locally.
+
+Order: authorizer context → caller (scope, plan, role) → plan gate → exact
+daily budget → expired-plan gate → media type and size → route. The
+rate-limit headers go on every response to a metered request, errors included.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from qrpro.api.errors import JSON, error_response, internal_error, logger
+from qrpro.data import accounts, ratelimit
+from qrpro.domain.errors import (
+    ApiError,
+    InsufficientPlan,
+    NotSignedIn,
+    PayloadTooLarge,
+    PlanExpired,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+PUBLIC_ROUTES = {("GET", "/docs/openapi.json")}
+# An expired account keeps these: no lock-in (contract section 3).
+EXEMPT_WHEN_EXPIRED = [
+    ("GET", re.compile(r"^/api/user/?$")),
+    ("GET", re.compile(r"^/api/user/export/?$")),
+    ("GET", re.compile(r"^/api/keys/?$")),
+    ("DELETE", re.compile(r"^/api/keys/[^/]+/?$")),
+]
+CSV_ROUTES = {("POST", "/api/codes/import")}
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for source in (event.get("headers") or {}, event.get("multiValueHeaders") or {}):
+        for key, value in source.items():
+            if key.lower() == name:
+                return value[0] if isinstance(value, list) and value else value
+    return None
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes:
+    body = event.get("body")
+    if not body:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except ValueError as err:
+            raise ValidationFailed("body", "the body is not valid base64") from err
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def check_body(event: dict[str, Any], method: str, path: str) -> None:
+    """415 for a body that is not JSON (or CSV where accepted), 413 over 1 MiB.
+    A base64-encoded body is decoded here so routes always get text."""
+    raw = _body_bytes(event)
+    if not raw:
+        return
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("the body is over 1 MiB")
+    if method in {"POST", "PATCH", "PUT"}:
+        ctype = (_header(event, "content-type") or "").split(";")[0].strip().lower()
+        allowed = {"application/json"} | ({"text/csv"} if (method, path.rstrip("/")) in CSV_ROUTES else set())
+        if ctype not in allowed:
+            raise UnsupportedMediaType(f"send {' or '.join(sorted(allowed))}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValidationFailed("body", "the body is not valid UTF-8") from err
+    event["body"], event["isBase64Encoded"] = text, False
+
+
+def _set_headers(response: dict[str, Any], headers: dict[str, str]) -> None:
+    multi = response.setdefault("multiValueHeaders", {})
+    for name, value in headers.items():
+        multi[name] = [value]
+    if multi.get("Content-Type") == ["application/json"]:
+        multi["Content-Type"] = [JSON]
+
+
+def _build(err_response: Any) -> dict[str, Any]:
+    return {"statusCode": err_response.status_code, "body": err_response.body, "isBase64Encoded": False,
+            "multiValueHeaders": {"Content-Type": [err_response.content_type],
+                                  **{k: [v] for k, v in err_response.headers.items()}}}
+
+
+def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
+           clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    now = int(clock())
+    method = str(event.get("httpMethod", "GET")).upper()
+    path = str(event.get("path", "/"))
+    request_id = str((event.get("requestContext") or {}).get("requestId", ""))
+    meter: dict[str, str] = {}
+    app.clear_context()
+    try:
+        if (method, path) not in PUBLIC_ROUTES:
+            auth = (event.get("requestContext") or {}).get("authorizer") or {}
+            if not auth.get("user_id") or not auth.get("key_id"):
+                raise NotSignedIn()
+            caller = accounts.resolve_caller(str(auth["user_id"]), str(auth["key_id"]))
+            if not caller.plan.api:
+                raise InsufficientPlan(plan=caller.plan_name, required="business")
+            budget = ratelimit.consume(caller.key_id, caller.plan.requests_per_day, now)
+            meter = budget.headers()
+            if caller.expired and not any(m == method and p.match(path) for m, p in EXEMPT_WHEN_EXPIRED):
+                raise PlanExpired(plan=caller.plan_name)
+            check_body(event, method, path)
+            app.append_context(caller=caller, now=now, budget=budget)
+        response = app.resolve(event, context)
+    except ApiError as err:
+        response = _build(error_response(err))
+    except Exception:
+        logger.exception("unhandled error before routing", extra={"request_id": request_id})
+        response = _build(internal_error(request_id))
+    _set_headers(response, meter)
+    return response
+

@@ -1,0 +1,57 @@
+"""Configuration from the environment, read once per process.
+
+Endpoints are not configured here: boto3 reads ``AWS_ENDPOINT_URL_<SERVICE>``
+itself, which is how the local stack points the same code at DynamoDB Local
+and moto's server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = "qrpro"
+    idempotency_table_name: str = "qrpro-idempotency"
+    short_base_url: str = "https://aqr.net"
+    api_base_url: str = "https://pro.qr.abundera.ai/api"
+    # Key that signs list cursors (tamper evidence). In AWS it comes from the
+    # stack (a generated secret); locally the stack writes one per data dir.
+    cursor_secret: str = "dev-only-cursor-secret"  # noqa: S105 - overridden by every stack
+    scans_queue_url: str = ""
+    webhooks_queue_url: str = ""
+    export_bucket: str = ""
+    ses_sender: str = "no-reply@aqr.net"
+    # Only `qrpro local` sets this: allows http:// and loopback webhook targets.
+    allow_loopback_webhooks: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_host(self) -> str:
+        return self.short_base_url.split("://", 1)[-1].split("/", 1)[0].lower()
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    env = os.environ
+    return Settings(
+        table_name=env.get("TABLE_NAME", "qrpro"),
+        idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "qrpro-idempotency"),
+        short_base_url=env.get("SHORT_BASE_URL", "https://aqr.net").rstrip("/"),
+        api_base_url=env.get("API_BASE_URL", "https://pro.qr.abundera.ai/api").rstrip("/"),
+        cursor_secret=env.get("CURSOR_SECRET", "dev-only-cursor-secret"),
+        scans_queue_url=env.get("SCANS_QUEUE_URL", ""),
+        webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
+        export_bucket=env.get("EXPORT_BUCKET", ""),
+        ses_sender=env.get("SES_SENDER", "no-reply@aqr.net"),
+        allow_loopback_webhooks=_bool(env.get("ALLOW_LOOPBACK_WEBHOOKS")),
+    )

@@ -1,0 +1,118 @@
+"""Key builders for the single table: the one place that spells out keys.
+
+See docs/data-model.md for every entity and access pattern.
+"""
+
+from __future__ import annotations
+
+# Attribute names of the table and its indexes.
+PK, SK = "pk", "sk"
+LSI1 = "lsi1"  # same pk, sort by lsi1sk: codes newest first in a scope
+LSI1SK = "lsi1sk"
+GSI1 = "gsi1"  # sparse: due dates (codes in grace, plans in grace)
+GSI1PK, GSI1SK = "gsi1pk", "gsi1sk"
+TTL = "ttl"
+
+PROFILE = "PROFILE"
+GRACE_CODES = "DUE#CODE_GRACE"
+GRACE_PLANS = "DUE#PLAN_GRACE"
+
+
+def pk_user(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def pk_team(team_id: str) -> str:
+    return f"TEAM#{team_id}"
+
+
+def pk_email(email: str) -> str:
+    return f"EMAIL#{email.strip().lower()}"
+
+
+def sk_member(user_id: str) -> str:
+    return f"MEMBER#{user_id}"
+
+
+def sk_team_link(team_id: str) -> str:
+    return f"TEAM#{team_id}"
+
+
+def pk_apikey(token_hash: str) -> str:
+    return f"APIKEY#{token_hash}"
+
+
+def sk_key(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def pk_rate(key_id: str, day: str) -> str:
+    return f"RATE#{key_id}#{day}"
+
+
+def sk_code(code_id: str) -> str:
+    return f"CODE#{code_id}"
+
+
+def lsi_code(created_at: int, code_id: str) -> str:
+    return f"CODE#{created_at:012d}#{code_id}"
+
+
+def pk_short(shortcode: str) -> str:
+    return f"SHORT#{shortcode}"
+
+
+def pk_history(code_id: str) -> str:
+    return f"HIST#{code_id}"
+
+
+def sk_history(at: int, suffix: str) -> str:
+    return f"{at:012d}#{suffix}"
+
+
+def sk_group(group_id: str) -> str:
+    return f"GROUP#{group_id}"
+
+
+def sk_group_name(name: str) -> str:
+    return f"GROUPNAME#{name.strip().lower()}"
+
+
+def sk_webhook(webhook_id: str) -> str:
+    return f"WEBHOOK#{webhook_id}"
+
+
+def pk_deliveries(webhook_id: str) -> str:
+    return f"WHDLV#{webhook_id}"
+
+
+def pk_event(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def pk_code_agg(code_id: str) -> str:
+    return f"AGG#{code_id}"
+
+
+def pk_scope_agg(scope: str) -> str:
+    return f"SAGG#{scope}"
+
+
+def sk_day(day: str) -> str:
+    return f"D#{day}"
+
+
+def sk_hour(hour: str) -> str:
+    return f"H#{hour}"
+
+
+def sk_codes_day(day: str) -> str:
+    return f"K#{day}"
+
+
+def sk_month(month: str) -> str:
+    return f"M#{month}"
+
+
+def due_sk(at: int, item_id: str) -> str:
+    return f"{at:012d}#{item_id}"

@@ -1,0 +1,88 @@
+"""Thin helpers over the low-level DynamoDB client: (de)serialisation and
+translation of throttling into a domain error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from qrpro.config import settings
+from qrpro.domain.errors import ServiceUnavailable
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+
+
+def table() -> str:
+    return settings().table_name
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict to DynamoDB attribute values (None values are dropped)."""
+    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not item:
+        return None
+    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+
+
+def av(value: Any) -> dict[str, Any]:
+    """One attribute value, for expression values and keys."""
+    out: dict[str, Any] = dict(_ser.serialize(value))
+    return out
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def cancel_reasons(err: ClientError) -> list[str]:
+    """Per-item reasons of a cancelled transaction (``None`` where the item was fine)."""
+    return [str(r.get("Code", "None")) for r in err.response.get("CancellationReasons", [])]
+
+
+@contextmanager
+def unavailable_on_throttle() -> Iterator[None]:
+    """Turn throttling and transport errors into ``503 unavailable``."""
+    try:
+        yield
+    except ClientError as err:
+        if error_code(err) in THROTTLING:
+            raise ServiceUnavailable("the database is busy; retry shortly") from err
+        raise
+    except BotoCoreError as err:
+        raise ServiceUnavailable("the database did not answer; retry shortly") from err

@@ -1,0 +1,1 @@
+"""Pure rules of the contract: no AWS calls in this package."""

@@ -1,0 +1,173 @@
+"""Codes: shortcodes, field rules, the status machine (contract section 6)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from qrpro.config import settings
+
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+SHORTCODE_LEN = 7
+SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
+GRACE_SECONDS = 90 * 86_400
+MAX_URL = 2048
+LOGO_KEYS = ("link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
+             "youtube", "whatsapp")
+FRAME_STYLES = ("none", "scan-me", "banner-top", "banner-bottom")
+LogoKey = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
+                  "youtube", "whatsapp"]
+FrameStyle = Literal["none", "scan-me", "banner-top", "banner-bottom"]
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    GRACE = "grace"
+    EXPIRED = "expired"
+
+
+EDITABLE = frozenset({Status.ACTIVE, Status.PAUSED})  # also: what counts toward the plan cap
+REDIRECTING = frozenset({Status.ACTIVE, Status.GRACE})
+
+
+def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
+    """7 Base58 characters from a cryptographic source (~41 bits)."""
+    return "".join(choice(BASE58) for _ in range(SHORTCODE_LEN))
+
+
+def check_url(url: str, short_host: str | None = None) -> str:
+    """A destination URL as the contract allows it, or ValueError saying why."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("must be an absolute http or https URL")
+    if len(url) > MAX_URL:
+        raise ValueError(f"must be at most {MAX_URL} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ValueError("is not a valid URL") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("must be an absolute http or https URL (no other scheme)")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or "\\" in parts.netloc:
+        raise ValueError("must have a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("must not contain credentials")
+    short = (short_host if short_host is not None else settings().short_host).lower()
+    if short:
+        netloc = host.lower() + (f":{port}" if port else "")
+        if host.lower() == short.split(":")[0] and (":" not in short or netloc == short):
+            raise ValueError("must not point at the short-link domain (redirect loop)")
+    return url
+
+
+def _style(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from qrpro.domain.style import parse_style_json
+
+    parse_style_json(value)
+    return value
+
+
+class _Fields(BaseModel):
+    """Optional fields shared by create, import and patch."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    label: Annotated[str | None, Field(max_length=200)] = None
+    tag: Annotated[str | None, Field(max_length=500)] = None
+    qr_type: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z_]+$")] = None
+    style_json: Annotated[str | None, Field(max_length=8192)] = None
+    logo_key: LogoKey | None = None
+    frame_style: FrameStyle | None = None
+    frame_text: Annotated[str | None, Field(max_length=40)] = None
+    group_id: str | None = None
+
+    @field_validator("tag")
+    @classmethod
+    def _trim_tag(cls, v: str | None) -> str | None:
+        return None if v is None else v.strip()
+
+    @field_validator("style_json")
+    @classmethod
+    def _check_style(cls, v: str | None) -> str | None:
+        return _style(v)
+
+    @field_validator("group_id")
+    @classmethod
+    def _check_group(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-f-]{36}", v):
+            raise ValueError("must be a group id (UUID) or null")
+        return v
+
+
+class CodeCreate(_Fields):
+    """Body of POST /api/codes and one item of an import."""
+
+    url: Annotated[str, Field(max_length=MAX_URL, description="absolute http(s) destination")]
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        return check_url(v)
+
+
+class CodePatch(_Fields):
+    """Body of PATCH /api/codes/{id}: any mutable field."""
+
+    url: Annotated[str | None, Field(max_length=MAX_URL)] = None
+    status: Literal["active", "paused"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is None:
+            raise ValueError("must be an absolute http or https URL (url cannot be null)")
+        return check_url(v)
+
+
+DEFAULTS: dict[str, Any] = {"label": "", "tag": "", "qr_type": "url", "style_json": None, "logo_key": None,
+                            "frame_style": "none", "frame_text": "", "group_id": None}
+NON_NULL_TEXT = ("label", "tag", "frame_text")  # null means "" for these
+
+
+def normalise(fields: dict[str, Any]) -> dict[str, Any]:
+    """Explicit nulls on text fields become "", a null qr_type/frame_style the default."""
+    out = dict(fields)
+    for name in NON_NULL_TEXT:
+        if name in out and out[name] is None:
+            out[name] = ""
+    for name in ("qr_type", "frame_style"):
+        if name in out and out[name] is None:
+            out[name] = DEFAULTS[name]
+    return out
+
+
+def tags_of(tag: str) -> set[str]:
+    return {t.strip().lower() for t in (tag or "").split(",") if t.strip()}
+
+
+def matches(code: dict[str, Any], *, status: str | None, tag: str | None, group_id: str | None,
+            q: str | None) -> bool:
+    if status and code["status"] != status:
+        return False
+    if group_id and code.get("group_id") != group_id:
+        return False
+    if tag and tag.strip().lower() not in tags_of(code.get("tag", "")):
+        return False
+    if q:
+        needle = q.lower()
+        hay = (code.get("label") or "", code.get("url") or "", code.get("shortcode") or "")
+        if not any(needle in h.lower() for h in hay):
+            return False
+    return True

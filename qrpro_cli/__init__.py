@@ -1,0 +1,1 @@
+"""The `qrpro` command: the local stack (`qrpro local`) and the admin CLI."""

@@ -1,0 +1,101 @@
+"""`qrpro admin ...`: the dashboard's stand-in (accounts, plans, teams, keys).
+
+Talks to the running local stack through the connection file in
+``--data-dir``, or to a deployed table with ``--table`` and the usual AWS
+credentials. Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from qrpro_cli.local import read_connection
+
+
+def connect(args: argparse.Namespace) -> None:
+    """Point this process's boto3 clients at the right table."""
+    if args.table:
+        os.environ["TABLE_NAME"] = args.table
+        return
+    info = read_connection(Path(args.data_dir))
+    os.environ.update({
+        "TABLE_NAME": info["table"],
+        "IDEMPOTENCY_TABLE_NAME": info["idempotency_table"],
+        "AWS_ENDPOINT_URL_DYNAMODB": info["endpoints"]["dynamodb"],
+        "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": info["endpoints"]["dynamodb"],
+        "AWS_ENDPOINT_URL_S3": info["endpoints"]["moto"],
+        "AWS_ENDPOINT_URL_SQS": info["endpoints"]["moto"],
+        "AWS_ENDPOINT_URL_SES": info["endpoints"]["moto"],
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": info.get("region", "us-east-1"),
+        "SCANS_QUEUE_URL": info["queues"]["scans"]["url"],
+        "WEBHOOKS_QUEUE_URL": info["queues"]["webhooks"]["url"],
+        "EXPORT_BUCKET": info["bucket"],
+    })
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from qrpro.data import accounts, apikeys
+    from qrpro.domain.scope import team_scope, user_scope
+
+    now = int(time.time())
+    cmd = args.admin_command
+    if cmd == "create-account":
+        user_id = accounts.create_account(args.email, args.plan, now)
+        key_id, token = apikeys.create_key(user_id, "default", now)
+        return {"user_id": user_id, "key_id": key_id, "api_key": token}
+    if cmd == "create-key":
+        key_id, token = apikeys.create_key(args.user_id, args.label, now)
+        return {"key_id": key_id, "api_key": token}
+    if cmd == "create-team":
+        return {"team_id": accounts.create_team(args.owner_id, args.name, args.plan, now)}
+    if cmd == "add-member":
+        accounts.add_member(args.team_id, args.user_id, args.role, now)
+        return {"team_id": args.team_id, "user_id": args.user_id, "role": args.role}
+    if cmd == "use-team":
+        team_id = None if args.personal else args.team_id
+        accounts.use_team(args.user_id, team_id)
+        return {"user_id": args.user_id, "current_team_id": team_id}
+    if cmd == "set-plan":
+        scope = user_scope(args.user_id) if args.user_id else team_scope(args.team_id)
+        item = accounts.set_plan(scope, args.plan, args.status, now)
+        return {"id": item["id"], "type": item["type"], "plan": item["plan"], "plan_status": item["plan_status"]}
+    raise SystemExit(f"unknown admin command {cmd}")
+
+
+def add_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="accounts, plans, teams and keys (the dashboard's stand-in)")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", default=".qrpro", help="the local stack's data dir (default .qrpro/)")
+    where.add_argument("--table", help="a deployed table's name (uses your AWS credentials)")
+    cmds = admin.add_subparsers(dest="admin_command", required=True)
+
+    p = cmds.add_parser("create-account", parents=[where], help="a user with a plan and a first API key")
+    p.add_argument("--email", required=True)
+    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"])
+    p = cmds.add_parser("create-key", parents=[where], help="another API key for a user")
+    p.add_argument("--user-id", required=True)
+    p.add_argument("--label")
+    p = cmds.add_parser("create-team", parents=[where], help="a team owned by a user")
+    p.add_argument("--owner-id", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"])
+    p = cmds.add_parser("add-member", parents=[where], help="add a user to a team (or change the role)")
+    p.add_argument("--team-id", required=True)
+    p.add_argument("--user-id", required=True)
+    p.add_argument("--role", required=True, choices=["owner", "admin", "member"])
+    p = cmds.add_parser("use-team", parents=[where], help="switch a user's context")
+    p.add_argument("--user-id", required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--team-id")
+    g.add_argument("--personal", action="store_true")
+    p = cmds.add_parser("set-plan", parents=[where], help="change a user's or team's plan or status")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--user-id")
+    g.add_argument("--team-id")
+    p.add_argument("--plan", choices=["solo", "business", "team", "agency"])
+    p.add_argument("--status", choices=["active", "grace", "expired"])

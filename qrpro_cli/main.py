@@ -1,0 +1,51 @@
+"""Entry point of the `qrpro` console script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qrpro", description="QR Pro: local stack and admin CLI")
+    sub = parser.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="run the whole service on this machine")
+    local.add_argument("--api-port", type=int, default=3000)
+    local.add_argument("--redirect-port", type=int, default=3001)
+    local.add_argument("--data-dir", default=".qrpro")
+    local.add_argument("--in-memory", action="store_true", help="keep no data across restarts")
+    local.add_argument("--workers", type=int, default=2, help="warm function containers (processes)")
+    from qrpro_cli import admin
+
+    admin.add_parser(sub)
+    args = parser.parse_args(argv)
+
+    from qrpro.data.accounts import AccountError
+
+    from qrpro_cli.engines import StackError
+
+    try:
+        if args.command == "local":
+            from qrpro_cli.local import Options, run
+
+            return run(Options(api_port=args.api_port, redirect_port=args.redirect_port,
+                               data_dir=Path(args.data_dir), in_memory=args.in_memory, workers=args.workers))
+        admin.connect(args)
+        print(json.dumps(admin.run(args)))
+        return 0
+    except (StackError, AccountError) as err:
+        print(f"qrpro: {err}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as err:
+        print(f"qrpro: AWS error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The foundation as a new user meets it: `qrpro local`, `qrpro admin`, curl."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from qrpro.domain.clock import next_midnight
+from tests.e2e.conftest import BIN, Stack, start_stack, stop_stack_process
+
+
+def test_create_account_then_get_user_over_http(stack: Stack) -> None:
+    acct = stack.account("business")
+    assert acct["api_key"].startswith("abnd_qrpro_")
+    r = stack.api("GET", "/api/user", acct["api_key"])
+    assert r.status == 200
+    assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = r.json()
+    assert body["id"] == acct["user_id"] and body["plan"] == "business"
+    assert body["scope"] == {"type": "user"}
+    assert r.headers["X-RateLimit-Limit"] == "1000"
+    assert r.headers["X-RateLimit-Remaining"] == "999"
+    assert int(r.headers["X-RateLimit-Reset"]) == next_midnight(int(time.time()))
+
+
+def test_auth_errors_over_http(stack: Stack) -> None:
+    assert stack.api("GET", "/api/user").json() == {"error": "not_signed_in"}
+    r = stack.api("GET", "/api/user", "abnd_qrpro_" + "x" * 43)
+    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    key = stack.account()["api_key"]
+    assert stack.api("PUT", "/api/user", key).json() == {"error": "method_not_allowed"}
+    assert stack.api("GET", "/nope", key).json() == {"error": "not_found"}
+
+
+def test_admin_errors_are_one_line_without_traceback(stack: Stack) -> None:
+    out = subprocess.run([str(BIN / "qrpro"), "admin", "create-key", "--user-id", "nobody",
+                          "--data-dir", str(stack.data_dir)], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    out = subprocess.run([str(BIN / "qrpro"), "admin", "create-account", "--email", "x@example.com", "--plan",
+                          "business", "--data-dir", "/nonexistent-qrpro"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.startswith("qrpro: no local stack found")
+    assert "Traceback" not in out.stderr
+
+
+def test_port_already_taken_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = subprocess.run([str(BIN / "qrpro"), "local", "--in-memory", "--api-port", str(port),
+                              "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"port {port} (api) is already in use" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_committed_writes_survive_a_restart(tmp_path: Path) -> None:
+    first = start_stack(tmp_path / "data")
+    try:
+        acct = first.account("team")
+        assert first.api("GET", "/api/user", acct["api_key"]).status == 200
+    finally:
+        stop_stack_process(first.proc)
+    second = start_stack(tmp_path / "data")
+    try:
+        r = second.api("GET", "/api/user", acct["api_key"])
+        assert r.status == 200 and r.json()["id"] == acct["user_id"]
+        # The day's budget survived too: this is the key's second request.
+        assert r.headers["X-RateLimit-Remaining"] == "9998"
+    finally:
+        stop_stack_process(second.proc)

@@ -1,0 +1,90 @@
+"""Pure rules of the foundation: keys, bearer parsing, cursors, error paths, plans."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qrpro.api.errors import field_path
+from qrpro.domain import apikeys, cursor
+from qrpro.domain.clock import next_midnight
+from qrpro.domain.errors import RateLimited, ValidationFailed
+from qrpro.domain.plans import PLANS
+
+
+def test_token_has_prefix_and_at_least_160_bits() -> None:
+    token = apikeys.new_token()
+    assert token.startswith("abnd_qrpro_")
+    secret = token.removeprefix("abnd_qrpro_")
+    # URL-safe base64: 6 bits a character.
+    assert len(secret) * 6 >= 160 and math.log2(64) * len(secret) >= 256
+    assert apikeys.well_formed(token)
+    assert len({apikeys.new_token() for _ in range(1000)}) == 1000
+
+
+def test_only_the_sha256_is_derived_from_a_token() -> None:
+    digest = apikeys.token_hash("abnd_qrpro_x")
+    assert len(digest) == 64 and "abnd" not in digest
+
+
+@pytest.mark.parametrize(("header", "token"), [
+    ("Bearer abc", "abc"), ("bearer abc", "abc"), ("Bearer  abc ", "abc"),
+    (None, None), ("", None), ("Basic abc", None), ("Bearer", None), ("Bearer a b", None), ("abc", None),
+])
+def test_bearer_parsing(header: str | None, token: str | None) -> None:
+    assert apikeys.bearer_token(header) == token
+
+
+def test_field_paths_follow_the_contract() -> None:
+    assert field_path(("body", "url")) == "url"
+    assert field_path(("body", "codes", 3, "url")) == "codes[3].url"
+    assert field_path(("query", "limit")) == "limit"
+    assert field_path(("body",)) == "body"
+
+
+def test_rate_limited_carries_retry_after_in_seconds() -> None:
+    now = 1_795_700_000
+    err = RateLimited(retry_at=next_midnight(now), now=now, limit=1000)
+    assert err.body() == {"error": "rate_limited", "window": "day", "retry_at": next_midnight(now)}
+    assert err.headers()["Retry-After"] == str(next_midnight(now) - now)
+    assert next_midnight(now) % 86_400 == 0 and 0 < next_midnight(now) - now <= 86_400
+
+
+def test_plans_match_the_contract_table() -> None:
+    assert {n: (p.api, p.requests_per_day, p.codes, p.scans_per_month, p.retention_days, p.hourly_analytics)
+            for n, p in PLANS.items()} == {
+        "solo": (False, 0, 25, 100_000, 365, False),
+        "business": (True, 1_000, 500, 1_000_000, 730, False),
+        "team": (True, 10_000, 2_500, 10_000_000, 1_095, True),
+        "agency": (True, 50_000, 10_000, 30_000_000, 1_095, True),
+    }
+
+
+def test_cursor_round_trip_and_scope_binding() -> None:
+    c = cursor.encode({"pk": "USER#a", "sk": "CODE#1"}, "USER#a", "s3cret")
+    assert cursor.decode(c, "USER#a", "s3cret") == {"pk": "USER#a", "sk": "CODE#1"}
+    with pytest.raises(ValidationFailed):
+        cursor.decode(c, "USER#b", "s3cret")  # another tenant's cursor
+    with pytest.raises(ValidationFailed):
+        cursor.decode(c, "USER#a", "other-secret")
+
+
+@given(st.text(max_size=300))
+def test_any_forged_cursor_is_a_validation_error(text: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        cursor.decode(text, "USER#a", "s3cret")
+    assert info.value.body()["field"] == "cursor"
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=0, max_value=40))
+def test_a_tampered_cursor_is_rejected(noise: bytes, where: int) -> None:
+    c = cursor.encode({"pk": "USER#a", "sk": "CODE#1", "lsi1sk": "x"}, "USER#a", "s3cret")
+    i = where % len(c)
+    forged = c[:i] + chr((ord(c[i]) + 1 + noise[0] % 5) % 128) + c[i + 1:]
+    if forged == c:
+        return
+    with pytest.raises(ValidationFailed):
+        cursor.decode(forged, "USER#a", "s3cret")
