@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scope = user_scope(args.user_id) if args.user_id else team_scope(args.team_id)
         item = accounts.set_plan(scope, args.plan, args.status, now)
         return {"id": item["id"], "type": item["type"], "plan": item["plan"], "plan_status": item["plan_status"]}
+    if cmd == "run-expiry":
+        from qrpro.jobs import expiry
+
+        return expiry.run(args.now if args.now is not None else now)
     raise SystemExit(f"unknown admin command {cmd}")
 
 
@@ -99,3 +103,5 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--team-id")
     p.add_argument("--plan", choices=["solo", "business", "team", "agency"])
     p.add_argument("--status", choices=["active", "grace", "expired"])
+    p = cmds.add_parser("run-expiry", parents=[where], help="run the scheduled expiry job now")
+    p.add_argument("--now", type=int, help="unix seconds to run as (default: now)")

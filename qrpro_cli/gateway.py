@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from qrpro_cli.runtime import Runtime
+from qrpro_cli.runtime import Runtime, available
 
 log = logging.getLogger("qrpro.local")
 
@@ -91,8 +91,11 @@ Router = Callable[[str, str], tuple[str, bool]]  # (method, path) -> (function, 
 
 
 def api_router(method: str, path: str) -> tuple[str, bool]:
+    """The REST API's resources: as in infra/, the export has its own function."""
     if method == "GET" and path == "/docs/openapi.json":
         return "api", False
+    if path.rstrip("/") == "/api/user/export" and available("export"):
+        return "export", True
     return "api", True
 
 

@@ -23,8 +23,8 @@ from qrpro.data.schema import create_tables
 
 from qrpro_cli import engines as eng
 from qrpro_cli.gateway import Gateway, api_router, make_server, redirect_router
-from qrpro_cli.runtime import Runtime
-from qrpro_cli.triggers import Trigger
+from qrpro_cli.runtime import Runtime, available
+from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger
 
 log = logging.getLogger("qrpro.local")
 CONNECTION_FILE = "local.json"
@@ -120,9 +120,24 @@ def provision(env: dict[str, str]) -> Resources:
         os.environ.update(saved)
 
 
-def triggers(runtime: Runtime, res: Resources) -> list[Trigger]:
-    """The event sources of the functions that exist. Each capability adds its own here."""
-    return []
+EXPIRY_INTERVAL = float(os.environ.get("QRPRO_EXPIRY_INTERVAL", "60"))
+
+
+def triggers(runtime: Runtime, res: Resources, data_dir: Path, in_memory: bool) -> list[Trigger]:
+    """The event sources, as infra/ wires them in AWS."""
+    out: list[Trigger] = []
+    if available("scans"):
+        q = res.queues["scans"]
+        out.append(SqsTrigger(runtime, "scans", q["url"], q["arn"], batch_size=10, wait_seconds=1))
+    if available("webhooks"):
+        q = res.queues["webhooks"]
+        out.append(SqsTrigger(runtime, "webhooks", q["url"], q["arn"], batch_size=10, wait_seconds=1))
+    if available("events"):
+        checkpoint = None if in_memory else data_dir / "stream-checkpoint.json"
+        out.append(StreamTrigger(runtime, "events", TABLE, "EVENT#", checkpoint))
+    if available("expiry"):
+        out.append(ScheduleTrigger(runtime, "expiry", EXPIRY_INTERVAL))
+    return out
 
 
 class LocalStack:
@@ -169,7 +184,7 @@ class LocalStack:
             server = make_server("127.0.0.1", port, Gateway(self.runtime, router))
             threading.Thread(target=server.serve_forever, name=f"http:{port}", daemon=True).start()
             self.servers.append(server)
-        self.triggers = triggers(self.runtime, res)
+        self.triggers = triggers(self.runtime, res, o.data_dir, o.in_memory)
         for t in self.triggers:
             t.start()
         info = {

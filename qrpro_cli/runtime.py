@@ -10,6 +10,7 @@ the local engines.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import time
@@ -25,7 +26,22 @@ from typing import Any
 FUNCTIONS: dict[str, str] = {
     "api": "lambdas.api.handler.handler",
     "authorizer": "lambdas.authorizer.handler.handler",
+    "redirect": "lambdas.redirect.handler.handler",
+    "export": "lambdas.export.handler.handler",
+    "scans": "lambdas.scans.handler.handler",
+    "events": "lambdas.events.handler.handler",
+    "webhooks": "lambdas.webhooks.handler.handler",
+    "expiry": "lambdas.expiry.handler.handler",
 }
+
+
+def available(name: str) -> bool:
+    """Whether the function's handler module exists in this checkout."""
+    module = FUNCTIONS[name].rpartition(".")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 @dataclass

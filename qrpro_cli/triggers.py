@@ -4,10 +4,12 @@ function exactly the event AWS would."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -94,3 +96,90 @@ class ScheduleTrigger(Trigger):
             "source": "aws.events", "time": now, "region": "us-east-1", "resources": [], "detail": {}})
         if not out["ok"]:
             log.error("%s failed: %s: %s", self.function, out["type"], out["message"])
+
+
+class StreamTrigger(Trigger):
+    """A DynamoDB stream event source mapping (with a filter on the key prefix).
+
+    Reads every shard of the table's stream from the oldest record it has not
+    yet handed over; the position is kept in ``checkpoint`` (a file in the data
+    dir) so a restart neither loses nor replays records. A batch the function
+    fails on is retried until it succeeds (in order, like Lambda's mapping).
+    """
+
+    def __init__(self, runtime: Runtime, function: str, table: str, pk_prefix: str,
+                 checkpoint: Path | None) -> None:
+        super().__init__(f"stream:{function}", runtime)
+        self.function, self.table, self.pk_prefix, self.checkpoint = function, table, pk_prefix, checkpoint
+        self.streams = boto3.client("dynamodbstreams")
+        self.positions: dict[str, str] = {}  # shard id -> last sequence number handed over
+        self.finished: set[str] = set()
+        if checkpoint is not None and checkpoint.exists():
+            saved = json.loads(checkpoint.read_text())
+            self.positions, self.finished = saved.get("positions", {}), set(saved.get("finished", []))
+        self.iterators: dict[str, str] = {}
+
+    def _save(self) -> None:
+        if self.checkpoint is not None:
+            tmp = self.checkpoint.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"positions": self.positions, "finished": sorted(self.finished)}))
+            tmp.replace(self.checkpoint)
+
+    def _iterator(self, arn: str, shard: str) -> str | None:
+        if shard not in self.iterators:
+            kw: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
+            if shard in self.positions:
+                kw.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self.positions[shard])
+            else:
+                kw["ShardIteratorType"] = "TRIM_HORIZON"
+            self.iterators[shard] = self.streams.get_shard_iterator(**kw)["ShardIterator"]
+        return self.iterators.get(shard)
+
+    def poll(self) -> None:
+        arn = boto3.client("dynamodb").describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
+        if not arn:
+            self.stopping.wait(1)
+            return
+        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"].get("Shards", [])
+        busy = False
+        for shard in shards:
+            sid = shard["ShardId"]
+            parent = shard.get("ParentShardId")
+            if sid in self.finished or (parent and parent not in self.finished and
+                                        any(s["ShardId"] == parent for s in shards)):
+                continue
+            iterator = self._iterator(arn, sid)
+            if iterator is None:
+                continue
+            out = self.streams.get_records(ShardIterator=iterator, Limit=100)
+            records = out.get("Records", [])
+            wanted = [r for r in records
+                      if r.get("eventName") == "INSERT"
+                      and r["dynamodb"].get("Keys", {}).get("pk", {}).get("S", "").startswith(self.pk_prefix)]
+            if wanted:
+                result = self.runtime.invoke(self.function, {"Records": [_stream_record(r, arn) for r in wanted]})
+                if not result["ok"]:
+                    log.error("%s failed: %s: %s", self.function, result["type"], result["message"])
+                    self.iterators.pop(sid, None)  # re-read from the last checkpoint
+                    self.stopping.wait(1)
+                    return
+            if records:
+                busy = True
+                self.positions[sid] = records[-1]["dynamodb"]["SequenceNumber"]
+            if out.get("NextShardIterator"):
+                self.iterators[sid] = out["NextShardIterator"]
+            else:
+                self.finished.add(sid)
+                self.iterators.pop(sid, None)
+            if records or sid not in self.iterators:
+                self._save()
+        if not busy:
+            self.stopping.wait(0.5)
+
+
+def _stream_record(record: Any, arn: str) -> dict[str, Any]:
+    dyn = dict(record["dynamodb"])
+    if "ApproximateCreationDateTime" in dyn and not isinstance(dyn["ApproximateCreationDateTime"], int | float):
+        dyn["ApproximateCreationDateTime"] = int(dyn["ApproximateCreationDateTime"].timestamp())
+    return {"eventID": record.get("eventID"), "eventName": record["eventName"], "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "dynamodb": dyn, "eventSourceARN": arn}
