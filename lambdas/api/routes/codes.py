@@ -1,7 +1,139 @@
-"""Routes of the codes area (placeholder: filled by its issue)."""
+"""Codes (contract section 6, but the QR image of 6.9)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from qrpro.api import idempotency
+from qrpro.api.context import caller, now
+from qrpro.api.openapi import errors
+from qrpro.data import codes
+from qrpro.domain import imports
+from qrpro.domain.codes import CodeCreate, CodePatch
+from qrpro.domain.errors import ApiError, ValidationFailed
 
 router = APIGatewayRouter()
+TAGS = ["Codes"]
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[str], Field(min_length=1, max_length=1000)]
+    action: Literal["pause", "resume", "delete", "move"]
+    group_id: str | None = None
+
+
+@router.get("/api/codes", tags=TAGS, summary="List codes, newest first", responses=errors(400))
+def list_codes(
+    status: Annotated[Literal["active", "paused", "grace", "expired"] | None, Query()] = None,
+    tag: Annotated[str | None, Query(max_length=500)] = None,
+    group_id: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> dict[str, Any]:
+    c = caller(router)
+    found, next_cursor = codes.list_codes(c.scope, now=now(router), status=status, tag=tag, group_id=group_id,
+                                          q=q, limit=limit, cursor=cursor)
+    return {"codes": found, "plan": c.plan_name, "plan_limit": c.plan.codes, "scope": c.scope_json(),
+            "next_cursor": next_cursor}
+
+
+@router.post("/api/codes", tags=TAGS, summary="Create a code", status_code=201,
+             responses=errors(400, 409, 413, 415))
+def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
+    c = caller(router)
+    c.require_mutation()
+    fields = body.model_dump(exclude_unset=True)
+    return idempotency.respond(router, lambda: (201, codes.create(c, fields, now(router))))
+
+
+@router.post("/api/codes/import", tags=TAGS, status_code=201, responses=errors(400, 409, 413, 415),
+             summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
+def import_codes() -> Response[dict[str, Any]]:
+    c = caller(router)
+    c.require_mutation()
+    event = router.current_event
+    ctype = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    items = imports.validate(imports.items_of(event.body or "", ctype))
+
+    def work() -> tuple[int, dict[str, Any]]:
+        created = codes.create_many(c, items, now(router))
+        return 201, {"codes": created, "count": len(created)}
+
+    return idempotency.respond(router, work)
+
+
+@router.post("/api/codes/bulk", tags=TAGS, summary="Pause, resume, delete or move many codes",
+             responses=errors(400, 409, 413, 415))
+def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, Any]]:
+    c = caller(router)
+    c.require_mutation()
+    if body.action == "move":
+        if "group_id" not in body.model_fields_set:
+            raise ValidationFailed("group_id", "move needs group_id (null to ungroup)")
+        if body.group_id is not None:
+            codes.require_group(c.scope, body.group_id)
+    at = now(router)
+
+    def apply(code_id: str) -> None:
+        if body.action == "delete":
+            codes.soft_delete(c, code_id, at)
+        elif body.action == "move":
+            codes.update(c, code_id, {"group_id": body.group_id}, at)
+        else:
+            codes.update(c, code_id, {"status": "paused" if body.action == "pause" else "active"}, at)
+
+    def work() -> tuple[int, dict[str, Any]]:
+        updated: list[str] = []
+        failed: list[dict[str, str]] = []
+        for code_id in dict.fromkeys(body.ids):  # each id once, in the given order
+            try:
+                apply(code_id)
+                updated.append(code_id)
+            except ApiError as err:
+                failed.append({"id": code_id, "error": err.code})
+        return 200, {"updated": updated, "failed": failed}
+
+    return idempotency.respond(router, work)
+
+
+@router.get("/api/codes/<code_id>", tags=TAGS, summary="One code", responses=errors(404))
+def get_code(code_id: str) -> dict[str, Any]:
+    return codes.get(caller(router).scope, code_id, now(router))
+
+
+@router.patch("/api/codes/<code_id>", tags=TAGS, summary="Change a code (url, status, fields)",
+              responses=errors(400, 404, 409, 413, 415))
+def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> dict[str, Any]:
+    c = caller(router)
+    c.require_mutation()
+    return codes.update(c, code_id, body.model_dump(exclude_unset=True), now(router))
+
+
+@router.delete("/api/codes/<code_id>", tags=TAGS, summary="Soft delete: 90 days of grace",
+               responses=errors(404, 409))
+def delete_code(code_id: str) -> dict[str, Any]:
+    c = caller(router)
+    c.require_mutation()
+    return codes.soft_delete(c, code_id, now(router))
+
+
+@router.post("/api/codes/<code_id>/reactivate", tags=TAGS, summary="Grace or expired back to active",
+             responses=errors(404))
+def reactivate(code_id: str) -> dict[str, Any]:
+    c = caller(router)
+    c.require_mutation()
+    return codes.reactivate(c, code_id, now(router))
+
+
+@router.get("/api/codes/<code_id>/history", tags=TAGS, summary="Destination and status changes, newest first",
+            responses=errors(404))
+def history(code_id: str) -> dict[str, Any]:
+    return {"history": codes.history(caller(router).scope, code_id)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,7 +16,7 @@ logger = Logger(service="qrpro")
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers or {})
+    return Response(status_code=status, content_type=JSON, body=body, headers=headers or {})
 
 
 def error_response(err: ApiError) -> Response:

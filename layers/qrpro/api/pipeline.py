@@ -8,6 +8,7 @@ rate-limit headers go on every response to a metered request, errors included.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Callable
@@ -88,7 +89,7 @@ def _set_headers(response: dict[str, Any], headers: dict[str, str]) -> None:
 
 
 def _build(err_response: Any) -> dict[str, Any]:
-    return {"statusCode": err_response.status_code, "body": err_response.body, "isBase64Encoded": False,
+    return {"statusCode": err_response.status_code, "body": json.dumps(err_response.body), "isBase64Encoded": False,
             "multiValueHeaders": {"Content-Type": [err_response.content_type],
                                   **{k: [v] for k, v in err_response.headers.items()}}}
 

@@ -5,6 +5,7 @@ written together in one transaction (see docs/data-model.md)."""
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type
                  "frame_style", "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at",
                  "updated_at")
 SYSTEM = "system"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class Cancelled(Exception):
@@ -93,6 +95,8 @@ def get_item(scope: str, code_id: str) -> dict[str, Any] | None:
 
 
 def _require(scope: str, code_id: str) -> dict[str, Any]:
+    if not UUID_RE.match(code_id or ""):
+        raise NotFound()
     item = get_item(scope, code_id)
     if item is None:
         raise NotFound()
@@ -196,6 +200,14 @@ def history(scope: str, code_id: str) -> list[dict[str, Any]]:
             for i in items]
 
 
+def require_group(scope: str, group_id: str) -> None:
+    """A group id given in a body must name a group of the caller's scope."""
+    found = UUID_RE.match(group_id) and ddb().get_item(
+        TableName=table(), Key=key(scope, k.sk_group(group_id)), ProjectionExpression="pk").get("Item")
+    if not found:
+        raise ValidationFailed("group_id", "no such group in this scope")
+
+
 def codes_used(scope: str) -> int:
     with unavailable_on_throttle():
         out = ddb().get_item(TableName=table(), Key=key(scope, k.PROFILE), ConsistentRead=True,
@@ -240,9 +252,10 @@ def _group_add(scope: str, group_id: str, n: int) -> dict[str, Any]:
                        "ExpressionAttributeValues": {":n": av(n)}}}
 
 
-def _put_history(code_id: str, field: str, old: Any, new: Any, by: str, now: int) -> dict[str, Any]:
+def _put_history(code_id: str, version: int, field: str, old: Any, new: Any, by: str, now: int) -> dict[str, Any]:
+    # The version orders changes made within the same second.
     return {"Put": {"TableName": table(), "Item": to_item({
-        "pk": k.pk_history(code_id), "sk": k.sk_history(now, uuid.uuid4().hex[:12]), "type": "history",
+        "pk": k.pk_history(code_id), "sk": k.sk_history(now, f"{version:09d}#{field}"), "type": "history",
         "at": now, "field": field, "from": old, "to": new, "by": by})}}
 
 
@@ -272,7 +285,7 @@ def new_item(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]
     item.update({"pk": caller.scope, "sk": k.sk_code(code_id), "type": "code", "id": code_id,
                  "shortcode": new_shortcode(), "status": Status.ACTIVE.value, "grace_until": None,
                  "created_at": now, "updated_at": now, "created_by": caller.user_id, "version": 1,
-                 "lsi1sk": k.lsi_code(now, code_id)})
+                 "lsi1sk": k.lsi_code(max(time.time_ns(), now * 10**9), code_id)})
     return item
 
 
@@ -344,7 +357,7 @@ def _change(caller_id: str, item: dict[str, Any], new: dict[str, Any], now: int,
         tx.append(_put_short(new, new=False))
     for field in ("url", "status"):
         if new.get(field) != item.get(field):
-            tx.append(_put_history(item["id"], field, item.get(field), new.get(field), caller_id, now))
+            tx.append(_put_history(item["id"], new["version"], field, item.get(field), new.get(field), caller_id, now))
     group_indexes = []
     if new.get("group_id") != item.get("group_id"):
         if item.get("group_id"):

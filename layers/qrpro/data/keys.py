@@ -54,8 +54,9 @@ def sk_code(code_id: str) -> str:
     return f"CODE#{code_id}"
 
 
-def lsi_code(created_at: int, code_id: str) -> str:
-    return f"CODE#{created_at:012d}#{code_id}"
+def lsi_code(created_ns: int, code_id: str) -> str:
+    """Codes sort newest first by creation time in nanoseconds (ties within a second keep their order)."""
+    return f"CODE#{created_ns:020d}#{code_id}"
 
 
 def pk_short(shortcode: str) -> str:

@@ -1,0 +1,82 @@
+"""`Idempotency-Key` for mutating POSTs, on Powertools' idempotency utility.
+
+The key is scoped to the caller's user, the method and the path, so two
+clients cannot collide; the body's SHA-256 is the payload fingerprint, so the
+same key with another body is ``409 idempotency_conflict``. Only successful
+responses are stored (24 h): an error leaves nothing behind and can be retried.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from qrpro.api.context import caller
+from qrpro.api.errors import json_response
+from qrpro.config import settings
+from qrpro.data.aws import client
+from qrpro.domain.errors import IdempotencyConflict, ValidationFailed
+
+HEADER = "Idempotency-Key"
+TTL_SECONDS = 24 * 3600
+Work = Callable[[], tuple[int, dict[str, Any]]]
+_work: contextvars.ContextVar[Work] = contextvars.ContextVar("idempotent_work")
+
+
+@cache
+def _runner() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+    config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="fingerprint",
+                               expires_after_seconds=TTL_SECONDS, raise_on_no_idempotency_key=True,
+                               hash_function="sha256")
+    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name,
+                                           boto3_client=client("dynamodb"))
+
+    @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
+    def run(request: dict[str, Any]) -> dict[str, Any]:
+        status, body = _work.get()()
+        return {"status": status, "body": body}
+
+    return run, config
+
+
+def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
+    """Run ``work`` once per Idempotency-Key (or every time without one)."""
+    event = router.current_event
+    key = event.headers.get(HEADER)
+    if key is None:
+        status, body = work()
+        return json_response(status, body)
+    if not 1 <= len(key) <= 255:
+        raise ValidationFailed(HEADER, "must be 1 to 255 characters")
+    c = caller(router)
+    run, config = _runner()
+    if router.lambda_context is not None and hasattr(router.lambda_context, "get_remaining_time_in_millis"):
+        config.register_lambda_context(router.lambda_context)
+    request = {
+        "key": f"{c.user_id}|{event.http_method}|{event.path}|{key}",
+        "fingerprint": hashlib.sha256((event.body or "").encode()).hexdigest(),
+    }
+    token = _work.set(work)
+    try:
+        out = run(request=request)
+    except IdempotencyValidationError as err:
+        raise IdempotencyConflict("this Idempotency-Key was used with another body") from err
+    except IdempotencyAlreadyInProgressError as err:
+        raise IdempotencyConflict("a request with this Idempotency-Key is still in progress") from err
+    finally:
+        _work.reset(token)
+    return json_response(int(out["status"]), out["body"])
