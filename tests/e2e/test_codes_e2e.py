@@ -1,0 +1,48 @@
+"""The code lifecycle over real HTTP on `qrpro local`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import Stack
+
+
+def test_code_lifecycle_over_http(stack: Stack) -> None:
+    key = stack.account("business")["api_key"]
+    r = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/a", "label": "print run"})
+    assert r.status == 201, r.body
+    code: dict[str, Any] = r.json()
+    assert code["short_url"] == f"{stack.redirect_url}/{code['shortcode']}"
+    assert r.headers["X-RateLimit-Remaining"] == "999"
+    cid = code["id"]
+    r = stack.api("PATCH", f"/api/codes/{cid}", key, json_body={"url": "https://example.com/b"})
+    assert r.status == 200 and r.json()["url"] == "https://example.com/b"
+    listing = stack.api("GET", "/api/codes", key).json()
+    assert [c["id"] for c in listing["codes"]] == [cid] and listing["plan_limit"] == 500
+    r = stack.api("DELETE", f"/api/codes/{cid}", key)
+    assert r.json()["status"] == "grace" and r.json()["grace_until"] > code["created_at"]
+    assert stack.api("PATCH", f"/api/codes/{cid}", key, json_body={"label": "x"}).json() == {
+        "error": "code_not_editable", "status": "grace"}
+    assert stack.api("POST", f"/api/codes/{cid}/reactivate", key).json()["status"] == "active"
+    history = stack.api("GET", f"/api/codes/{cid}/history", key).json()["history"]
+    assert [(h["field"], h["to"]) for h in history] == [
+        ("status", "active"), ("status", "grace"), ("url", "https://example.com/b")]
+    r = stack.api("POST", "/api/codes/import", key, json_body={"codes": [{"url": "https://example.com/1"},
+                                                                         {"url": "https://example.com/2"}]})
+    assert r.status == 201 and r.json()["count"] == 2
+    ids = [c["id"] for c in r.json()["codes"]]
+    r = stack.api("POST", "/api/codes/bulk", key, json_body={"ids": ids, "action": "pause"})
+    assert r.json() == {"updated": ids, "failed": []}
+    paused = stack.api("GET", "/api/codes?status=paused", key).json()["codes"]
+    assert {c["id"] for c in paused} == set(ids)
+
+
+def test_idempotent_create_over_http(stack: Stack) -> None:
+    key = stack.account("business")["api_key"]
+    headers = {"Idempotency-Key": "retry-me"}
+    first = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/x"}, headers=headers)
+    again = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/x"}, headers=headers)
+    assert first.status == again.status == 201 and first.json()["id"] == again.json()["id"]
+    assert len(stack.api("GET", "/api/codes", key).json()["codes"]) == 1
+    clash = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/y"}, headers=headers)
+    assert (clash.status, clash.json()["error"]) == (409, "idempotency_conflict")
