@@ -128,6 +128,11 @@ def present(item: dict[str, Any], now: int) -> dict[str, Any]:
     return public(item, scans_30d(item["pk"], now).get(item["id"], 0))
 
 
+def load(scope: str, code_id: str) -> dict[str, Any]:
+    """The code object without ``scans_30d`` (one GetItem), or NotFound."""
+    return public(_require(scope, code_id), None)
+
+
 def get(scope: str, code_id: str, now: int | None = None) -> dict[str, Any]:
     return present(_require(scope, code_id), now or int(time.time()))
 
