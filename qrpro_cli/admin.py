@@ -26,7 +26,7 @@ def connect(args: argparse.Namespace) -> None:
         "TABLE_NAME": info["table"],
         "IDEMPOTENCY_TABLE_NAME": info["idempotency_table"],
         "AWS_ENDPOINT_URL_DYNAMODB": info["endpoints"]["dynamodb"],
-        "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": info["endpoints"]["dynamodb"],
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": info["endpoints"]["dynamodb"],
         "AWS_ENDPOINT_URL_S3": info["endpoints"]["moto"],
         "AWS_ENDPOINT_URL_SQS": info["endpoints"]["moto"],
         "AWS_ENDPOINT_URL_SES": info["endpoints"]["moto"],

@@ -73,7 +73,7 @@ class Engines:
         return {
             **LOCAL_CREDS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
-            "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": self.dynamodb_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_endpoint,
             "AWS_ENDPOINT_URL_S3": self.moto_endpoint,
             "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
             "AWS_ENDPOINT_URL_SES": self.moto_endpoint,

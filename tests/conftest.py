@@ -79,7 +79,7 @@ def table(dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 
     name = f"t{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODBSTREAMS", dynamodb_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb_endpoint)
     monkeypatch.setenv("TABLE_NAME", name)
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", f"{name}-idem")
     reset_caches()
