@@ -87,6 +87,10 @@ def pk_deliveries(webhook_id: str) -> str:
     return f"WHDLV#{webhook_id}"
 
 
+def sk_delivery(at: int, delivery_id: str) -> str:
+    return f"{at:012d}#{delivery_id}"
+
+
 def pk_event(event_id: str) -> str:
     return f"EVENT#{event_id}"
 

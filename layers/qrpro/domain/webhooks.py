@@ -1,0 +1,318 @@
+"""Webhooks (contract section 10): events, Standard Webhooks signing, the
+payload, the retry schedule and the address rules that keep deliveries off
+internal networks (SSRF). Pure: no network, time and randomness passed in.
+
+Standard Webhooks (https://www.standardwebhooks.com): ``webhook-id`` (stable
+across retries: the event id), ``webhook-timestamp`` (unix seconds of the
+attempt), ``webhook-signature`` = space-separated ``v1,<base64 HMAC-SHA256 of
+"{id}.{timestamp}.{body}">``, keyed with the base64-decoded part of the
+``whsec_`` secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
+               "scans.cap_reached")
+PING = "ping"  # POST /api/webhooks/{id}/test only; never subscribable
+EventType = Literal["code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
+                    "scans.cap_reached"]
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
+SECRET_BYTES = 32  # the spec asks for 24 to 64
+ROTATION_OVERLAP = 24 * 3600  # both secrets sign for 24 h after a rotation
+BACKOFF = (5, 300, 1800, 7200, 18_000, 36_000, 36_000)  # seconds after attempt 1, 2, ... 7
+JITTER = 0.1  # each delay is drawn within ±10 %
+MAX_DELAY = 43_200 - 300  # SQS visibility is capped at 12 h from the receive
+TIMEOUT_SECONDS = 10
+MAX_CONSECUTIVE_FAILURES = 20
+DELIVERY_TTL = 30 * 86_400
+DELIVERIES_LISTED = 100
+MAX_ERROR_BYTES = 1024
+MAX_URL = 2048
+MAX_DESCRIPTION = 500
+USER_AGENT = "QRPro-Webhooks/1.0"
+
+
+# -- request bodies ---------------------------------------------------------------
+
+def _events(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError(f"must list at least one of {', '.join(EVENT_TYPES)}")
+    return list(dict.fromkeys(value))  # each once, in the given order
+
+
+class WebhookCreate(BaseModel):
+    """Body of POST /api/webhooks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(max_length=MAX_URL, description="https target (http/loopback only locally)")]
+    events: Annotated[list[EventType], Field(description="event types to receive; `ping` is sent by /test only")]
+    description: Annotated[str | None, Field(max_length=MAX_DESCRIPTION)] = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        check_url_shape(v, allow_http=True)  # the scheme and addresses are checked with the settings later
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _check_events(cls, v: list[str]) -> list[str]:
+        return _events(v)
+
+
+class WebhookPatch(BaseModel):
+    """Body of PATCH /api/webhooks/{id}: any of url, events, description, active."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str | None, Field(max_length=MAX_URL)] = None
+    events: list[EventType] | None = None
+    description: Annotated[str | None, Field(max_length=MAX_DESCRIPTION)] = None
+    active: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            raise ValueError("must be an https URL (url cannot be null)")
+        check_url_shape(v, allow_http=True)
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _check_events(cls, v: list[str] | None) -> list[str]:
+        if v is None:
+            raise ValueError("must be a non-empty list (events cannot be null)")
+        return _events(v)
+
+    @field_validator("active")
+    @classmethod
+    def _active(cls, v: bool | None) -> bool:
+        if v is None:
+            raise ValueError("must be true or false")
+        return v
+
+
+# -- target URLs and addresses (SSRF) ------------------------------------------------
+
+def check_url_shape(url: str, allow_http: bool) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a target URL, or ValueError saying why it is refused.
+    Addresses are checked separately, on what the host resolves to."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("must be an https URL")
+    if len(url) > MAX_URL:
+        raise ValueError(f"must be at most {MAX_URL} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ValueError("is not a valid URL") from err
+    scheme = parts.scheme.lower()
+    allowed = ("https", "http") if allow_http else ("https",)
+    if scheme not in allowed:
+        raise ValueError("must be an https URL")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or "\\" in parts.netloc:
+        raise ValueError("must have a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("must not contain credentials")
+    if parts.fragment:
+        raise ValueError("must not contain a fragment")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+_V4_FORBIDDEN = [(ipaddress.IPv4Network(net), why) for net, why in (
+    ("0.0.0.0/8", "unspecified"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "carrier-grade NAT"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local (metadata)"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "reserved"),
+    ("192.0.2.0/24", "reserved"),
+    ("192.88.99.0/24", "reserved"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "reserved"),
+    ("198.51.100.0/24", "reserved"),
+    ("203.0.113.0/24", "reserved"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+)]
+_V6_FORBIDDEN = [(ipaddress.IPv6Network(net), why) for net, why in (
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::/96", "reserved"),  # IPv4-compatible (deprecated)
+    ("100::/64", "reserved"),
+    ("2001:db8::/32", "reserved"),
+    ("2001:10::/28", "reserved"),
+    ("fc00::/7", "private (unique local)"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "private (site local)"),
+    ("ff00::/8", "multicast"),
+)]
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_6TO4 = ipaddress.IPv6Network("2002::/16")
+_TEREDO = ipaddress.IPv6Network("2001::/32")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_LOOPBACK_V4 = ipaddress.IPv4Network("127.0.0.0/8")
+_LOOPBACK_V6 = ipaddress.IPv6Address("::1")
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, NAT64, 6to4, Teredo)."""
+    out: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        out.append(ip.ipv4_mapped)
+    if ip in _NAT64:
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip in _6TO4 and ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip in _TEREDO and ip.teredo is not None:
+        out.extend(ip.teredo)  # (server, client)
+    return out
+
+
+def address_problem(ip: IPAddress, allow_loopback: bool = False) -> str | None:
+    """Why a delivery must not connect to ``ip`` (``None``: it may).
+
+    ``allow_loopback`` (only ``qrpro local``) lets exactly 127.0.0.0/8 and ::1 through.
+    """
+    if allow_loopback and (ip in _LOOPBACK_V4 if isinstance(ip, ipaddress.IPv4Address) else ip == _LOOPBACK_V6):
+        return None
+    if isinstance(ip, ipaddress.IPv4Address):
+        for net, why in _V4_FORBIDDEN:
+            if ip in net:
+                return why
+        if ip == ipaddress.IPv4Address("255.255.255.255"):
+            return "reserved"
+    else:
+        if ip.scope_id:
+            return "link-local"
+        for v4 in _embedded_v4(ip):
+            inner = address_problem(v4)
+            if inner is not None:
+                return f"{inner} (IPv4 inside IPv6)"
+        for net6, why in _V6_FORBIDDEN:
+            if ip in net6:
+                return why
+    if not ip.is_global:
+        return "not a public address"
+    return None
+
+
+
+def parse_ip(text: str) -> IPAddress:
+    """An address from getaddrinfo's sockaddr (a zone index stays, and is refused)."""
+    return ipaddress.ip_address(text)
+
+
+def refused_addresses(addresses: Iterable[IPAddress], allow_loopback: bool) -> str | None:
+    """The first problem among the addresses a host resolves to: one bad address refuses the target."""
+    for ip in addresses:
+        why = address_problem(ip, allow_loopback)
+        if why is not None:
+            return f"must not resolve to a {why} address"
+    return None
+
+
+# -- secrets and signatures ------------------------------------------------------------
+
+def new_secret(token_bytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+    return SECRET_PREFIX + base64.b64encode(token_bytes(SECRET_BYTES)).decode()
+
+
+def _key(secret: str) -> bytes:
+    raw = secret.removeprefix(SECRET_PREFIX)
+    return base64.b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    digest = hmac.new(_key(secret), f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signing_secrets(item: dict[str, Any], now: int) -> list[str]:
+    """The current secret, plus the previous one during the 24 h after a rotation."""
+    out = [str(item["secret"])]
+    if item.get("previous_secret") and int(item.get("previous_until") or 0) > now:
+        out.append(str(item["previous_secret"]))
+    return out
+
+
+def headers(msg_id: str, timestamp: int, body: str, keys: Sequence[str]) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in keys),
+    }
+
+
+# -- payload -------------------------------------------------------------------------------
+
+def payload(event_id: str, event_type: str, created_at: int, scope: dict[str, Any],
+            data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "type": event_type, "created_at": created_at, "scope": scope, "data": data}
+
+
+def body(event: dict[str, Any]) -> str:
+    """The exact bytes that are signed and sent (compact JSON, fixed for every retry)."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- outcome and retries ----------------------------------------------------------------------
+
+def succeeded(status_code: int | None) -> bool:
+    return status_code is not None and 200 <= status_code < 300
+
+
+def gone(status_code: int | None) -> bool:
+    return status_code == 410
+
+
+def parse_schedule(text: str | None) -> tuple[int, ...]:
+    """A backoff schedule from text: ``"5,300"``; ``"none"`` for no retries; unset for the contract's."""
+    if text is None or not text.strip():
+        return BACKOFF
+    if text.strip().lower() == "none":
+        return ()
+    out = tuple(int(part) for part in text.split(","))
+    if any(d < 0 or d > MAX_DELAY for d in out):
+        raise ValueError(f"backoff delays must be 0..{MAX_DELAY} seconds")
+    return out
+
+
+def retry_delay(attempt: int, schedule: Sequence[int] = BACKOFF,
+                rand: Callable[[float, float], float] = random.uniform) -> int | None:
+    """Seconds until the next attempt after failed attempt number ``attempt`` (1-based),
+    with ±10 % jitter; ``None`` when the schedule is used up (the event failed)."""
+    if attempt < 1 or attempt > len(schedule):
+        return None
+    base = schedule[attempt - 1]
+    return max(0, min(MAX_DELAY, round(base * (1 + rand(-JITTER, JITTER)))))
+
+
+def clip_error(text: str, limit: int = MAX_ERROR_BYTES) -> str:
+    """At most ``limit`` bytes of UTF-8, cut on a character boundary."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", errors="ignore")
