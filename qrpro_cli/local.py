@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from qrpro.data.schema import create_tables
 
+from qrpro.data.schema import create_tables
 from qrpro_cli import engines as eng
 from qrpro_cli.gateway import Gateway, api_router, make_server, redirect_router
 from qrpro_cli.runtime import Runtime, available

@@ -25,7 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from qrpro.data.accounts import AccountError
-
     from qrpro_cli.engines import StackError
 
     try:

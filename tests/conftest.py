@@ -30,9 +30,10 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
 
 def reset_caches() -> None:
     from qrpro.config import settings
-    from qrpro.data import aws
+    from qrpro.data import aws, secrets
 
     settings.cache_clear()
+    secrets.cursor_secret.cache_clear()
     aws.reset()
 
 

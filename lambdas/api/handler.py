@@ -8,9 +8,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from qrpro.api import errors, pipeline
 
 from lambdas.api.routes import analytics, codes, groups, keys, qr, teams, user, webhooks
+from qrpro.api import errors, pipeline
 
 logger = Logger(service="qrpro-api")
 tracer = Tracer(service="qrpro-api")

@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from qrpro.data import apikeys
 from qrpro.domain.apikeys import bearer_token, token_hash
 

@@ -24,9 +24,11 @@ class Settings:
     idempotency_table_name: str = "qrpro-idempotency"
     short_base_url: str = "https://aqr.net"
     api_base_url: str = "https://pro.qr.abundera.ai/api"
-    # Key that signs list cursors (tamper evidence). In AWS it comes from the
-    # stack (a generated secret); locally the stack writes one per data dir.
-    cursor_secret: str = "dev-only-cursor-secret"  # noqa: S105 - overridden by every stack
+    # Key that signs list cursors (tamper evidence). In AWS the stack passes the
+    # ARN of a generated secret (read by qrpro.data.secrets); locally the stack
+    # writes one per data dir and passes the value.
+    cursor_secret: str = ""
+    cursor_secret_arn: str = ""
     scans_queue_url: str = ""
     webhooks_queue_url: str = ""
     export_bucket: str = ""
@@ -48,7 +50,8 @@ def settings() -> Settings:
         idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "qrpro-idempotency"),
         short_base_url=env.get("SHORT_BASE_URL", "https://aqr.net").rstrip("/"),
         api_base_url=env.get("API_BASE_URL", "https://pro.qr.abundera.ai/api").rstrip("/"),
-        cursor_secret=env.get("CURSOR_SECRET", "dev-only-cursor-secret"),
+        cursor_secret=env.get("CURSOR_SECRET", ""),
+        cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
         scans_queue_url=env.get("SCANS_QUEUE_URL", ""),
         webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
         export_bucket=env.get("EXPORT_BUCKET", ""),

@@ -62,6 +62,15 @@ def import_codes() -> Response[dict[str, Any]]:
     event = router.current_event
     ctype = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     items = imports.validate(imports.items_of(event.body or "", ctype))
+    checked: set[str] = set()
+    for i, item in enumerate(items):
+        group_id = item.get("group_id")
+        if group_id and group_id not in checked:
+            try:
+                codes.require_group(c.scope, group_id)
+            except ValidationFailed as err:
+                raise ValidationFailed(f"codes[{i}].group_id", "no such group in this scope") from err
+            checked.add(group_id)
 
     def work() -> tuple[int, dict[str, Any]]:
         created = codes.create_many(c, items, now(router))
@@ -84,11 +93,12 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, 
 
     def apply(code_id: str) -> None:
         if body.action == "delete":
-            codes.soft_delete(c, code_id, at)
+            codes.soft_delete(c, code_id, at, with_scans=False)
         elif body.action == "move":
-            codes.update(c, code_id, {"group_id": body.group_id}, at)
+            codes.update(c, code_id, {"group_id": body.group_id}, at, with_scans=False)
         else:
-            codes.update(c, code_id, {"status": "paused" if body.action == "pause" else "active"}, at)
+            status = "paused" if body.action == "pause" else "active"
+            codes.update(c, code_id, {"status": status}, at, with_scans=False)
 
     def work() -> tuple[int, dict[str, Any]]:
         updated: list[str] = []

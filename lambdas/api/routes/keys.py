@@ -1,7 +1,32 @@
-"""Routes of the keys area (placeholder: filled by its issue)."""
+"""API keys (contract section 11). Keys belong to the user, not to the team
+context: listing and revoking only ever touch the caller's own keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from qrpro.api.context import caller
+from qrpro.api.openapi import errors
+from qrpro.data import apikeys
+from qrpro.domain.errors import NotFound
+from qrpro.domain.groups import is_id
+
 router = APIGatewayRouter()
+TAGS = ["User and keys"]
+
+
+@router.get("/api/keys", tags=TAGS, summary="The caller's API keys (never the token nor its hash)")
+def list_keys() -> dict[str, Any]:
+    c = caller(router)
+    return {"keys": apikeys.list_keys(c.user_id), "allowed": c.plan.api, "plan": c.plan_name}
+
+
+@router.delete("/api/keys/<key_id>", tags=TAGS, summary="Revoke one of the caller's keys, effective immediately",
+               responses=errors(404))
+def revoke_key(key_id: str) -> dict[str, Any]:
+    if not is_id(key_id):
+        raise NotFound()
+    apikeys.revoke(caller(router).user_id, key_id)
+    return {"id": key_id, "revoked": True}

@@ -1,7 +1,32 @@
-"""Routes of the teams area (placeholder: filled by its issue)."""
+"""Teams (contract section 9): membership is managed in the dashboard (here the
+admin CLI); the API reads it. Teams are the user's, whatever the current context."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from qrpro.api.context import caller
+from qrpro.api.openapi import errors
+from qrpro.data import teams
+
 router = APIGatewayRouter()
+TAGS = ["Teams"]
+
+
+@router.get("/api/teams", tags=TAGS, summary="The caller's teams and the current team context")
+def list_teams() -> dict[str, Any]:
+    c = caller(router)
+    return {"teams": teams.teams_of(c.user_id), "current_team_id": c.team_id}
+
+
+@router.get("/api/teams/<team_id>", tags=TAGS, summary="One of the caller's teams", responses=errors(404))
+def get_team(team_id: str) -> dict[str, Any]:
+    return teams.team_for(caller(router).user_id, team_id)
+
+
+@router.get("/api/teams/<team_id>/members", tags=TAGS, summary="The members of one of the caller's teams",
+            responses=errors(404))
+def team_members(team_id: str) -> dict[str, Any]:
+    return {"members": teams.members_of(caller(router).user_id, team_id)}

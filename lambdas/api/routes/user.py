@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from qrpro.api.context import caller
+
+from qrpro.api.context import caller, now
+from qrpro.data import codes, ratelimit, teams
+from qrpro.domain.clock import next_midnight
 
 router = APIGatewayRouter()
 
@@ -21,4 +24,19 @@ def get_user() -> dict[str, Any]:
         "scope": c.scope_json(),
         "current_team_id": c.team_id,
         "limits": c.plan.limits(),
+    }
+
+
+@router.get("/api/user/usage", tags=["User and keys"],
+            summary="Today's requests of this key, codes against the plan cap, scans this month")
+def get_usage() -> dict[str, Any]:
+    """The same counters the rate limiter, the plan cap and the scan cap enforce,
+    read from the same items (this request is already counted)."""
+    c, at = caller(router), now(router)
+    scans, month = teams.scans_this_month(c.scope, at)
+    return {
+        "requests_today": {"used": ratelimit.used_today(c.key_id, at), "limit": c.plan.requests_per_day,
+                           "reset_at": next_midnight(at)},
+        "codes": {"used": codes.codes_used(c.scope), "limit": c.plan.codes},
+        "scans_this_month": {"used": scans, "cap": c.plan.scans_per_month, "month": month},
     }

@@ -38,12 +38,11 @@ _work: contextvars.ContextVar[Work] = contextvars.ContextVar("idempotent_work")
 
 
 @cache
-def _runner() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+def _runner(table_name: str) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="fingerprint",
                                expires_after_seconds=TTL_SECONDS, raise_on_no_idempotency_key=True,
                                hash_function="sha256")
-    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name,
-                                           boto3_client=client("dynamodb"))
+    persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
 
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
     if not 1 <= len(key) <= 255:
         raise ValidationFailed(HEADER, "must be 1 to 255 characters")
     c = caller(router)
-    run, config = _runner()
+    run, config = _runner(settings().idempotency_table_name)
     if router.lambda_context is not None and hasattr(router.lambda_context, "get_remaining_time_in_millis"):
         config.register_lambda_context(router.lambda_context)
     request = {

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from qrpro.config import settings
 from qrpro.data import keys as k
+from qrpro.data import secrets
 from qrpro.data.aws import ddb
 from qrpro.data.table import (
     av,
@@ -141,7 +142,7 @@ def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | No
                group_id: str | None = None, q: str | None = None, limit: int = 1000,
                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Codes of a scope, newest first, filtered, one page of ``limit``."""
-    secret = settings().cursor_secret
+    secret = secrets.cursor_secret()
     params: dict[str, Any] = {
         "TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False, "ConsistentRead": True,
         "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
@@ -394,7 +395,13 @@ def _with_retry(scope: str, code_id: str, apply: Any) -> dict[str, Any]:
     raise Cancelled(["ConditionalCheckFailed"])
 
 
-def update(caller: Caller, code_id: str, changes: dict[str, Any], now: int) -> dict[str, Any]:
+def _result(item: dict[str, Any], now: int, with_scans: bool) -> dict[str, Any]:
+    return present(item, now) if with_scans else public(item, None)
+
+
+def update(caller: Caller, code_id: str, changes: dict[str, Any], now: int, *,
+           with_scans: bool = True) -> dict[str, Any]:
+    """PATCH semantics; ``with_scans=False`` skips the scans_30d read (bulk work)."""
     changes = normalise(changes)
 
     def apply(item: dict[str, Any]) -> dict[str, Any]:
@@ -405,10 +412,10 @@ def update(caller: Caller, code_id: str, changes: dict[str, Any], now: int) -> d
             return item
         return _change(caller.user_id, item, new, now, "code.updated")
 
-    return present(_with_retry(caller.scope, code_id, apply), now)
+    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
 
 
-def soft_delete(caller: Caller, code_id: str, now: int) -> dict[str, Any]:
+def soft_delete(caller: Caller, code_id: str, now: int, *, with_scans: bool = True) -> dict[str, Any]:
     def apply(item: dict[str, Any]) -> dict[str, Any]:
         if item["status"] not in EDITABLE:
             raise CodeNotEditable(item["status"])
@@ -417,10 +424,10 @@ def soft_delete(caller: Caller, code_id: str, now: int) -> dict[str, Any]:
                k.GSI1PK: k.GRACE_CODES, k.GSI1SK: k.due_sk(grace_until, item["id"])}
         return _change(caller.user_id, item, new, now, "code.deleted", [_cap_add(item["pk"], -1, None)])
 
-    return present(_with_retry(caller.scope, code_id, apply), now)
+    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
 
 
-def reactivate(caller: Caller, code_id: str, now: int) -> dict[str, Any]:
+def reactivate(caller: Caller, code_id: str, now: int, *, with_scans: bool = True) -> dict[str, Any]:
     limit = caller.plan.codes
 
     def apply(item: dict[str, Any]) -> dict[str, Any]:
@@ -435,7 +442,7 @@ def reactivate(caller: Caller, code_id: str, now: int) -> dict[str, Any]:
                 raise PlanLimitReached(caller.plan_name, limit, codes_used(item["pk"])) from cancel
             raise
 
-    return present(_with_retry(caller.scope, code_id, apply), now)
+    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
 
 
 def expire(scope: str, code_id: str, now: int) -> bool:
