@@ -19,7 +19,10 @@ from infra.constructs.functions import LOG_RETENTION
 
 STAGE = "prod"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-BINARY_MEDIA_TYPES = ["application/zip", "image/png", "application/pdf"]
+# Every type: API Gateway then returns the function's base64 bodies (PNG, PDF,
+# ZIP) as bytes whatever the client's Accept header, and hands request bodies
+# over base64-encoded, which the pipeline decodes (qrpro/api/pipeline.py).
+BINARY_MEDIA_TYPES = ["*/*"]
 # Daily requests per key (API.md §3). The exact budget is the DynamoDB counter;
 # these usage plans are API Gateway's best-effort edge backstop.
 USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
@@ -149,6 +152,7 @@ class Api(Construct):
             )
 
         self.domain: apigw.DomainName | None = None
+        self.domain_name = domain_name if domain_name and certificate_arn else None
         if domain_name and certificate_arn:
             self.domain = self.rest_api.add_domain_name(
                 "Domain",
@@ -160,8 +164,8 @@ class Api(Construct):
 
     def base_url(self) -> str:
         """The public ``/api`` base URL; built without the Stage (no dependency cycle with the functions)."""
-        if self.domain is not None:
-            return f"https://{self.domain.domain_name}/api"
+        if self.domain_name is not None:
+            return f"https://{self.domain_name}/api"
         stack = Stack.of(self)
         return (f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}."
                 f"{stack.url_suffix}/{STAGE}/api")

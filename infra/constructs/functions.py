@@ -75,7 +75,6 @@ class QrFunction(Construct):
             environment=env,
             description=f"QR Pro {name}",
         )
-        self.function.node.add_dependency(self.role)
 
     @property
     def stack(self) -> Stack:

@@ -6,11 +6,9 @@ off: it would store viewer IP addresses."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -45,7 +43,9 @@ class Redirect(Construct):
             ),
             domain_names=[domain_name] if certificate is not None and domain_name else None,
             certificate=certificate,
-            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            # Only meaningful with a custom certificate (the default one is fixed by CloudFront).
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021
+            if certificate is not None else None,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_ALL,
             enable_logging=False,  # standard logs hold viewer IPs (privacy, API.md §7)
@@ -53,29 +53,10 @@ class Redirect(Construct):
         self.domain_name = domain_name if certificate is not None and domain_name else \
             self.distribution.distribution_domain_name
 
-        # CloudFront (OAC) needs BOTH permissions on a function URL origin; without
-        # lambda:InvokeFunction every request is 403.
-        stack = Stack.of(self)
-        source_arn = (f"arn:{stack.partition}:cloudfront::{stack.account}:distribution/"
-                      f"{self.distribution.distribution_id}")
-        principal = iam.ServicePrincipal("cloudfront.amazonaws.com")
-        if not _has_permission(function, "lambda:InvokeFunctionUrl"):
-            function.add_permission("CloudFrontInvokeFunctionUrl", principal=principal,
-                                    action="lambda:InvokeFunctionUrl", source_arn=source_arn,
-                                    function_url_auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-        if not _has_permission(function, "lambda:InvokeFunction"):
-            function.add_permission("CloudFrontInvokeFunction", principal=principal,
-                                    action="lambda:InvokeFunction", source_arn=source_arn)
+        # CloudFront (OAC) needs BOTH lambda:InvokeFunctionUrl and lambda:InvokeFunction
+        # (source ARN: this distribution); FunctionUrlOrigin.with_origin_access_control adds
+        # both in this CDK version, and tests/infra asserts they exist.
 
     @property
     def url(self) -> str:
         return f"https://{self.domain_name}"
-
-
-def _has_permission(function: lambda_.Function, action: str) -> bool:
-    stack = Stack.of(function)
-    for child in function.node.find_all():
-        if isinstance(child, lambda_.CfnPermission) and stack.resolve(child.action) == action \
-                and stack.resolve(child.principal) == "cloudfront.amazonaws.com":
-            return True
-    return False

@@ -1,0 +1,46 @@
+# Infrastructure targets (included by the main Makefile). Nothing here runs
+# Docker; only `deploy` talks to AWS.
+#
+#   make build    Lambda assets into build/ (layer: pip wheels for arm64/cp313 + qrpro)
+#   make synth    build + cdk synth (cdk-nag AwsSolutions runs in the synth) + cfn-lint
+#   make deploy   synth + cdk deploy of the synthesized assembly (see docs/deploy.md)
+#
+# Deployment context (docs/deploy.md), e.g.
+#   make deploy SHORT_DOMAIN=aqr.net SHORT_CERT_ARN=arn:aws:acm:us-east-1:... \
+#        API_DOMAIN=pro.qr.abundera.ai API_CERT_ARN=arn:aws:acm:<region>:... SES_SENDER=no-reply@aqr.net
+
+CDK ?= npx --no-install cdk
+SHORT_DOMAIN ?=
+SHORT_CERT_ARN ?=
+API_DOMAIN ?=
+API_CERT_ARN ?=
+SES_SENDER ?=
+SES_IDENTITY ?=
+REQUIRE_USAGE_KEY ?=
+CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
+	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
+	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
+	$(if $(API_CERT_ARN),-c qrpro:apiCertificateArn=$(API_CERT_ARN)) \
+	$(if $(SES_SENDER),-c qrpro:sesSender=$(SES_SENDER)) \
+	$(if $(SES_IDENTITY),-c qrpro:sesIdentity=$(SES_IDENTITY)) \
+	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY))
+DEPLOY_ARGS ?= --require-approval broadening
+
+.PHONY: build synth deploy
+
+# Node 20 is what this machine has; jsii's end-of-life banner is noise in every synth.
+build synth deploy: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
+build synth deploy: export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
+
+build: install
+	$(BIN)/python -m infra.build_assets
+
+# cfn-lint exit code: bit 1 = fatal, bit 2 = errors (warnings and infos do not fail the build).
+synth: build
+	rm -rf cdk.out
+	$(CDK) synth --no-notices --quiet $(CDK_CONTEXT)
+	rc=0; $(BIN)/cfn-lint cdk.out/*.template.json || rc=$$?; \
+	  if [ $$((rc & 3)) -ne 0 ]; then echo "cfn-lint: errors (exit $$rc)"; exit 1; fi
+
+deploy: synth
+	$(CDK) deploy --no-notices --app cdk.out --all $(DEPLOY_ARGS)

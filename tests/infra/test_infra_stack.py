@@ -1,0 +1,512 @@
+"""Assertions on the synthesized QR Pro stack (one synth per session, see conftest)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_synth_helpers import Synth, synth
+
+import qrpro.data.schema
+
+FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry")
+COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
+              "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER"}
+CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
+
+
+def of_type(template: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == rtype}
+
+
+def one(template: dict[str, Any], rtype: str, pred: Any = lambda r: True) -> tuple[str, dict[str, Any]]:
+    found = [(k, r) for k, r in of_type(template, rtype).items() if pred(r)]
+    assert len(found) == 1, f"expected one {rtype}, found {[k for k, _ in found]}"
+    return found[0]
+
+
+def functions(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    out = {}
+    for key, res in of_type(template, "AWS::Lambda::Function").items():
+        match = re.fullmatch(r"lambdas\.(\w+)\.handler\.handler", res["Properties"]["Handler"])
+        assert match, res["Properties"]["Handler"]
+        out[match.group(1)] = (key, res)
+    return out
+
+
+def role_statements(template: dict[str, Any], fn: str) -> list[dict[str, Any]]:
+    role_ref = functions(template)[fn][1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    stmts: list[dict[str, Any]] = []
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_ref} in policy["Properties"]["Roles"]:
+            stmts.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return stmts
+
+
+def actions_of(stmts: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for s in stmts:
+        acts = s["Action"]
+        out.update([acts] if isinstance(acts, str) else acts)
+    return out
+
+
+def main_table(template: dict[str, Any]) -> dict[str, Any]:
+    return one(template, "AWS::DynamoDB::Table", lambda r: "LocalSecondaryIndexes" in r["Properties"])[1]
+
+
+def idempotency_table(template: dict[str, Any]) -> dict[str, Any]:
+    return one(template, "AWS::DynamoDB::Table",
+               lambda r: r["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}])[1]
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def test_main_table_matches_schema_py(template: dict[str, Any]) -> None:
+    spec = qrpro.data.schema.MAIN_TABLE
+    props = main_table(template)["Properties"]
+    key = lambda d: d["AttributeName"]  # noqa: E731
+    assert sorted(props["AttributeDefinitions"], key=key) == sorted(spec["AttributeDefinitions"], key=key)
+    assert props["KeySchema"] == spec["KeySchema"]
+    assert props["LocalSecondaryIndexes"] == spec["LocalSecondaryIndexes"]
+    assert props["GlobalSecondaryIndexes"] == spec["GlobalSecondaryIndexes"]
+    assert props["BillingMode"] == spec["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["StreamSpecification"] == {"StreamViewType": spec["StreamSpecification"]["StreamViewType"]}
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+
+
+def test_main_table_is_protected(template: dict[str, Any]) -> None:
+    table = main_table(template)
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_idempotency_table(template: dict[str, Any]) -> None:
+    spec = qrpro.data.schema.IDEMPOTENCY_TABLE
+    props = idempotency_table(template)["Properties"]
+    assert props["KeySchema"] == spec["KeySchema"]
+    assert props["AttributeDefinitions"] == spec["AttributeDefinitions"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+# --- functions ------------------------------------------------------------------------------
+
+def test_every_function_runtime_tracing_logs_env(template: dict[str, Any]) -> None:
+    fns = functions(template)
+    assert set(fns) == set(FUNCTIONS)
+    log_groups = of_type(template, "AWS::Logs::LogGroup")
+    roles = set()
+    for name, (_, res) in fns.items():
+        props = res["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert len(props["Layers"]) == 1
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert log_groups[log_group]["Properties"]["RetentionInDays"] == 30
+        env = props["Environment"]["Variables"]
+        expected = COMMON_ENV - ({"SHORT_BASE_URL"} if name == "redirect" else set())
+        assert expected <= set(env), f"{name}: missing {expected - set(env)}"
+        assert env["POWERTOOLS_SERVICE_NAME"] == f"qrpro-{name}"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "QRPro"
+        assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        roles.add(props["Role"]["Fn::GetAtt"][0])
+    assert len(roles) == len(FUNCTIONS), "one role per function"
+    # Only one layer, shared.
+    assert len(of_type(template, "AWS::Lambda::LayerVersion")) == 1
+
+
+def test_no_function_allows_loopback_webhooks(template: dict[str, Any]) -> None:
+    for name, (_, res) in functions(template).items():
+        env = res["Properties"].get("Environment", {}).get("Variables", {})
+        assert "ALLOW_LOOPBACK_WEBHOOKS" not in env, name
+        assert "QRPRO_WEBHOOK_BACKOFF" not in env, name  # tests-only shortened retry schedule
+
+
+def test_roles_have_no_managed_policies(template: dict[str, Any]) -> None:
+    for key, role in of_type(template, "AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], key
+
+
+def test_no_wildcard_actions_in_any_policy(template: dict[str, Any]) -> None:
+    docs = [p["Properties"]["PolicyDocument"] for p in of_type(template, "AWS::IAM::Policy").values()]
+    for role in of_type(template, "AWS::IAM::Role").values():
+        docs += [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    assert docs
+    for doc in docs:
+        for action in actions_of(doc["Statement"]):
+            assert "*" not in action, action
+
+
+def test_authorizer_only_gets_and_updates_the_table(template: dict[str, Any]) -> None:
+    stmts = role_statements(template, "authorizer")
+    dynamo = {a for a in actions_of(stmts) if a.startswith("dynamodb:")}
+    assert dynamo == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert not any(a.startswith(("sqs:", "s3:", "secretsmanager:", "ses:")) for a in actions_of(stmts))
+
+
+def test_redirect_permissions(template: dict[str, Any]) -> None:
+    acts = actions_of(role_statements(template, "redirect"))
+    assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    assert {a for a in acts if a.startswith("sqs:")} == {"sqs:SendMessage"}
+
+
+def test_secret_read_only_for_api_and_export(template: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        reads = "secretsmanager:GetSecretValue" in actions_of(role_statements(template, name))
+        assert reads == (name in {"api", "export"}), name
+
+
+def test_ses_only_for_scans_and_only_the_sender_identity(template: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        stmts = [s for s in role_statements(template, name) if "ses:SendEmail" in actions_of([s])]
+        if name != "scans":
+            assert not stmts, name
+            continue
+        assert len(stmts) == 1
+        assert actions_of(stmts) == {"ses:SendEmail"}
+        assert "identity/aqr.net" in json.dumps(stmts[0]["Resource"])
+
+
+def test_export_can_write_and_presign_in_its_bucket_only(template: dict[str, Any]) -> None:
+    stmts = role_statements(template, "export")
+    s3 = [s for s in stmts if any(a.startswith("s3:") for a in actions_of([s]))]
+    assert actions_of(s3) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+    bucket_key = one(template, "AWS::S3::Bucket")[0]
+    assert all(bucket_key in json.dumps(s["Resource"]) for s in s3)
+    writes = [s for s in stmts if "dynamodb:UpdateItem" in actions_of([s])]
+    assert writes and all(s["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RATE#*"]}}
+                          for s in writes)
+
+
+def test_webhooks_can_back_off_on_its_own_queue(template: dict[str, Any]) -> None:
+    acts = actions_of(role_statements(template, "webhooks"))
+    assert {"sqs:SendMessage", "sqs:ChangeMessageVisibility"} <= acts
+
+
+def test_event_sources(template: dict[str, Any]) -> None:
+    fns = {key: name for name, (key, _) in functions(template).items()}
+    mappings = {fns[m["Properties"]["FunctionName"]["Ref"]]: m["Properties"]
+                for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()}
+    assert set(mappings) == {"scans", "events", "webhooks"}
+    assert mappings["scans"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mappings["scans"]["MaximumBatchingWindowInSeconds"] > 0
+    assert mappings["webhooks"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    events = mappings["events"]
+    assert events["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+    assert events["BisectBatchOnFunctionError"] is True
+    assert "OnFailure" in events["DestinationConfig"]
+    pattern = json.loads(events["FilterCriteria"]["Filters"][0]["Pattern"])
+    assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
+
+
+def test_expiry_runs_every_15_minutes(template: dict[str, Any]) -> None:
+    _, rule = one(template, "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
+    expiry_key = functions(template)["expiry"][0]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [expiry_key, "Arn"]}
+
+
+# --- API Gateway ----------------------------------------------------------------------------
+
+def test_rest_api_settings(template: dict[str, Any]) -> None:
+    _, api = one(template, "AWS::ApiGateway::RestApi")
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
+    _, stage = one(template, "AWS::ApiGateway::Stage")
+    assert stage["Properties"]["TracingEnabled"] is True
+    assert not of_type(template, "AWS::ApiGateway::Account"), "no account-wide CloudWatch role singleton"
+
+
+def test_authorizer_has_no_result_cache(template: dict[str, Any]) -> None:
+    _, auth = one(template, "AWS::ApiGateway::Authorizer")
+    assert auth["Properties"]["Type"] == "REQUEST"
+    assert auth["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    assert auth["Properties"]["IdentitySource"] == "method.request.header.Authorization"
+
+
+def test_usage_plan_quotas_per_day(template: dict[str, Any]) -> None:
+    plans = of_type(template, "AWS::ApiGateway::UsagePlan").values()
+    quotas = {p["Properties"]["UsagePlanName"]: p["Properties"]["Quota"] for p in plans}
+    assert quotas == {
+        "qrpro-business": {"Limit": 1000, "Period": "DAY"},
+        "qrpro-team": {"Limit": 10000, "Period": "DAY"},
+        "qrpro-agency": {"Limit": 50000, "Period": "DAY"},
+    }
+    for plan in plans:
+        assert len(plan["Properties"]["ApiStages"]) == 1
+
+
+def _resource_paths(template: dict[str, Any]) -> dict[str, str]:
+    resources = of_type(template, "AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path(key: str) -> str:
+        props = resources[key]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    for key in resources:
+        paths[key] = path(key)
+    return paths
+
+
+def test_routes_and_authorization(template: dict[str, Any]) -> None:
+    paths = _resource_paths(template)
+    fns = {key: name for name, (key, _) in functions(template).items()}
+    routes = {}
+    for method in of_type(template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        uri = json.dumps(props["Integration"]["Uri"])
+        target = next(name for key, name in fns.items() if key in uri)
+        routes[(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])] = (target, props["AuthorizationType"])
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+    assert routes[("/docs/openapi.json", "GET")] == ("api", "NONE")
+    assert routes[("/api/user/export", "GET")] == ("export", "CUSTOM")
+    assert routes[("/api", "ANY")] == ("api", "CUSTOM")
+    assert routes[("/api/{proxy+}", "ANY")] == ("api", "CUSTOM")
+    assert routes[("/api/user", "ANY")] == ("api", "CUSTOM")
+    assert routes[("/api/user/{proxy+}", "ANY")] == ("api", "CUSTOM")
+    # Only the OpenAPI document is public.
+    assert [r for r, (_, auth) in routes.items() if auth != "CUSTOM"] == [("/docs/openapi.json", "GET")]
+
+
+EXPECTED_GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": ("401", {"error": "not_signed_in"}),
+    "ACCESS_DENIED": ("401", {"error": "invalid_api_key"}),
+    "QUOTA_EXCEEDED": ("429", {"error": "rate_limited", "window": "day"}),
+    "THROTTLED": ("429", {"error": "rate_limited", "window": "second"}),
+    "REQUEST_TOO_LARGE": ("413", {"error": "payload_too_large"}),
+    "UNSUPPORTED_MEDIA_TYPE": ("415", {"error": "unsupported_media_type"}),
+    "MISSING_AUTHENTICATION_TOKEN": ("404", {"error": "not_found"}),
+    "DEFAULT_5XX": ("500", {"error": "internal", "request_id": "$context.requestId"}),
+}
+
+
+@pytest.mark.parametrize("rtype", sorted(EXPECTED_GATEWAY_RESPONSES))
+def test_gateway_response(template: dict[str, Any], rtype: str) -> None:
+    status, body = EXPECTED_GATEWAY_RESPONSES[rtype]
+    _, res = one(template, "AWS::ApiGateway::GatewayResponse", lambda r: r["Properties"]["ResponseType"] == rtype)
+    props = res["Properties"]
+    assert props["StatusCode"] == status
+    assert json.loads(props["ResponseTemplates"]["application/json"]) == body
+    assert props["ResponseParameters"] == {
+        "gatewayresponse.header.Content-Type": "'application/json; charset=utf-8'"}
+
+
+def test_default_4xx_keeps_status_and_uses_the_envelope(template: dict[str, Any]) -> None:
+    _, res = one(template, "AWS::ApiGateway::GatewayResponse",
+                 lambda r: r["Properties"]["ResponseType"] == "DEFAULT_4XX")
+    assert "StatusCode" not in res["Properties"]
+    body = res["Properties"]["ResponseTemplates"]["application/json"]
+    # $context.error.messageString is already a quoted JSON string.
+    rendered = json.loads(body.replace("$context.error.messageString", '"Forbidden"'))
+    assert rendered == {"error": "bad_request", "message": "Forbidden"}
+
+
+def test_access_log_is_json_without_viewer_identity(template: dict[str, Any]) -> None:
+    _, stage = one(template, "AWS::ApiGateway::Stage")
+    fmt = stage["Properties"]["AccessLogSetting"]["Format"]
+    for forbidden in ("sourceIp", "userAgent", "identity", "caller", "user-agent"):
+        assert forbidden.lower() not in fmt.lower(), forbidden
+    rendered = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "1", fmt))
+    assert {"requestId", "method", "resourcePath", "status", "latency"} <= set(rendered)
+    assert "$context.requestId" in fmt and "$context.httpMethod" in fmt
+
+
+# --- redirect (CloudFront → function URL) ---------------------------------------------------
+
+def test_cloudfront_has_both_lambda_permissions(template: dict[str, Any]) -> None:
+    redirect_key = functions(template)["redirect"][0]
+    url_key, url = one(template, "AWS::Lambda::Url")
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [redirect_key, "Arn"]}
+    dist_key = one(template, "AWS::CloudFront::Distribution")[0]
+    found = set()
+    for perm in of_type(template, "AWS::Lambda::Permission").values():
+        props = perm["Properties"]
+        if props["Principal"] != "cloudfront.amazonaws.com":
+            continue
+        assert props["FunctionName"] in ({"Fn::GetAtt": [redirect_key, "Arn"]},
+                                         {"Fn::GetAtt": [url_key, "FunctionArn"]})
+        assert {"Ref": dist_key} in props["SourceArn"]["Fn::Join"][1]
+        found.add(props["Action"])
+    assert found == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+
+
+def test_function_url_is_iam_with_oac(template: dict[str, Any]) -> None:
+    _, url = one(template, "AWS::Lambda::Url")
+    assert url["Properties"]["AuthType"] == "AWS_IAM"
+    _, oac = one(template, "AWS::CloudFront::OriginAccessControl")
+    assert oac["Properties"]["OriginAccessControlConfig"]["OriginAccessControlOriginType"] == "lambda"
+    assert oac["Properties"]["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+
+
+def test_distribution_never_caches_and_forwards_country_and_ua_not_host(template: dict[str, Any]) -> None:
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    config = dist["Properties"]["DistributionConfig"]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["CachePolicyId"] == CACHING_DISABLED_ID
+    assert "Logging" not in config
+    policy_key = behavior["OriginRequestPolicyId"]["Ref"]
+    headers = template["Resources"][policy_key]["Properties"]["OriginRequestPolicyConfig"]["HeadersConfig"]
+    assert headers["HeaderBehavior"] == "whitelist"
+    assert set(headers["Headers"]) == {"CloudFront-Viewer-Country", "User-Agent"}
+    assert "host" not in {h.lower() for h in headers["Headers"]}
+    assert config["Origins"][0]["OriginAccessControlId"]
+
+
+# --- bucket and queues ----------------------------------------------------------------------
+
+def test_export_bucket(template: dict[str, Any]) -> None:
+    key, bucket = one(template, "AWS::S3::Bucket")
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert any(r["Status"] == "Enabled" and r["ExpirationInDays"] == 1 for r in rules)
+    _, policy = one(template, "AWS::S3::BucketPolicy")
+    assert policy["Properties"]["Bucket"] == {"Ref": key}
+    _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+
+
+def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in doc["Statement"])
+
+
+def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
+    queues = of_type(template, "AWS::SQS::Queue")
+    assert len(queues) == 5  # scans, webhooks, their DLQs, the stream consumer's DLQ
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(with_dlq) == 2
+    policies = of_type(template, "AWS::SQS::QueuePolicy")
+    assert len(policies) == 5
+    for policy in policies.values():
+        _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+    # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
+    webhooks = next(q for q in with_dlq if q["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 8)
+    assert webhooks["Properties"]["MessageRetentionPeriod"] >= 2 * 24 * 3600
+
+
+# --- monitoring and outputs -----------------------------------------------------------------
+
+def test_alarms(template: dict[str, Any]) -> None:
+    alarms = list(of_type(template, "AWS::CloudWatch::Alarm").values())
+    metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(FUNCTIONS)
+    assert metrics.count(("AWS/Lambda", "Throttles")) == len(FUNCTIONS)
+    dlq = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
+    assert len(dlq) == 3
+    for alarm in dlq:
+        assert alarm["Properties"]["Threshold"] == 0
+        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {"ApiUrl", "RedirectUrl", "TableName"} <= set(template["Outputs"])
+    table_key = next(k for k, r in of_type(template, "AWS::DynamoDB::Table").items()
+                     if "LocalSecondaryIndexes" in r["Properties"])
+    assert template["Outputs"]["TableName"]["Value"] == {"Ref": table_key}
+
+
+# --- cdk-nag and cfn-lint -------------------------------------------------------------------
+
+def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(synthesized: Synth) -> None:
+    assert synthesized.nag_error is None, synthesized.nag_error
+    report = json.loads((synthesized.assembly_dir / "validation-report.json").read_text())
+    assert all(not r.get("violations") for r in report.get("pluginReports", [])), report
+
+
+def test_every_nag_acknowledgment_has_a_reason(synthesized: Synth) -> None:
+    acks = synthesized.stack.acknowledgments
+    assert len(acks) >= 10
+    for path, rule, reason in acks:
+        assert rule.startswith("AwsSolutions-"), (path, rule)
+        assert len(reason.split()) >= 5, (path, rule, reason)
+    by_rule = {rule: path for path, rule, _ in acks}
+    assert by_rule["AwsSolutions-CFR3"] == "QrPro/Redirect/Distribution"  # standard logging off: viewer IPs
+    assert by_rule["AwsSolutions-APIG4"].endswith("/docs/openapi.json/GET")  # only the public document
+    # Bulk-suppressing IAM wildcards is not allowed: only the exact findings below.
+    iam5 = {rule for _, rule, _ in acks if rule.startswith("AwsSolutions-IAM5")}
+    assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r}
+
+
+def test_cfn_lint_has_no_errors(synthesized: Synth) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    proc = subprocess.run([str(cfn_lint), str(synthesized.template_path)],
+                          capture_output=True, text=True, check=False)
+    # Exit code bits: 2 = errors, 4 = warnings, 8 = informational; 1 = fatal.
+    assert proc.returncode & 3 == 0, proc.stdout + proc.stderr
+
+
+# --- deployment context ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def with_domains() -> Synth:
+    return synth({
+        "qrpro:shortDomain": "aqr.example",
+        "qrpro:shortCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/short",
+        "qrpro:apiDomain": "api.example",
+        "qrpro:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/api",
+        "qrpro:sesSender": "hello@mail.example",
+        "qrpro:requireUsageKey": "true",
+    }, nag=False)
+
+
+def test_custom_domains_context(with_domains: Synth) -> None:
+    template = with_domains.template
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    config = dist["Properties"]["DistributionConfig"]
+    assert config["Aliases"] == ["aqr.example"]
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert config["ViewerCertificate"]["AcmCertificateArn"].endswith("certificate/short")
+    _, domain = one(template, "AWS::ApiGateway::DomainName")
+    assert domain["Properties"]["DomainName"] == "api.example"
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    for name, (_, res) in functions(template).items():
+        env = res["Properties"]["Environment"]["Variables"]
+        assert env["SHORT_BASE_URL"] == "https://aqr.example", name
+        assert env["API_BASE_URL"] == "https://api.example/api", name
+        assert env["SES_SENDER"] == "hello@mail.example"
+    assert template["Outputs"]["RedirectUrl"]["Value"] == "https://aqr.example"
+    ses = [s for s in role_statements(template, "scans") if "ses:SendEmail" in actions_of([s])]
+    assert "identity/mail.example" in json.dumps(ses[0]["Resource"])
+    methods = of_type(template, "AWS::ApiGateway::Method").values()
+    required = {m["Properties"]["AuthorizationType"]: m["Properties"].get("ApiKeyRequired", False)
+                for m in methods}
+    assert required == {"CUSTOM": True, "NONE": False}
+
+
+def test_stack_is_environment_agnostic_and_app_is_offline(synthesized: Synth) -> None:
+    from infra_synth_helpers import ROOT
+
+    assert synthesized.stack.environment == "aws://unknown-account/unknown-region"
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    assert cdk_json["app"] == ".venv/bin/python infra/app.py"
+    # No context provider lookups were needed (nothing to resolve against AWS).
+    manifest = json.loads((synthesized.assembly_dir / "manifest.json").read_text())
+    assert not manifest.get("missing")
+
+
+def test_local_bundler_stages_a_function_without_docker(tmp_path: Path) -> None:
+    from infra.constructs.bundling import LocalBundler
+
+    assert LocalBundler("function", "redirect").try_bundle(str(tmp_path)) is True
+    assert (tmp_path / "lambdas" / "__init__.py").is_file()
+    assert sorted(p.name for p in (tmp_path / "lambdas").iterdir()) == ["__init__.py", "redirect"]
