@@ -1,4 +1,8 @@
-"""The API function: every `/api/*` route but the export, and the OpenAPI document."""
+"""The API function: every `/api/*` route and the OpenAPI document.
+
+The export route is included for the document (and works here too), but API
+Gateway sends `GET /api/user/export` to the export function, which has the
+memory, timeout and S3 permissions it needs."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.api.routes import analytics, codes, groups, keys, qr, teams, user, webhooks
-from qrpro.api import errors, pipeline
+from qrpro.api import errors, export_routes, pipeline
 
 logger = Logger(service="qrpro-api")
 tracer = Tracer(service="qrpro-api")
@@ -28,6 +32,7 @@ errors.install(app)
 # Static paths (/api/codes/import) are matched before parameterised ones.
 for area in (codes, qr, analytics, groups, teams, user, keys, webhooks):
     app.include_router(area.router)
+app.include_router(export_routes.make_router())
 
 
 @app.get("/docs/openapi.json", include_in_schema=False)

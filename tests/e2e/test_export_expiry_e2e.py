@@ -1,0 +1,125 @@
+"""Expiry and export as a user meets them on the local stack: `qrpro admin
+run-expiry --now`, the redirect's 410, and the export ZIP inline and through
+a presigned URL served by moto's S3, downloaded with plain HTTP.
+
+This file runs its own stack: `run-expiry --now <91 days later>` expires
+whatever is in grace on the stack, which must not reach other files' data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = start_stack(tmp_path_factory.mktemp("expiry-stack"), "--in-memory")
+    try:
+        yield s
+    finally:
+        stop_stack_process(s.proc)
+
+
+def _files(data: bytes) -> dict[str, str]:
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    assert zf.testzip() is None
+    return {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def _create(stack: Stack, key: str, url: str, **fields: Any) -> dict[str, Any]:
+    r = stack.api("POST", "/api/codes", key, json_body={"url": url, **fields})
+    assert r.status == 201, r.body
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_deleted_code_expires_after_grace_and_a_reactivated_one_does_not(own_stack: Stack) -> None:
+    s = own_stack
+    key = s.account("business")["api_key"]
+    expiring = _create(s, key, "https://example.com/expiring")
+    revived = _create(s, key, "https://example.com/revived")
+    for code in (expiring, revived):
+        r = s.api("DELETE", f"/api/codes/{code['id']}", key)
+        assert r.status == 200 and r.json()["status"] == "grace", r.body
+    assert s.api("POST", f"/api/codes/{revived['id']}/reactivate", key).json()["status"] == "active"
+
+    summary = s.admin("run-expiry", "--now", str(int(time.time()) + 91 * DAY))
+    assert summary["codes_expired"] == 1 and summary["remaining"] is False
+    assert s.admin("run-expiry", "--now", str(int(time.time()) + 91 * DAY))["codes_expired"] == 0
+
+    gone = s.api("GET", f"/api/codes/{expiring['id']}", key).json()
+    assert gone["status"] == "expired" and gone["grace_until"] is not None
+    assert s.api("GET", f"/api/codes/{revived['id']}", key).json()["status"] == "active"
+    history = s.api("GET", f"/api/codes/{expiring['id']}/history", key).json()["history"]
+    assert history[0]["field"] == "status" and (history[0]["from"], history[0]["to"]) == ("grace", "expired")
+
+    assert s.request("GET", f"{s.redirect_url}/{expiring['shortcode']}").status == 410
+    live = s.request("GET", f"{s.redirect_url}/{revived['shortcode']}")
+    assert live.status == 302 and live.headers["Location"] == "https://example.com/revived"
+
+
+def test_export_inline_and_by_presigned_url(own_stack: Stack) -> None:
+    s = own_stack
+    key = s.account("business")["api_key"]
+    codes = [_create(s, key, f"https://example.com/{i}", label=label)
+             for i, label in enumerate(["=cmd|' /C calc'!A0", "plain", "@SUM(1)"])]
+    assert s.api("DELETE", f"/api/codes/{codes[1]['id']}", key).status == 200
+
+    r = s.api("GET", "/api/user/export", key)
+    assert r.status == 200, r.body
+    assert r.headers["Content-Type"] == "application/zip"
+    assert r.headers["Content-Disposition"].startswith("attachment; filename=")
+    files = _files(r.body)
+    assert sorted(files) == ["README.txt", "codes.csv", "scans.csv"]
+    rows = {row["id"]: row for row in _rows(files["codes.csv"])}
+    assert set(rows) == {c["id"] for c in codes}
+    assert rows[codes[0]["id"]]["label"] == "'=cmd|' /C calc'!A0"
+    assert rows[codes[2]["id"]]["label"] == "'@SUM(1)"
+    assert rows[codes[1]["id"]]["status"] == "grace"
+    assert files["scans.csv"].splitlines() == ["code_id,shortcode,day,country,device,scans"]
+
+    r = s.api("GET", "/api/user/export?delivery=url", key)
+    assert r.status == 200, r.body
+    link = r.json()
+    assert link["url"].startswith("http://127.0.0.1:") and link["expires_at"] > time.time()
+    with urllib.request.urlopen(link["url"], timeout=30) as resp:  # plain HTTP, no credentials
+        assert resp.status == 200
+        downloaded = _files(resp.read())
+    assert _rows(downloaded["codes.csv"]) == _rows(files["codes.csv"])
+
+
+def test_plan_grace_expires_after_90_days_and_export_stays_available(own_stack: Stack) -> None:
+    s = own_stack
+    acct = s.account("business")
+    key = acct["api_key"]
+    code = _create(s, key, "https://example.com/kept")
+    s.admin("set-plan", "--user-id", acct["user_id"], "--status", "grace")
+    assert s.api("GET", "/api/user", key).json()["plan_status"] == "grace"
+
+    s.admin("run-expiry", "--now", str(int(time.time()) + 89 * DAY))
+    assert s.api("GET", "/api/user", key).json()["plan_status"] == "grace"
+    summary = s.admin("run-expiry", "--now", str(int(time.time()) + 91 * DAY))
+    assert summary["plans_expired"] == 1
+
+    assert s.api("GET", "/api/user", key).json()["plan_status"] == "expired"
+    r = s.api("GET", "/api/codes", key)
+    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business"})
+    r = s.api("GET", "/api/user/export", key)
+    assert r.status == 200, r.body
+    assert [row["id"] for row in _rows(_files(r.body)["codes.csv"])] == [code["id"]]
