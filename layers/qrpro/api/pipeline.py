@@ -21,6 +21,7 @@ from qrpro.data import accounts, ratelimit
 from qrpro.domain.errors import (
     ApiError,
     InsufficientPlan,
+    NotFound,
     NotSignedIn,
     PayloadTooLarge,
     PlanExpired,
@@ -29,6 +30,9 @@ from qrpro.domain.errors import (
 )
 
 MAX_BODY_BYTES = 1024 * 1024
+# No path segment of the API is longer than an id (36): anything far longer is
+# no resource of ours, and must never reach a database key (defence in depth).
+MAX_SEGMENT = 128
 PUBLIC_ROUTES = {("GET", "/docs/openapi.json")}
 # An expired account keeps these: no lock-in (contract section 3).
 EXEMPT_WHEN_EXPIRED = [
@@ -68,8 +72,8 @@ def check_body(event: dict[str, Any], method: str, path: str) -> None:
         return
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge("the body is over 1 MiB")
+    ctype = (_header(event, "content-type") or "").split(";")[0].strip().lower()
     if method in {"POST", "PATCH", "PUT"}:
-        ctype = (_header(event, "content-type") or "").split(";")[0].strip().lower()
         allowed = {"application/json"} | ({"text/csv"} if (method, path.rstrip("/")) in CSV_ROUTES else set())
         if ctype not in allowed:
             raise UnsupportedMediaType(f"send {' or '.join(sorted(allowed))}")
@@ -77,6 +81,11 @@ def check_body(event: dict[str, Any], method: str, path: str) -> None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValidationFailed("body", "the body is not valid UTF-8") from err
+    if method in {"POST", "PATCH", "PUT"} and ctype == "application/json":
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
+            raise ValidationFailed("body", "the body is not valid JSON") from err
     event["body"], event["isBase64Encoded"] = text, False
 
 
@@ -114,6 +123,8 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
             meter = budget.headers()
             if caller.expired and not any(m == method and p.match(path) for m, p in EXEMPT_WHEN_EXPIRED):
                 raise PlanExpired(plan=caller.plan_name)
+            if any(len(segment) > MAX_SEGMENT for segment in path.split("/")):
+                raise NotFound()
             check_body(event, method, path)
             app.append_context(caller=caller, now=now, budget=budget)
         response = app.resolve(event, context)

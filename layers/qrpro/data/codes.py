@@ -90,14 +90,15 @@ def scope_json(scope: str) -> dict[str, Any]:
 # -- reads --------------------------------------------------------------------
 
 def get_item(scope: str, code_id: str) -> dict[str, Any] | None:
+    """The raw code item, or None (also for anything that is not a code id)."""
+    if not UUID_RE.match(code_id or ""):
+        return None
     with unavailable_on_throttle():
         out = ddb().get_item(TableName=table(), Key=key(scope, k.sk_code(code_id)), ConsistentRead=True)
     return from_item(out.get("Item"))
 
 
 def _require(scope: str, code_id: str) -> dict[str, Any]:
-    if not UUID_RE.match(code_id or ""):
-        raise NotFound()
     item = get_item(scope, code_id)
     if item is None:
         raise NotFound()
