@@ -23,7 +23,7 @@ from qrpro.data import accounts, exports
 from qrpro.data import codes as code_data
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import to_item
+from qrpro.data.table import key, to_item
 from qrpro.domain.clock import days_back
 from qrpro.domain.codes import GRACE_SECONDS
 from qrpro.domain.csvio import CODE_COLUMNS, SCAN_COLUMNS, parse_codes_csv
@@ -56,9 +56,11 @@ def _agg(code_id: str, day: str, counts: dict[str, int], ttl: int = FAR) -> dict
 
 
 def _k_day(scope: str, day: str, counts: dict[str, int]) -> None:
-    ddb().put_item(TableName=os.environ["TABLE_NAME"], Item=to_item(
-        {"pk": k.pk_scope_agg(scope), "sk": k.sk_codes_day(day), "ttl": FAR,
-         **{f"k_{cid}": n for cid, n in counts.items()}}))
+    for cid, n in counts.items():
+        ddb().update_item(
+            TableName=os.environ["TABLE_NAME"], Key=key(k.pk_scope_agg(scope), k.sk_codes_day(day, cid)),
+            UpdateExpression="SET #c = :n, #t = :t", ExpressionAttributeNames={"#c": f"k_{cid}", "#t": "ttl"},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":t": {"N": str(FAR)}})
 
 
 def _unzip(data: bytes) -> dict[str, str]:

@@ -108,11 +108,11 @@ def _require(scope: str, code_id: str) -> dict[str, Any]:
 def scans_30d(scope: str, now: int) -> dict[str, int]:
     """Scans per code over the last 30 UTC days: one Query of ≤ 30 items, whatever the number of codes."""
     days = days_back(now, 30)
+    first, last = k.codes_day_range(days[0], days[-1])
     totals: dict[str, int] = {}
     params: dict[str, Any] = {
         "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(k.sk_codes_day(days[0])),
-                                      ":b": av(k.sk_codes_day(days[-1]))}}
+        "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}}
     with unavailable_on_throttle():
         while True:
             out = ddb().query(**params)

@@ -5,6 +5,8 @@ See docs/data-model.md for every entity and access pattern.
 
 from __future__ import annotations
 
+import zlib
+
 # Attribute names of the table and its indexes.
 PK, SK = "pk", "sk"
 LSI1 = "lsi1"  # same pk, sort by lsi1sk: codes newest first in a scope
@@ -111,8 +113,27 @@ def sk_hour(hour: str) -> str:
     return f"H#{hour}"
 
 
-def sk_codes_day(day: str) -> str:
-    return f"K#{day}"
+CODES_DAY_SHARDS = 8  # per-code counters of a scope's day, spread so no item nears 400 KB
+
+
+def sk_codes_day(day: str, code_id: str) -> str:
+    """The shard of a scope's day that holds ``code_id``'s counter (``k_{code_id}``)."""
+    return f"K#{day}#{zlib.crc32(code_id.encode()) % CODES_DAY_SHARDS}"
+
+
+def codes_day_range(first_day: str, last_day: str) -> tuple[str, str]:
+    """Sort-key bounds that take in every shard of every day from first to last."""
+    return f"K#{first_day}", f"K#{last_day}#~"
+
+
+def pk_scan_marker(scan_id: str) -> str:
+    """One per counted scan: a random id, no code, no time finer than the hour (its ttl)."""
+    return f"SCAN#{scan_id}"
+
+
+def pk_pending(shard: int) -> str:
+    """Scans the redirect could not enqueue (SQS down), waiting for the aggregator."""
+    return f"SCANPENDING#{shard}"
 
 
 def sk_month(month: str) -> str:

@@ -1,0 +1,120 @@
+"""The redirect at ``{SHORT_BASE_URL}/{shortcode}``: what every printed code hits.
+
+Behind CloudFront → Lambda function URL (payload 2.0: ``rawPath``,
+``requestContext.http.method``, lowercased headers); the local gateway sends
+REST v1 events (``path``, ``httpMethod``). Both are accepted.
+
+Hot path: no pydantic, no router, no Powertools. Lookups are cached in memory
+for ``CACHE_SECONDS`` (a changed destination or status shows within 5 s), so a
+hot code costs one AWS call per scan: the SQS enqueue. Of the request, only
+the country header and a device class derived from the User-Agent are kept;
+nothing of it is logged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from qrpro.data import scans
+from qrpro.domain.devices import country, device, is_bot
+
+CACHE_SECONDS = 4.0
+CACHE_MAX = 50_000
+BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+SHORTCODE_LEN = 7
+
+_cache: dict[str, tuple[float, Any]] = {}
+
+
+def _cached(name: str, load: Any) -> Any:
+    """``load()`` at most once per ``CACHE_SECONDS`` per name; on a failed read,
+    the last known value (stale-if-error) or the error."""
+    clock = time.monotonic()
+    hit = _cache.get(name)
+    if hit is not None and clock - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    try:
+        value = load()
+    except (ClientError, BotoCoreError):
+        if hit is not None:
+            return hit[1]
+        raise
+    if len(_cache) >= CACHE_MAX:
+        _cache.clear()
+    _cache[name] = (clock, value)
+    return value
+
+
+def _page(status: int, title: str, text: str, head: bool, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    body = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title + "</title></head>"
+            "<body><h1>" + title + "</h1><p>" + text + "</p></body></html>")
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+               "X-Robots-Tag": "noindex", **(extra or {})}
+    return {"statusCode": status, "headers": headers, "body": "" if head else body}
+
+
+def not_found(head: bool) -> dict[str, Any]:
+    return _page(404, "Not found", "There is no QR code at this address.", head)
+
+
+def paused(head: bool) -> dict[str, Any]:
+    return _page(404, "This code is paused", "This QR code is paused by its owner. Try again later.", head)
+
+
+def gone(head: bool) -> dict[str, Any]:
+    return _page(410, "This code has expired", "This QR code is no longer active.", head)
+
+
+def unavailable(head: bool) -> dict[str, Any]:
+    return _page(503, "Try again", "This QR code cannot be opened right now. Please try again in a moment.",
+                 head, {"Retry-After": "1"})
+
+
+def redirect(url: str) -> dict[str, Any]:
+    return {"statusCode": 302, "headers": {"Location": url, "Cache-Control": "no-store"}, "body": ""}
+
+
+def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
+    path = str(event.get("rawPath") or event.get("path") or "/")
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    return method, path, headers
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    method, path, headers = _request(event)
+    head = method == "HEAD"
+    if method not in ("GET", "HEAD"):
+        return _page(405, "Method not allowed", "Open this address in a browser.", head, {"Allow": "GET, HEAD"})
+    shortcode = path.strip("/")
+    if len(shortcode) != SHORTCODE_LEN or not BASE58.issuperset(shortcode):
+        return not_found(head)
+    now = time.time()
+    try:
+        short = _cached("S" + shortcode, lambda: scans.lookup_short(shortcode))
+        if short is None:
+            return not_found(head)
+        scope = short["scope"]
+        profile = _cached("P" + scope, lambda: scans.lookup_plan(scope))
+    except (ClientError, BotoCoreError):
+        return unavailable(head)
+    status = short["status"]
+    if status == "expired" or scans.plan_expired(profile, int(now)):
+        return gone(head)
+    if status == "paused":
+        return paused(head)
+    if status == "grace" and (short["grace_until"] or 0) <= now:
+        return gone(head)  # past grace_until: expired even before the job has run
+    if status not in ("active", "grace"):
+        return not_found(head)
+    if not head:
+        user_agent = headers.get("user-agent")
+        if not is_bot(user_agent):
+            place = headers.get("cloudfront-viewer-country") or headers.get("cf-ipcountry")
+            scans.enqueue(scans.scan_message(short["code_id"], scope, profile["plan"], int(now),
+                                             country(place), device(user_agent)))
+    return redirect(short["url"])

@@ -1,0 +1,127 @@
+"""Analytics folding (contract section 7): the window a request covers after
+the plan's retention cap, zero-filled timeseries, the noise floor that folds
+small countries into ``Other``, device totals and top codes. Pure functions:
+the data layer hands in aggregate items, this module shapes the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qrpro.domain.clock import days_back, hours_back
+from qrpro.domain.devices import DEVICES, UNKNOWN_COUNTRY
+from qrpro.domain.errors import InsufficientPlan, ValidationFailed
+from qrpro.domain.plans import Plan
+
+RANGES: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "3y": 1095}
+GRANULARITIES = ("day", "hour")
+DEFAULT_RANGE, DEFAULT_GRANULARITY = "30d", "day"
+HOURLY_RANGE = "7d"
+NOISE_FLOOR = 5  # countries with fewer scans in the window are folded into "Other"
+OTHER = "Other"
+TOP_CODES = 10
+COUNTRY_PREFIX, DEVICE_PREFIX, TOTAL = "c_", "d_", "total"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one request covers: ``buckets`` oldest first, ending with the current one."""
+
+    range: str
+    days: int
+    granularity: str
+    buckets: tuple[str, ...]
+
+    @property
+    def hourly(self) -> bool:
+        return self.granularity == "hour"
+
+
+def window(range_: str | None, granularity: str | None, plan: Plan, now: int) -> Window:
+    """Validate the query and cap it to the plan's retention (capped, not an error)."""
+    range_ = DEFAULT_RANGE if range_ is None else range_
+    granularity = DEFAULT_GRANULARITY if granularity is None else granularity
+    if range_ not in RANGES:
+        raise ValidationFailed("range", f"must be one of {', '.join(RANGES)}")
+    if granularity not in GRANULARITIES:
+        raise ValidationFailed("granularity", "must be day or hour")
+    days = min(RANGES[range_], plan.retention_days)
+    if granularity == "hour":
+        if not plan.hourly_analytics:
+            raise InsufficientPlan(plan=plan.name, required="team")
+        if range_ != HOURLY_RANGE:
+            raise ValidationFailed("granularity", f"hourly analytics need range={HOURLY_RANGE}")
+        return Window(range_, days, granularity, tuple(hours_back(now, days * 24)))
+    return Window(range_, days, granularity, tuple(days_back(now, days)))
+
+
+def _ranked(counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    ordered = sorted(((k, v) for k, v in counts.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
+    return [{"key": k, "total": v} for k, v in ordered]
+
+
+def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The response of 7.1/7.2/7.3 from ``(bucket, counters)`` pairs.
+
+    Counters are aggregate items (``total``, ``c_{CC}``, ``d_{device}``); several
+    pairs may share a bucket (a group's codes); pairs outside the window are
+    ignored, so every number comes from the same items and ``total`` equals the
+    sum of the timeseries, of ``by_country`` and of ``by_device``.
+    """
+    series = dict.fromkeys(win.buckets, 0)
+    countries: dict[str, int] = {}
+    devices: dict[str, int] = {}
+    for bucket, counters in items:
+        if bucket not in series:
+            continue
+        for name, value in counters.items():
+            if name == TOTAL:
+                series[bucket] += int(value)
+            elif name.startswith(COUNTRY_PREFIX):
+                cc = name[len(COUNTRY_PREFIX):]
+                countries[cc] = countries.get(cc, 0) + int(value)
+            elif name.startswith(DEVICE_PREFIX):
+                dev = name[len(DEVICE_PREFIX):]
+                dev = dev if dev in DEVICES else "unknown"
+                devices[dev] = devices.get(dev, 0) + int(value)
+    return {
+        "range": win.range, "days": win.days, "granularity": win.granularity,
+        "total": sum(series.values()),
+        "timeseries": [{"bucket": b, "scans": n} for b, n in series.items()],
+        "by_country": by_country(countries),
+        "by_device": _ranked(devices),
+    }
+
+
+def by_country(counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Largest first; countries under the noise floor and unknown ones folded
+    into ``Other``, listed last and only when non-zero."""
+    kept: dict[str, int] = {}
+    other = 0
+    for cc, n in counts.items():
+        if cc in (UNKNOWN_COUNTRY, OTHER) or n < NOISE_FLOOR:
+            other += n
+        else:
+            kept[cc] = n
+    out = _ranked(kept)
+    if other > 0:
+        out.append({"key": OTHER, "total": other})
+    return out
+
+
+def top_codes(per_code: Mapping[str, int], limit: int = TOP_CODES) -> list[tuple[str, int]]:
+    """The ``limit`` codes with most scans (ties by id, for a stable order)."""
+    ranked = sorted(((cid, n) for cid, n in per_code.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
+    return ranked[:limit]
+
+
+def sum_codes(items: Iterable[Mapping[str, Any]], prefix: str = "k_") -> dict[str, int]:
+    """Per-code totals from scope per-code-day items (``k_{code_id}`` counters)."""
+    totals: dict[str, int] = {}
+    for item in items:
+        for name, value in item.items():
+            if name.startswith(prefix):
+                cid = name[len(prefix):]
+                totals[cid] = totals.get(cid, 0) + int(value)
+    return totals

@@ -1,0 +1,121 @@
+"""The redirect as a printed code meets it, over HTTP on `qrpro local`: every
+status of the contract's table, HEAD, bots, and scans reaching analytics
+through the real queue and aggregator."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from qrpro.domain.clock import day_bucket
+from tests.e2e.conftest import Stack
+
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+
+
+def create(stack: Stack, key: str, url: str) -> dict[str, Any]:
+    r = stack.api("POST", "/api/codes", key, json_body={"url": url})
+    assert r.status == 201, r.body
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def visit(stack: Stack, shortcode: str, method: str = "GET", ua: str = PHONE, country: str | None = "US") -> Any:
+    headers = {"User-Agent": ua}
+    if country:
+        headers["CloudFront-Viewer-Country"] = country
+    return stack.request(method, f"{stack.redirect_url}/{shortcode}", headers=headers)
+
+
+def until(check: Any, seconds: float = 20.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+def test_statuses_redirect_as_the_table_says(stack: Stack) -> None:
+    key = stack.account("business")["api_key"]
+    active = create(stack, key, "https://example.com/active")
+    paused = create(stack, key, "https://example.com/paused")
+    assert stack.api("PATCH", f"/api/codes/{paused['id']}", key, json_body={"status": "paused"}).status == 200
+    grace = create(stack, key, "https://example.com/grace")
+    assert stack.api("DELETE", f"/api/codes/{grace['id']}", key).json()["status"] == "grace"
+
+    r = visit(stack, active["shortcode"])
+    assert r.status == 302 and r.headers["Location"] == "https://example.com/active"
+    assert r.headers["Cache-Control"] == "no-store"
+    r = visit(stack, grace["shortcode"])
+    assert r.status == 302 and r.headers["Location"] == "https://example.com/grace"
+    r = visit(stack, paused["shortcode"])
+    assert r.status == 404 and b"paused" in r.body and "Location" not in r.headers
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8" and r.headers["Cache-Control"] == "no-store"
+    r = visit(stack, "zzzzzzz")
+    assert r.status == 404 and b"no QR code" in r.body
+    r = visit(stack, active["shortcode"], "HEAD")
+    assert r.status == 302 and r.headers["Location"] == "https://example.com/active" and r.body == b""
+
+    # the expiry job, run 91 days from now: the grace code is expired -> 410
+    stack.admin("run-expiry", "--now", str(int(time.time()) + 91 * 86_400))
+    r = until(lambda: (lambda x: x if x.status == 410 else None)(visit(stack, grace["shortcode"])))
+    assert r is not None and b"expired" in r.body and "Location" not in r.headers
+    # and back: reactivated, it redirects again
+    assert stack.api("POST", f"/api/codes/{grace['id']}/reactivate", key).json()["status"] == "active"
+    assert until(lambda: visit(stack, grace["shortcode"]).status == 302)
+
+
+def test_expired_account_codes_are_gone(stack: Stack) -> None:
+    acct = stack.account("business")
+    code = create(stack, acct["api_key"], "https://example.com/acct")
+    assert visit(stack, code["shortcode"]).status == 302
+    stack.admin("set-plan", "--user-id", acct["user_id"], "--status", "expired")
+    r = until(lambda: (lambda x: x if x.status == 410 else None)(visit(stack, code["shortcode"])))
+    assert r is not None and b"expired" in r.body
+    stack.admin("set-plan", "--user-id", acct["user_id"], "--status", "active")
+    assert until(lambda: visit(stack, code["shortcode"]).status == 302)
+
+
+def test_a_new_destination_reaches_the_redirect_within_seconds(stack: Stack) -> None:
+    key = stack.account("business")["api_key"]
+    code = create(stack, key, "https://example.com/old")
+    for _ in range(4):  # warm every worker's cache with the old destination
+        assert visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/old"
+    changed = time.monotonic()
+    assert stack.api("PATCH", f"/api/codes/{code['id']}", key,
+                     json_body={"url": "https://example.com/new"}).status == 200
+    assert until(lambda: visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/new")
+    print(f"new destination served after {time.monotonic() - changed:.1f} s")
+
+
+def test_scans_reach_analytics_through_the_queue(stack: Stack) -> None:
+    key = stack.account("business")["api_key"]
+    code = create(stack, key, "https://example.com/counted")
+    plan = [("US", PHONE)] * 6 + [("CA", DESKTOP)] * 2 + [(None, PHONE)]
+    started = time.monotonic()
+    for country, ua in plan:
+        assert visit(stack, code["shortcode"], ua=ua, country=country).status == 302
+    for bot in ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "Twitterbot/1.0",
+                "facebookexternalhit/1.1"):
+        assert visit(stack, code["shortcode"], ua=bot).status == 302
+    assert visit(stack, code["shortcode"], "HEAD").status == 302
+
+    def counted() -> Any:
+        body = stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json()
+        return body if body.get("total") == len(plan) else None
+
+    body = until(counted)
+    assert body is not None, "scans did not reach the analytics"
+    print(f"analytics showed the scans after {time.monotonic() - started:.1f} s")
+    assert body["timeseries"][-1] == {"bucket": day_bucket(int(time.time())), "scans": 9}
+    assert body["by_country"] == [{"key": "US", "total": 6}, {"key": "Other", "total": 3}]
+    assert body["by_device"] == [{"key": "mobile", "total": 7}, {"key": "desktop", "total": 2}]
+    time.sleep(2)  # nothing else arrives late (bots, HEAD)
+    again = stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json()
+    assert again["total"] == 9
+    scope = stack.api("GET", "/api/analytics?range=7d", key).json()
+    assert scope["total"] == 9 and scope["top_codes"][0]["id"] == code["id"]
+    listed = stack.api("GET", f"/api/codes/{code['id']}", key).json()
+    assert listed["scans_30d"] == 9

@@ -1,0 +1,739 @@
+"""The redirect, the scan aggregator and analytics 7.1-7.3 against DynamoDB
+Local and moto's SQS/SES: statuses, privacy of what is stored, exact counts
+under injected throttling, lost responses and redeliveries, the monthly cap."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas.redirect import handler as redirect
+from lambdas.scans import handler as consumer
+from qrpro.data import accounts, codes, scans
+from qrpro.data import keys as k
+from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
+from qrpro.domain.plans import plan
+from tests.conftest import reset_caches
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+IPAD = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+FACEBOOK = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+GOOGLE = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+SECRET_UA = "Mozilla/5.0 (iPhone) Sentinel-UA-7f3a9"
+SECRET_IP = "203.0.113.77"
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+@pytest.fixture
+def queue(table: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh scans queue on moto's server; SES sender verified there."""
+    for service in ("SQS", "SES"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    url = sqs.create_queue(QueueName=f"scans-{uuid.uuid4().hex[:10]}",
+                           Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    monkeypatch.setenv("SCANS_QUEUE_URL", url)
+    monkeypatch.setenv("SES_SENDER", "no-reply@aqr.net")
+    reset_caches()
+    boto3.client("ses", endpoint_url=moto_endpoint).verify_email_identity(EmailAddress="no-reply@aqr.net")
+    redirect._cache.clear()
+    scans._unsent.clear()
+    scans._cap_done.clear()
+    monkeypatch.setattr(scans, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})
+    monkeypatch.setattr(consumer, "_last_drain", time.monotonic())  # drains only when a test asks
+    yield url
+    redirect._cache.clear()
+    scans._unsent.clear()
+
+
+def v1(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the local gateway sends (API Gateway REST proxy)."""
+    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers or {},
+            "multiValueHeaders": {}, "queryStringParameters": None, "body": None, "isBase64Encoded": False,
+            "requestContext": {"requestId": "r", "httpMethod": method, "path": path, "identity": {}}}
+
+
+def v2(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a Lambda function URL behind CloudFront sends (payload 2.0)."""
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+            "headers": {name.lower(): v for name, v in (headers or {}).items()},
+            "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                                        "sourceIp": SECRET_IP, "userAgent": SECRET_UA}},
+            "isBase64Encoded": False}
+
+
+def scan(shortcode: str, ua: str = IPHONE, country: str | None = "US", method: str = "GET",
+         shape: Any = v1) -> dict[str, Any]:
+    headers = {"User-Agent": ua, "X-Forwarded-For": SECRET_IP}
+    if country is not None:
+        headers["CloudFront-Viewer-Country"] = country
+    return dict(redirect.handler(shape(f"/{shortcode}", method, headers), None))
+
+
+def receive_all(url: str) -> list[dict[str, Any]]:
+    """Every message once (SQS is at-least-once: a slow run can see one again)."""
+    sqs = boto3.client("sqs")
+    out: dict[str, dict[str, Any]] = {}
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return list(out.values())
+        out.update((m["MessageId"], m) for m in got)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+
+def records(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Records": [{"messageId": m["MessageId"], "receiptHandle": m.get("ReceiptHandle", "h"),
+                         "body": m["Body"], "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}
+                        for m in messages]}
+
+
+def run_consumer(messages: list[dict[str, Any]], batch: int = 10) -> list[str]:
+    """Deliver in batches like the event source mapping; returns the failed message ids."""
+    failed: list[str] = []
+    for i in range(0, len(messages), batch):
+        out = consumer.handler(records(messages[i:i + batch]), None)
+        failed += [f["itemIdentifier"] for f in out["batchItemFailures"]]
+    return failed
+
+
+def get(pk: str, sk: str) -> dict[str, Any]:
+    out = boto3.client("dynamodb").get_item(TableName=scans.table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                            ConsistentRead=True)
+    return scans.from_item(out.get("Item")) or {}
+
+
+def all_items() -> list[dict[str, Any]]:
+    client, out, params = boto3.client("dynamodb"), [], {"TableName": scans.table()}
+    while True:
+        page = client.scan(**params)
+        out += [scans.from_item(i) or {} for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return out
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def messages_for(code_id: str, n: int, scope: str = "USER#u", plan_name: str = "business",
+                 now: int | None = None, country: str = "US", device: str = "mobile") -> list[dict[str, Any]]:
+    now = now or int(time.time())
+    return [{"MessageId": str(uuid.uuid4()),
+             "Body": scans.scan_message(code_id, scope, plan_name, now, country, device)} for _ in range(n)]
+
+
+class Faulty:
+    """Wraps the real DynamoDB client; ``faults`` are consumed one per
+    TransactWriteItems call: "throttle" (rejected, nothing written),
+    "cancel-throttle" (a transaction cancelled for throttling), "lost" (written,
+    but the caller sees an error, as on a timeout), None (pass through)."""
+
+    def __init__(self, real: Any, faults: list[str | None]) -> None:
+        self.real, self.faults, self.calls = real, list(faults), 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def transact_write_items(self, **kw: Any) -> Any:
+        self.calls += 1
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "throttle":
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                              "TransactWriteItems")
+        if fault == "cancel-throttle":
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "throttled"},
+                               "CancellationReasons": [{"Code": "ThrottlingError"}] * len(kw["TransactItems"])},
+                              "TransactWriteItems")
+        out = self.real.transact_write_items(**kw)
+        if fault == "lost":
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "no answer"}},
+                              "TransactWriteItems")
+        return out
+
+
+def inject(monkeypatch: pytest.MonkeyPatch, faults: list[str | None]) -> Faulty:
+    fake = Faulty(scans.ddb(), faults)
+    monkeypatch.setattr(scans, "ddb", lambda: fake)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # the consumer's backoff
+    return fake
+
+
+def day_total(code_id: str) -> int:
+    return int(get(k.pk_code_agg(code_id), k.sk_day(day_bucket(int(time.time())))).get("total", 0))
+
+
+# -- the redirect ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [v1, v2])
+def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_account: Any, shape: Any) -> None:
+    caller = make_account("business").caller()
+    code = codes.create(caller, {"url": "https://example.com/landing?a=1"}, int(time.time()))
+    r = scan(code["shortcode"], IPHONE, "de", shape=shape)
+    assert r["statusCode"] == 302
+    assert r["headers"]["Location"] == "https://example.com/landing?a=1"
+    assert r["headers"]["Cache-Control"] == "no-store"
+    msgs = receive_all(queue)
+    assert len(msgs) == 1
+    body = json.loads(msgs[0]["Body"])
+    assert body.pop("id")
+    assert body == {"code_id": code["id"], "scope": caller.scope, "plan": "business",
+                    "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile"}
+    assert SECRET_UA not in msgs[0]["Body"] and SECRET_IP not in msgs[0]["Body"]
+
+
+def test_statuses(queue: str, make_account: Any) -> None:
+    acct = make_account("business")
+    caller = acct.caller()
+    now = int(time.time())
+    active = codes.create(caller, {"url": "https://example.com/a"}, now)
+    paused = codes.create(caller, {"url": "https://example.com/p"}, now)
+    codes.update(caller, paused["id"], {"status": "paused"}, now)
+    grace = codes.create(caller, {"url": "https://example.com/g"}, now)
+    codes.soft_delete(caller, grace["id"], now)
+    late = codes.create(caller, {"url": "https://example.com/late"}, now)
+    codes.soft_delete(caller, late["id"], now - 91 * 86_400)  # grace_until already passed, job not run yet
+    expired = codes.create(caller, {"url": "https://example.com/e"}, now)
+    codes.soft_delete(caller, expired["id"], now - 91 * 86_400)
+    assert codes.expire(caller.scope, expired["id"], now)
+
+    r = scan(active["shortcode"])
+    assert (r["statusCode"], r["headers"]["Location"]) == (302, "https://example.com/a")
+    r = scan(grace["shortcode"])
+    assert (r["statusCode"], r["headers"]["Location"]) == (302, "https://example.com/g")
+    r = scan(paused["shortcode"])
+    assert r["statusCode"] == 404 and "paused" in r["body"] and "Location" not in r["headers"]
+    assert r["headers"]["Content-Type"] == "text/html; charset=utf-8" and r["headers"]["Cache-Control"] == "no-store"
+    for gone in (late, expired):
+        r = scan(gone["shortcode"])
+        assert r["statusCode"] == 410 and "expired" in r["body"] and "Location" not in r["headers"]
+    for unknown in ("zzzzzzz", "abc", "favicon.ico", "", "aBc123x/extra", "0OIl000"):
+        r = scan(unknown)
+        assert r["statusCode"] == 404 and "no QR code" in r["body"], unknown
+    # only the two redirects were counted
+    assert sorted(json.loads(m["Body"])["code_id"] for m in receive_all(queue)) == sorted([active["id"], grace["id"]])
+
+    accounts.set_plan(caller.scope, None, "expired", now)
+    redirect._cache.clear()
+    for code in (active, grace, paused):
+        r = scan(code["shortcode"])
+        assert r["statusCode"] == 410 and "expired" in r["body"]
+    assert receive_all(queue) == []
+
+
+def test_head_and_bots_redirect_without_counting(queue: str, make_account: Any) -> None:
+    code = codes.create(make_account().caller(), {"url": "https://example.com/h"}, int(time.time()))
+    r = scan(code["shortcode"], method="HEAD")
+    assert (r["statusCode"], r["headers"]["Location"], r["body"]) == (302, "https://example.com/h", "")
+    for bot in (SLACK, FACEBOOK, GOOGLE, "WhatsApp/2.23.20.0 A", "Twitterbot/1.0"):
+        assert scan(code["shortcode"], bot)["statusCode"] == 302
+    assert receive_all(queue) == []
+    assert scan(code["shortcode"], "curl/8.5.0", None)["statusCode"] == 302  # curl is a person
+    assert [json.loads(m["Body"])["device"] for m in receive_all(queue)] == ["unknown"]
+    r = scan(code["shortcode"], method="POST")
+    assert r["statusCode"] == 405 and r["headers"]["Allow"] == "GET, HEAD"
+
+
+class Counting:
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if callable(attr):
+            def call(*a: Any, **kw: Any) -> Any:
+                self.calls.append(name)
+                return attr(*a, **kw)
+            return call
+        return attr
+
+
+def test_cache_hit_costs_one_aws_call_and_changes_show_after_the_cache_window(
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    caller = make_account().caller()
+    code = codes.create(caller, {"url": "https://example.com/v1"}, int(time.time()))
+    clients: dict[str, Counting] = {}
+
+    def counting(service: str) -> Counting:
+        if service not in clients:
+            clients[service] = Counting(scans._fast_client(service, None))
+        return clients[service]
+
+    monkeypatch.setattr(scans, "fast", counting)
+    clock = [1000.0]
+    monkeypatch.setattr(redirect.time, "monotonic", lambda: clock[0])
+    scan(code["shortcode"])
+    assert clients["dynamodb"].calls == ["get_item", "get_item"] and clients["sqs"].calls == ["send_message"]
+    for _ in range(5):
+        assert scan(code["shortcode"])["statusCode"] == 302
+    assert clients["dynamodb"].calls == ["get_item", "get_item"]  # cache hits: no read
+    assert clients["sqs"].calls == ["send_message"] * 6  # one AWS call per scan
+
+    codes.update(caller, code["id"], {"url": "https://example.com/v2"}, int(time.time()))
+    clock[0] += redirect.CACHE_SECONDS - 0.5
+    assert scan(code["shortcode"])["headers"]["Location"] == "https://example.com/v1"
+    clock[0] += 0.6  # past the cache window (< 5 s after the change)
+    assert scan(code["shortcode"])["headers"]["Location"] == "https://example.com/v2"
+    codes.update(caller, code["id"], {"status": "paused"}, int(time.time()))
+    clock[0] += redirect.CACHE_SECONDS
+    assert scan(code["shortcode"])["statusCode"] == 404
+
+
+def test_nothing_of_the_request_is_stored_or_logged(queue: str, make_account: Any,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    code = codes.create(make_account().caller(), {"url": "https://example.com/p"}, int(time.time()))
+    for shape in (v1, v2):
+        scan(code["shortcode"], SECRET_UA, "FR", shape=shape)
+    msgs = receive_all(queue)
+    assert run_consumer(msgs) == []
+    dump = json.dumps(all_items()) + json.dumps(msgs) + caplog.text
+    assert SECRET_UA not in dump and "Sentinel" not in dump and SECRET_IP not in dump
+    day = get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))
+    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "ttl"}
+
+
+# -- enqueue failures: nothing lost ----------------------------------------------------------------
+
+def _sqs_down(*args: Any) -> Any:
+    raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
+
+
+def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = codes.create(make_account().caller(), {"url": "https://example.com/q"}, int(time.time()))
+    monkeypatch.setattr(scans, "_send", _sqs_down)
+    for _ in range(3):
+        assert scan(code["shortcode"])["statusCode"] == 302  # the visitor is redirected anyway
+    assert receive_all(queue) == []
+    pending = [i for i in all_items() if i["pk"].startswith("SCANPENDING#")]
+    assert len(pending) == 3
+    assert day_total(code["id"]) == 0
+    assert scans.drain_pending(int(time.time())) == 3
+    assert day_total(code["id"]) == 3
+    assert [i for i in all_items() if i["pk"].startswith("SCANPENDING#")] == []
+    assert scans.drain_pending(int(time.time())) == 0 and day_total(code["id"]) == 3
+
+
+def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = codes.create(make_account().caller(), {"url": "https://example.com/b"}, int(time.time()))
+    scan(code["shortcode"])  # warm the cache: lookups keep working from memory
+    receive_all(queue)
+    real_send = scans._send
+    monkeypatch.setattr(scans, "_send", _sqs_down)
+    monkeypatch.setattr(scans, "_save_pending", _sqs_down)
+    for _ in range(4):
+        assert scan(code["shortcode"])["statusCode"] == 302
+    assert len(scans._unsent) == 4
+    monkeypatch.setattr(scans, "_send", real_send)
+    monkeypatch.setattr(scans, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})  # breaker window over
+    assert scan(code["shortcode"])["statusCode"] == 302
+    assert scans._unsent == []
+    msgs = receive_all(queue)
+    assert len(msgs) == 5 and len({json.loads(m["Body"])["id"] for m in msgs}) == 5
+
+
+# -- the aggregator: exact counts under faults ---------------------------------------------------
+
+def test_batch_folds_into_few_writes(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = inject(monkeypatch, [])
+    msgs = messages_for("code-a", 7) + messages_for("code-b", 3, country="CA", device="tablet")
+    assert run_consumer(msgs) == []
+    assert fake.calls == 1  # one transaction for the batch
+    today = day_bucket(int(time.time()))
+    assert get(k.pk_code_agg("code-a"), k.sk_day(today))["total"] == 7
+    b = get(k.pk_code_agg("code-b"), k.sk_day(today))
+    assert (b["total"], b["c_CA"], b["d_tablet"]) == (3, 3, 3)
+    scope_day = get(k.pk_scope_agg("USER#u"), k.sk_day(today))
+    assert (scope_day["total"], scope_day["c_US"], scope_day["c_CA"]) == (10, 7, 3)
+    for code_id, n in (("code-a", 7), ("code-b", 3)):
+        shard = get(k.pk_scope_agg("USER#u"), k.sk_codes_day(today, code_id))
+        assert shard["sk"].startswith(f"K#{today}#") and shard[f"k_{code_id}"] == n
+    assert get(k.pk_scope_agg("USER#u"), k.sk_month(month_bucket(int(time.time()))))["used"] == 10
+    # business: no hourly aggregates; team: hourly too
+    assert get(k.pk_code_agg("code-a"), k.sk_hour(hour_bucket(int(time.time())))) == {}
+    assert run_consumer(messages_for("code-t", 2, scope="TEAM#t", plan_name="team")) == []
+    assert get(k.pk_code_agg("code-t"), k.sk_hour(hour_bucket(int(time.time()))))["total"] == 2
+    assert get(k.pk_scope_agg("TEAM#t"), k.sk_hour(hour_bucket(int(time.time()))))["total"] == 2
+
+
+def test_aggregates_expire_after_the_plans_retention(table: str) -> None:
+    now = int(time.time())
+    assert run_consumer(messages_for("c1", 1, plan_name="business")) == []
+    assert run_consumer(messages_for("c2", 1, scope="TEAM#t", plan_name="team")) == []
+    day_end = (now // 86_400 + 1) * 86_400
+    hour_end = (now // 3600 + 1) * 3600
+    assert get(k.pk_code_agg("c1"), k.sk_day(day_bucket(now)))["ttl"] == day_end + 730 * 86_400
+    assert get(k.pk_code_agg("c2"), k.sk_day(day_bucket(now)))["ttl"] == day_end + 1095 * 86_400
+    assert get(k.pk_code_agg("c2"), k.sk_hour(hour_bucket(now)))["ttl"] == hour_end + 1095 * 86_400
+    markers = [i for i in all_items() if i["pk"].startswith("SCAN#")]
+    assert len(markers) == 2 and all(set(m) == {"pk", "sk", "ttl"} for m in markers)
+    assert all(m["ttl"] % 3600 == 0 for m in markers)  # no sub-hour time kept, even there
+
+
+def test_throttled_transactions_are_retried_and_nothing_is_lost(table: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # every attempt of the first batch throttled (4 tries), then everything passes
+    fake = inject(monkeypatch, ["throttle", "cancel-throttle", "throttle", "throttle"])
+    msgs = messages_for("code-x", 10)
+    failed = run_consumer(msgs)
+    assert sorted(failed) == sorted(m["MessageId"] for m in msgs)  # reported for redelivery
+    assert day_total("code-x") == 0
+    redelivered = [m for m in msgs if m["MessageId"] in failed]
+    assert run_consumer(redelivered) == []
+    assert day_total("code-x") == 10 and fake.calls == 5
+
+
+def test_a_throttle_inside_the_retry_budget_is_absorbed(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    inject(monkeypatch, ["cancel-throttle", "throttle"])
+    assert run_consumer(messages_for("code-y", 10)) == []
+    assert day_total("code-y") == 10
+
+
+def test_lost_response_then_redelivery_counts_once(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    inject(monkeypatch, ["lost", "lost", "lost", "lost"])
+    msgs = messages_for("code-l", 10)
+    failed = run_consumer(msgs)
+    # the first try was written; the retries found every marker and dropped the scans
+    assert failed == [] and day_total("code-l") == 10
+    inject(monkeypatch, ["throttle"] * 4)
+    assert run_consumer(messages_for("code-m", 5)) != []
+    assert day_total("code-m") == 0
+
+
+def test_redelivered_and_duplicated_messages_count_once(table: str) -> None:
+    msgs = messages_for("code-r", 30)
+    assert run_consumer(msgs) == []
+    assert run_consumer(msgs) == []  # the whole queue again
+    assert day_total("code-r") == 30
+    more = messages_for("code-r", 5)
+    mixed = msgs[3:9] + more + [{"MessageId": str(uuid.uuid4()), "Body": more[0]["Body"]}]  # SQS duplicate
+    assert run_consumer(mixed, batch=12) == []
+    assert day_total("code-r") == 35
+    today = day_bucket(int(time.time()))
+    assert get(k.pk_scope_agg("USER#u"), k.sk_codes_day(today, "code-r"))["k_code-r"] == 35
+    assert get(k.pk_scope_agg("USER#u"), k.sk_month(month_bucket(int(time.time()))))["used"] == 35
+
+
+def test_many_faults_many_redeliveries_exact_total(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    faults: list[str | None] = ["throttle", None, "lost", "cancel-throttle", "throttle", "throttle", "throttle",
+                                None, "lost", "throttle"] * 6
+    inject(monkeypatch, faults)
+    pending = messages_for("code-f", 60) + messages_for("code-g", 40, country="JP", device="desktop")
+    rounds = 0
+    while pending:
+        rounds += 1
+        failed = set(run_consumer(pending))
+        # SQS at-least-once: a redelivery may also bring back messages already handled
+        pending = [m for m in pending if m["MessageId"] in failed] + pending[:3]
+        if not failed:
+            break
+    assert rounds > 1
+    assert day_total("code-f") == 60 and day_total("code-g") == 40
+    g = get(k.pk_code_agg("code-g"), k.sk_day(day_bucket(int(time.time()))))
+    assert (g["c_JP"], g["d_desktop"]) == (40, 40)
+
+
+def test_large_batches_split_into_transactions_of_at_most_100_items(table: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = scans.ddb()
+
+    class Sizes:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **kw: Any) -> Any:
+            sizes.append(len(kw["TransactItems"]))
+            return real.transact_write_items(**kw)
+
+    monkeypatch.setattr(scans, "ddb", lambda: Sizes())
+    msgs = [m for i in range(60) for m in messages_for(f"code-{i:02d}", 2, scope="TEAM#big", plan_name="team")]
+    assert run_consumer(msgs, batch=120) == []
+    assert len(sizes) > 1 and max(sizes) <= 100
+    assert sum(day_total(f"code-{i:02d}") for i in range(60)) == 120
+    assert get(k.pk_scope_agg("TEAM#big"), k.sk_day(day_bucket(int(time.time()))))["total"] == 120
+
+
+def test_malformed_messages_are_dropped_not_retried(table: str) -> None:
+    bad = [{"MessageId": "m1", "Body": "not json"}, {"MessageId": "m2", "Body": json.dumps({"id": "x"})},
+           {"MessageId": "m3", "Body": json.dumps({"id": "x", "code_id": "c", "scope": "EVIL", "plan": "solo",
+                                                   "hour": "2026-01-01-00", "country": "US", "device": "mobile"})}]
+    assert run_consumer(bad) == []
+    assert [i for i in all_items() if i["pk"].startswith(("AGG#", "SAGG#"))] == []
+
+
+# -- the monthly cap ------------------------------------------------------------------------------------
+
+def sent_to(address: str) -> list[Any]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+            if address in (getattr(m, "destinations", {}) or {}).get("ToAddresses", [])]
+
+
+def events_of(scope: str) -> list[dict[str, Any]]:
+    return [i for i in all_items() if i["pk"].startswith("EVENT#") and i.get("scope") == scope
+            and i.get("event_type") == "scans.cap_reached"]
+
+
+def test_crossing_the_cap_sends_one_email_and_one_event(queue: str, make_account: Any) -> None:
+    email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
+    acct = make_account("solo", email=email)
+    scope = acct.caller().scope
+    now = int(time.time())
+    month = month_bucket(now)
+    cap = plan("solo").scans_per_month
+    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+        "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 3)}})
+    assert run_consumer(messages_for("c1", 2, scope=scope, plan_name="solo")) == []
+    assert events_of(scope) == [] and sent_to(email) == []
+    assert run_consumer(messages_for("c1", 2, scope=scope, plan_name="solo")) == []  # crosses: cap + 1
+    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap + 1
+    events = events_of(scope)
+    assert len(events) == 1
+    assert events[0]["data"] == {"month": month, "used": cap + 1, "cap": cap, "plan": "solo"}
+    assert len(sent_to(email)) == 1
+    assert get(k.pk_scope_agg(scope), k.sk_month(month))["cap_email"] == "sent"
+    # more scans, other containers (no memory of it), redeliveries: never a second one
+    for _ in range(3):
+        scans._cap_done.clear()
+        assert run_consumer(messages_for("c2", 3, scope=scope, plan_name="solo")) == []
+    assert len(events_of(scope)) == 1 and len(sent_to(email)) == 1
+    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap + 10
+
+
+def test_team_cap_email_goes_to_the_team_owner(queue: str, make_account: Any) -> None:
+    email = f"teamowner-{uuid.uuid4().hex[:8]}@example.com"
+    owner = make_account("business", email=email)
+    team_id = accounts.create_team(owner.user_id, "Crew", "team", int(time.time()))
+    scope = f"TEAM#{team_id}"
+    month = month_bucket(int(time.time()))
+    cap = plan("team").scans_per_month
+    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+        "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
+    assert run_consumer(messages_for("c9", 1, scope=scope, plan_name="team")) == []
+    assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
+
+
+def test_failed_email_is_retried_by_a_later_batch_once(queue: str, make_account: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    email = f"retry-{uuid.uuid4().hex[:8]}@example.com"
+    scope = make_account("solo", email=email).caller().scope
+    month = month_bucket(int(time.time()))
+    cap = plan("solo").scans_per_month
+    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+        "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
+    real_client = scans.client
+
+    def ses_down(service: str) -> Any:
+        if service == "ses":
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "ses"}}, "SendEmail")
+        return real_client(service)
+
+    monkeypatch.setattr(scans, "client", ses_down)
+    msgs = messages_for("c1", 1, scope=scope, plan_name="solo")
+    failed = run_consumer(msgs)
+    assert failed == [msgs[0]["MessageId"]]  # redelivered so that the cap check runs again
+    assert len(events_of(scope)) == 1 and sent_to(email) == []
+    monkeypatch.setattr(scans, "client", real_client)
+    assert run_consumer(msgs) == []  # the redelivery: not counted again, the email goes out
+    assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
+    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap
+
+
+# -- analytics 7.1-7.3 through the API ---------------------------------------------------------------
+
+# per 10 scans: 5 phones, 3 desktops, 1 tablet, 1 curl
+UAS = [(IPHONE, "mobile")] * 5 + [(WINDOWS, "desktop")] * 3 + [(IPAD, "tablet"), ("curl/8.5.0", "unknown")]
+# country header per scan: 4 get folded into Other (BR 4 < 5, 3 missing/invalid headers)
+COUNTRIES = ["US"] * 5 + ["DE"] * 3 + ["FR"] + ["JP"]  # per 10 scans
+
+
+def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, make_account: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    acct = make_account("business")
+    caller = acct.caller()
+    now = int(time.time())
+    a = codes.create(caller, {"url": "https://example.com/a", "label": "Poster A"}, now)
+    b = codes.create(caller, {"url": "https://example.com/b", "label": "Flyer B"}, now)
+    expected_country: Counter[str] = Counter()
+    expected_device: Counter[str] = Counter()
+    b_devices: Counter[str] = Counter()
+    for i in range(1000):
+        code = a if i % 4 else b  # 750 on A, 250 on B
+        ua, dev = UAS[(i // 10) % 10]
+        cc: str | None = COUNTRIES[i % 10]
+        if i in (1, 2, 3, 4):
+            cc = "BR"  # 4 scans from BR: under the noise floor
+        if i in (5, 6, 7):
+            cc = [None, "T1", "USA"][i - 5]  # unknown countries
+        assert scan(code["shortcode"], ua, cc)["statusCode"] == 302
+        expected_device[dev] += 1
+        if code is b:
+            b_devices[dev] += 1
+        expected_country[cc if cc in ("US", "DE", "FR", "JP", "BR") else "??"] += 1
+        if i % 50 == 0:  # bots in between: redirected, never counted
+            assert scan(code["shortcode"], SLACK)["statusCode"] == 302
+    msgs = receive_all(queue)
+    assert len(msgs) == 1000
+    assert run_consumer(msgs) == []
+    assert run_consumer(msgs[:100]) == []  # a redelivery for good measure
+
+    r = api.request("GET", "/api/analytics?range=7d", acct.token)
+    assert r.status == 200, r.body
+    body = r.json()
+    today = day_bucket(int(time.time()))
+    assert body["total"] == 1000 and body["days"] == 7 and body["range"] == "7d" and body["granularity"] == "day"
+    assert body["timeseries"] == [{"bucket": d, "scans": 1000 if d == today else 0}
+                                  for d in days_back(int(time.time()), 7)]
+    us = expected_country["US"]
+    assert body["by_country"] == [
+        {"key": "US", "total": us}, {"key": "DE", "total": expected_country["DE"]},
+        {"key": "FR", "total": expected_country["FR"]}, {"key": "JP", "total": expected_country["JP"]},
+        {"key": "Other", "total": expected_country["BR"] + expected_country["??"]}]
+    assert expected_country["BR"] == 4 and expected_country["??"] == 3
+    # by hand: per 10 scans US x5, DE x3, FR, JP; i = 1..4 were US (now BR), i = 5..7 were DE (now unknown)
+    assert [(c["key"], c["total"]) for c in body["by_country"]] == [
+        ("US", 496), ("DE", 297), ("FR", 100), ("JP", 100), ("Other", 7)]
+    assert expected_device == {"mobile": 500, "desktop": 300, "tablet": 100, "unknown": 100}
+    assert body["by_device"] == [{"key": "mobile", "total": 500}, {"key": "desktop", "total": 300},
+                                 {"key": "tablet", "total": 100}, {"key": "unknown", "total": 100}]
+    assert body["top_codes"] == [
+        {"id": a["id"], "shortcode": a["shortcode"], "label": "Poster A", "total": 750},
+        {"id": b["id"], "shortcode": b["shortcode"], "label": "Flyer B", "total": 250}]
+
+    r = api.request("GET", f"/api/codes/{b['id']}/analytics", acct.token)
+    assert r.status == 200, r.body
+    body_b = r.json()
+    assert (body_b["range"], body_b["days"], body_b["total"], len(body_b["timeseries"])) == ("30d", 30, 250, 30)
+    assert body_b["by_device"] == [{"key": d, "total": n} for d, n in sorted(b_devices.items(),
+                                                                              key=lambda kv: (-kv[1], kv[0]))]
+    assert sum(x["total"] for x in body_b["by_country"]) == 250
+    assert "top_codes" not in body_b
+    # the code's list entry agrees
+    listed = {c["id"]: c["scans_30d"] for c in api.request("GET", "/api/codes", acct.token).json()["codes"]}
+    assert listed == {a["id"]: 750, b["id"]: 250}
+
+
+def seed_day(code_id: str, scope: str, day: str, total: int, cc: str = "US", dev: str = "mobile") -> None:
+    client = boto3.client("dynamodb")
+    for pk in (k.pk_code_agg(code_id), k.pk_scope_agg(scope)):
+        client.put_item(TableName=scans.table(), Item={
+            "pk": {"S": pk}, "sk": {"S": k.sk_day(day)}, "total": {"N": str(total)},
+            f"c_{cc}": {"N": str(total)}, f"d_{dev}": {"N": str(total)}})
+    client.put_item(TableName=scans.table(), Item={
+        "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_codes_day(day, code_id)},
+        f"k_{code_id}": {"N": str(total)}})
+
+
+def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_account: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    acct = make_account("business")
+    caller = acct.caller()
+    now = int(time.time())
+    code = codes.create(caller, {"url": "https://example.com/r"}, now)
+    days = days_back(now, 1095)
+    seed_day(code["id"], caller.scope, days[-1], 7)          # today
+    seed_day(code["id"], caller.scope, days[-400], 11)       # within 730 days, not within 365
+    seed_day(code["id"], caller.scope, days[-1000], 13)      # beyond business retention
+    calls: list[str] = []
+    real = scans.ddb()
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(real, name)
+
+    monkeypatch.setattr(scans, "ddb", lambda: Spy())
+    monkeypatch.setattr(codes, "ddb", lambda: Spy())
+    r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=3y", acct.token)
+    assert r.status == 200, r.body
+    body = r.json()
+    assert (body["range"], body["days"], len(body["timeseries"]), body["total"]) == ("3y", 730, 730, 18)
+    assert body["timeseries"][0]["bucket"] == days[-730] and body["timeseries"][-1] == {"bucket": days[-1],
+                                                                                        "scans": 7}
+    assert calls == ["get_item", "query"]  # the code, then one Query for 730 days
+    calls.clear()
+    r = api.request("GET", "/api/analytics?range=3y", acct.token)
+    assert (r.json()["total"], r.json()["top_codes"][0]["total"]) == (18, 18)
+    assert sorted(calls) == ["batch_get_item", "query", "query"]
+    r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=1y", acct.token)
+    assert (r.json()["days"], r.json()["total"]) == (365, 7)
+
+
+def test_hourly_analytics_rules(queue: str, api: Any, make_account: Any) -> None:
+    biz = make_account("business")
+    code = codes.create(biz.caller(), {"url": "https://example.com/h"}, int(time.time()))
+    r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d&granularity=hour", biz.token)
+    assert (r.status, r.json()) == (403, {"error": "insufficient_plan", "plan": "business", "required": "team"})
+
+    owner = make_account("business")
+    team_id = accounts.create_team(owner.user_id, "Hourly", "team", int(time.time()))
+    accounts.use_team(owner.user_id, team_id)
+    caller = owner.caller()
+    code = codes.create(caller, {"url": "https://example.com/t"}, int(time.time()))
+    for cc in ["US"] * 6 + ["CA"] * 2:
+        scan(code["shortcode"], WINDOWS, cc)
+    assert run_consumer(receive_all(queue)) == []
+    r = api.request("GET", f"/api/codes/{code['id']}/analytics?granularity=hour", owner.token)
+    assert r.status == 400 and r.json()["error"] == "validation_error"
+    r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d&granularity=hour", owner.token)
+    assert r.status == 200, r.body
+    body = r.json()
+    assert (body["granularity"], body["days"], len(body["timeseries"]), body["total"]) == ("hour", 7, 168, 8)
+    assert body["timeseries"][-1] == {"bucket": hour_bucket(int(time.time())), "scans": 8}
+    assert body["by_country"] == [{"key": "US", "total": 6}, {"key": "Other", "total": 2}]
+    assert body["by_device"] == [{"key": "desktop", "total": 8}]
+    r = api.request("GET", "/api/analytics?range=7d&granularity=hour", owner.token)
+    assert (r.json()["total"], len(r.json()["timeseries"]), r.json()["top_codes"][0]["total"]) == (8, 168, 8)
+    r = api.request("GET", "/api/analytics?range=2w", owner.token)
+    assert (r.status, r.json()["error"], r.json()["field"]) == (400, "validation_error", "range")
+    r = api.request("GET", "/api/analytics?granularity=minute", owner.token)
+    assert (r.status, r.json()["field"]) == (400, "granularity")
+
+
+def test_other_tenants_and_missing_objects_are_404(api: Any, make_account: Any) -> None:
+    mine, theirs = make_account(), make_account()
+    code = codes.create(theirs.caller(), {"url": "https://example.com/x"}, int(time.time()))
+    for path in (f"/api/codes/{code['id']}/analytics", f"/api/codes/{uuid.uuid4()}/analytics",
+                 f"/api/groups/{uuid.uuid4()}/analytics"):
+        r = api.request("GET", path, mine.token)
+        assert (r.status, r.json()) == (404, {"error": "not_found"}), path
+    r = api.request("GET", "/api/analytics", mine.token)
+    assert r.status == 200 and r.json()["total"] == 0 and r.json()["top_codes"] == []
+
+
+def test_group_analytics_sums_its_codes(queue: str, api: Any, make_account: Any) -> None:
+    acct = make_account()
+    caller = acct.caller()
+    now = int(time.time())
+    group_id = str(uuid.uuid4())
+    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+        "pk": {"S": caller.scope}, "sk": {"S": k.sk_group(group_id)}, "id": {"S": group_id},
+        "name": {"S": "Print"}, "code_count": {"N": "0"}})
+    inside = [codes.create(caller, {"url": f"https://example.com/{i}", "group_id": group_id}, now) for i in range(3)]
+    outside = codes.create(caller, {"url": "https://example.com/out"}, now)
+    for i, code in enumerate(inside):
+        for _ in range(i + 2):  # 2, 3, 4 scans
+            scan(code["shortcode"], IPAD, "NL")
+    for _ in range(10):
+        scan(outside["shortcode"], IPAD, "NL")
+    assert run_consumer(receive_all(queue)) == []
+    r = api.request("GET", f"/api/groups/{group_id}/analytics?range=7d", acct.token)
+    assert r.status == 200, r.body
+    body = r.json()
+    assert body["total"] == 9 and body["by_country"] == [{"key": "NL", "total": 9}]
+    assert body["by_device"] == [{"key": "tablet", "total": 9}] and body["timeseries"][-1]["scans"] == 9
+    assert set(body) == {"range", "days", "granularity", "total", "timeseries", "by_country", "by_device"}
