@@ -284,3 +284,12 @@ def test_team_member_cannot_mutate_codes(api: Any, make_account: Any) -> None:
     # The owner's personal codes are not in the team's scope.
     accounts.use_team(owner.user_id, None)
     assert api.request("GET", f"/api/codes/{code['id']}", owner.token).status == 404
+
+
+def test_patch_never_stores_a_null_status(api: Any, make_account: Any) -> None:
+    """Found by the fuzzer: {"status": null} used to store a code without a status."""
+    acct = make_account()
+    code = create(api, acct.token).json()
+    r = api.request("PATCH", f"/api/codes/{code['id']}", acct.token, json={"status": None})
+    assert (r.status, r.json()["field"]) == (400, "status")
+    assert api.request("GET", f"/api/codes/{code['id']}", acct.token).json()["status"] == "active"

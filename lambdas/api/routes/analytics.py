@@ -1,7 +1,76 @@
-"""Routes of the analytics area (placeholder: filled by its issue)."""
+"""Analytics (contract section 7): per code, per scope, per group."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, Field
+
+from qrpro.api.context import caller, now
+from qrpro.api.openapi import errors
+from qrpro.data import scans
 
 router = APIGatewayRouter()
+TAGS = ["Analytics"]
+RangeQuery = Annotated[str | None, Query(description="7d, 30d (default), 90d, 1y or 3y; capped to the plan's "
+                                                     "retention", max_length=8)]
+GranularityQuery = Annotated[str | None, Query(description="day (default) or hour (team and agency, range=7d)",
+                                               max_length=8)]
+
+
+class Bucket(BaseModel):
+    bucket: str = Field(description="YYYY-MM-DD or YYYY-MM-DD-HH (UTC)")
+    scans: int
+
+
+class Slice(BaseModel):
+    key: str
+    total: int
+
+
+class Analytics(BaseModel):
+    range: str
+    days: int = Field(description="the effective window after the retention cap")
+    granularity: str
+    total: int = Field(description="equals the sum of timeseries, of by_country and of by_device")
+    timeseries: list[Bucket] = Field(description="one entry per bucket, zero-filled, oldest first")
+    by_country: list[Slice] = Field(description="largest first; countries under 5 scans and unknown ones in "
+                                                "`Other`, last")
+    by_device: list[Slice] = Field(description="mobile, tablet, desktop, unknown: non-zero ones, largest first")
+
+
+class TopCode(BaseModel):
+    id: str
+    shortcode: str
+    label: str | None
+    total: int
+
+
+class ScopeAnalytics(Analytics):
+    top_codes: list[TopCode] = Field(description="the 10 codes with most scans in the window")
+
+
+@router.get("/api/codes/<code_id>/analytics", tags=TAGS, summary="Scans of one code",
+            responses=errors(400, 404, ok=Analytics))
+def code_analytics(code_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
+    c = caller(router)
+    return Analytics.model_validate(scans.code_analytics(c.scope, code_id, c.plan_name, range, granularity,
+                                                         now(router)))
+
+
+@router.get("/api/analytics", tags=TAGS, summary="Scans of every code in scope, with the top codes",
+            responses=errors(400, ok=ScopeAnalytics))
+def scope_analytics(range: RangeQuery = None, granularity: GranularityQuery = None) -> ScopeAnalytics:
+    c = caller(router)
+    return ScopeAnalytics.model_validate(scans.scope_analytics(c.scope, c.plan_name, range, granularity,
+                                                               now(router)))
+
+
+@router.get("/api/groups/<group_id>/analytics", tags=TAGS, summary="Scans of a group's codes",
+            responses=errors(400, 404, ok=Analytics))
+def group_analytics(group_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
+    c = caller(router)
+    return Analytics.model_validate(scans.group_analytics(c.scope, group_id, c.plan_name, range, granularity,
+                                                          now(router)))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, now
+from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
 from qrpro.data import codes
 from qrpro.domain import imports
@@ -29,7 +30,8 @@ class BulkRequest(BaseModel):
     group_id: str | None = None
 
 
-@router.get("/api/codes", tags=TAGS, summary="List codes, newest first", responses=errors(400))
+@router.get("/api/codes", tags=TAGS, summary="List codes, newest first",
+            responses=errors(400, ok=CodeList, ok_description="One page of codes"))
 def list_codes(
     status: Annotated[Literal["active", "paused", "grace", "expired"] | None, Query()] = None,
     tag: Annotated[str | None, Query(max_length=500)] = None,
@@ -46,7 +48,7 @@ def list_codes(
 
 
 @router.post("/api/codes", tags=TAGS, summary="Create a code", status_code=201,
-             responses=errors(400, 409, 413, 415))
+             responses=errors(400, 409, 413, 415, ok=Code, ok_status=201, ok_description="The new code"))
 def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
     c = caller(router)
     c.require_mutation()
@@ -54,7 +56,9 @@ def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict
     return idempotency.respond(router, lambda: (201, codes.create(c, fields, now(router))))
 
 
-@router.post("/api/codes/import", tags=TAGS, status_code=201, responses=errors(400, 409, 413, 415),
+@router.post("/api/codes/import", tags=TAGS, status_code=201,
+             responses=errors(400, 409, 413, 415, ok=ImportResult, ok_status=201,
+                              ok_description="The created codes, in input order"),
              summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
 def import_codes() -> Response[dict[str, Any]]:
     c = caller(router)
@@ -80,7 +84,7 @@ def import_codes() -> Response[dict[str, Any]]:
 
 
 @router.post("/api/codes/bulk", tags=TAGS, summary="Pause, resume, delete or move many codes",
-             responses=errors(400, 409, 413, 415))
+             responses=errors(400, 409, 413, 415, ok=BulkResult, ok_description="What was applied, what failed"))
 def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, Any]]:
     c = caller(router)
     c.require_mutation()
@@ -114,13 +118,13 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, 
     return idempotency.respond(router, work)
 
 
-@router.get("/api/codes/<code_id>", tags=TAGS, summary="One code", responses=errors(404))
+@router.get("/api/codes/<code_id>", tags=TAGS, summary="One code", responses=errors(404, ok=Code))
 def get_code(code_id: str) -> dict[str, Any]:
     return codes.get(caller(router).scope, code_id, now(router))
 
 
 @router.patch("/api/codes/<code_id>", tags=TAGS, summary="Change a code (url, status, fields)",
-              responses=errors(400, 404, 409, 413, 415))
+              responses=errors(400, 404, 409, 413, 415, ok=Code, ok_description="The updated code"))
 def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> dict[str, Any]:
     c = caller(router)
     c.require_mutation()
@@ -128,7 +132,7 @@ def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> d
 
 
 @router.delete("/api/codes/<code_id>", tags=TAGS, summary="Soft delete: 90 days of grace",
-               responses=errors(404, 409))
+               responses=errors(404, 409, ok=Code, ok_description="The code, now in grace"))
 def delete_code(code_id: str) -> dict[str, Any]:
     c = caller(router)
     c.require_mutation()
@@ -136,7 +140,7 @@ def delete_code(code_id: str) -> dict[str, Any]:
 
 
 @router.post("/api/codes/<code_id>/reactivate", tags=TAGS, summary="Grace or expired back to active",
-             responses=errors(404))
+             responses=errors(404, ok=Code, ok_description="The code, active again (unchanged if it was live)"))
 def reactivate(code_id: str) -> dict[str, Any]:
     c = caller(router)
     c.require_mutation()
@@ -144,6 +148,6 @@ def reactivate(code_id: str) -> dict[str, Any]:
 
 
 @router.get("/api/codes/<code_id>/history", tags=TAGS, summary="Destination and status changes, newest first",
-            responses=errors(404))
+            responses=errors(404, ok=History))
 def history(code_id: str) -> dict[str, Any]:
     return {"history": codes.history(caller(router).scope, code_id)}

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api.context import caller
+from qrpro.api.models import KeyList, KeyRevoked
 from qrpro.api.openapi import errors
 from qrpro.data import apikeys
 from qrpro.domain.errors import NotFound
@@ -17,14 +18,15 @@ router = APIGatewayRouter()
 TAGS = ["User and keys"]
 
 
-@router.get("/api/keys", tags=TAGS, summary="The caller's API keys (never the token nor its hash)")
+@router.get("/api/keys", tags=TAGS, summary="The caller's API keys (never the token nor its hash)",
+            responses=errors(ok=KeyList))
 def list_keys() -> dict[str, Any]:
     c = caller(router)
     return {"keys": apikeys.list_keys(c.user_id), "allowed": c.plan.api, "plan": c.plan_name}
 
 
 @router.delete("/api/keys/<key_id>", tags=TAGS, summary="Revoke one of the caller's keys, effective immediately",
-               responses=errors(404))
+               responses=errors(404, ok=KeyRevoked))
 def revoke_key(key_id: str) -> dict[str, Any]:
     if not is_id(key_id):
         raise NotFound()

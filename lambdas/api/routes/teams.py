@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api.context import caller
+from qrpro.api.models import MemberList, Team, TeamList
 from qrpro.api.openapi import errors
 from qrpro.data import teams
 
@@ -15,18 +16,20 @@ router = APIGatewayRouter()
 TAGS = ["Teams"]
 
 
-@router.get("/api/teams", tags=TAGS, summary="The caller's teams and the current team context")
+@router.get("/api/teams", tags=TAGS, summary="The caller's teams and the current team context",
+            responses=errors(ok=TeamList))
 def list_teams() -> dict[str, Any]:
     c = caller(router)
     return {"teams": teams.teams_of(c.user_id), "current_team_id": c.team_id}
 
 
-@router.get("/api/teams/<team_id>", tags=TAGS, summary="One of the caller's teams", responses=errors(404))
+@router.get("/api/teams/<team_id>", tags=TAGS, summary="One of the caller's teams",
+            responses=errors(404, ok=Team))
 def get_team(team_id: str) -> dict[str, Any]:
     return teams.team_for(caller(router).user_id, team_id)
 
 
 @router.get("/api/teams/<team_id>/members", tags=TAGS, summary="The members of one of the caller's teams",
-            responses=errors(404))
+            responses=errors(404, ok=MemberList))
 def team_members(team_id: str) -> dict[str, Any]:
     return {"members": teams.members_of(caller(router).user_id, team_id)}

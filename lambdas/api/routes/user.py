@@ -7,13 +7,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api.context import caller, now
+from qrpro.api.models import Usage, User
+from qrpro.api.openapi import errors
 from qrpro.data import codes, ratelimit, teams
 from qrpro.domain.clock import next_midnight
 
 router = APIGatewayRouter()
 
 
-@router.get("/api/user", tags=["User and keys"], summary="The signed-in user, scope and plan limits")
+@router.get("/api/user", tags=["User and keys"], summary="The signed-in user, scope and plan limits",
+            responses=errors(ok=User))
 def get_user() -> dict[str, Any]:
     c = caller(router)
     return {
@@ -28,7 +31,8 @@ def get_user() -> dict[str, Any]:
 
 
 @router.get("/api/user/usage", tags=["User and keys"],
-            summary="Today's requests of this key, codes against the plan cap, scans this month")
+            summary="Today's requests of this key, codes against the plan cap, scans this month",
+            responses=errors(ok=Usage))
 def get_usage() -> dict[str, Any]:
     """The same counters the rate limiter, the plan cap and the scan cap enforce,
     read from the same items (this request is already counted)."""

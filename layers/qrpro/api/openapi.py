@@ -39,15 +39,23 @@ _DESCRIPTIONS = {
     500: "internal (`request_id`; never a stack trace)",
     503: "unavailable: a dependency is busy; nothing was written, retry",
 }
-ALWAYS = (401, 402, 403, 429, 500)
+ALWAYS = (401, 402, 403, 429, 500, 503)
 
 
-def errors(*statuses: int) -> dict[int, Any]:
-    """The error responses of an operation: the ones every authenticated
-    operation can give, plus ``statuses``."""
+def errors(*statuses: int, ok: type[BaseModel] | None = None, ok_status: int = 200,
+           ok_description: str = "OK") -> dict[int, Any]:
+    """The responses of an operation: the success one when ``ok`` names its
+    model, the error ones every authenticated operation can give, plus
+    ``statuses``. Every response to a metered request carries the rate-limit
+    headers; a 401 never does (no key was identified)."""
     out: dict[int, Any] = {}
+    if ok is not None:
+        out[ok_status] = {"description": ok_description, "headers": dict(RATE_LIMIT_HEADERS),
+                          "content": {"application/json": {"model": ok}}}
     for status in sorted(set(ALWAYS) | set(statuses)):
-        headers = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}} if status == 429 else {}
+        headers = {} if status == 401 else dict(RATE_LIMIT_HEADERS)
+        if status == 429:
+            headers["Retry-After"] = {"schema": {"type": "integer"}, "description": "seconds until `retry_at`"}
         out[status] = {"description": _DESCRIPTIONS[status], "headers": headers,
                        "content": {"application/json": {"model": ErrorBody}}}
     return out

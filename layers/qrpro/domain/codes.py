@@ -135,6 +135,13 @@ class CodePatch(_Fields):
             raise ValueError("must be an absolute http or https URL (url cannot be null)")
         return check_url(v)
 
+    @field_validator("status")
+    @classmethod
+    def _check_status(cls, v: str | None) -> str | None:
+        if v is None:
+            raise ValueError("must be active or paused (status cannot be null)")
+        return v
+
 
 DEFAULTS: dict[str, Any] = {"label": "", "tag": "", "qr_type": "url", "style_json": None, "logo_key": None,
                             "frame_style": "none", "frame_text": "", "group_id": None}

@@ -1,0 +1,164 @@
+"""The OpenAPI document is generated from the code and matches the contract:
+all 36 operations, the bearer scheme, the error envelope on every operation."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+CONTRACT_OPERATIONS = {
+    # Codes (6.1-6.10)
+    ("get", "/api/codes"), ("post", "/api/codes"), ("get", "/api/codes/{}"), ("patch", "/api/codes/{}"),
+    ("delete", "/api/codes/{}"), ("post", "/api/codes/import"), ("post", "/api/codes/{}/reactivate"),
+    ("get", "/api/codes/{}/history"), ("get", "/api/codes/{}/qr"), ("post", "/api/codes/bulk"),
+    # Analytics (7.1-7.3)
+    ("get", "/api/codes/{}/analytics"), ("get", "/api/analytics"), ("get", "/api/groups/{}/analytics"),
+    # Groups (8)
+    ("get", "/api/groups"), ("post", "/api/groups"), ("get", "/api/groups/{}"), ("patch", "/api/groups/{}"),
+    ("delete", "/api/groups/{}"), ("post", "/api/groups/{}/codes"), ("delete", "/api/groups/{}/codes/{}"),
+    # Teams (9)
+    ("get", "/api/teams"), ("get", "/api/teams/{}"), ("get", "/api/teams/{}/members"),
+    # Webhooks (10)
+    ("get", "/api/webhooks"), ("post", "/api/webhooks"), ("get", "/api/webhooks/{}"), ("patch", "/api/webhooks/{}"),
+    ("delete", "/api/webhooks/{}"), ("post", "/api/webhooks/{}/test"), ("get", "/api/webhooks/{}/deliveries"),
+    ("post", "/api/webhooks/{}/rotate-secret"),
+    # User and keys (11)
+    ("get", "/api/user"), ("get", "/api/user/usage"), ("get", "/api/keys"), ("delete", "/api/keys/{}"),
+    ("get", "/api/user/export"),
+}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    from lambdas.api.handler import openapi_document
+
+    return openapi_document()
+
+
+def operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(method, re.sub(r"\{[^}]+\}", "{}", path)): op
+            for path, item in doc["paths"].items() for method, op in item.items() if method in METHODS}
+
+
+def test_the_contract_has_36_operations() -> None:
+    assert len(CONTRACT_OPERATIONS) == 36
+
+
+def test_document_lists_exactly_the_contract_operations(doc: dict[str, Any]) -> None:
+    assert set(operations(doc)) == CONTRACT_OPERATIONS
+
+
+def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_operation_uses_bearer_and_documents_the_error_envelope(doc: dict[str, Any]) -> None:
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "abnd_qrpro_<secret>"}
+    assert doc["security"] == [{"bearer": []}]
+    for (method, path), op in operations(doc).items():
+        for status in ("401", "429", "500"):
+            assert status in op["responses"], (method, path, status)
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+        assert op.get("summary"), (method, path)
+        assert op.get("tags"), (method, path)
+
+
+# -- success responses, headers, request bodies (issue 10) ---------------------------------------
+
+RATE_LIMIT = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+BINARY_OPERATIONS = {("get", "/api/codes/{}/qr"), ("get", "/api/user/export")}  # images, the ZIP
+
+
+def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return doc["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema
+
+
+def test_no_operation_documents_422_and_the_validation_schemas_are_gone(doc: dict[str, Any]) -> None:
+    for (method, path), op in operations(doc).items():
+        assert "422" not in op["responses"], (method, path)
+    assert not {"HTTPValidationError", "ValidationError", "ResponseValidationError"} & set(
+        doc["components"]["schemas"])
+
+
+def test_every_operation_documents_its_json_success_with_the_rate_limit_headers(doc: dict[str, Any]) -> None:
+    for key, op in operations(doc).items():
+        ok = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+        assert len(ok) == 1, key
+        [(status, response)] = ok.items()
+        if key in BINARY_OPERATIONS:
+            continue
+        assert status == ("201" if key in {("post", "/api/codes"), ("post", "/api/codes/import"),
+                                           ("post", "/api/groups"), ("post", "/api/webhooks")} else "200"), key
+        assert set(response["headers"]) == RATE_LIMIT, key
+        schema = resolve(doc, response["content"]["application/json"]["schema"])
+        assert schema["type"] == "object" and schema["properties"], key
+
+
+def test_error_responses_carry_rate_limit_headers_but_401(doc: dict[str, Any]) -> None:
+    for key, op in operations(doc).items():
+        assert not op["responses"]["401"].get("headers"), key
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")) and status != "401":
+                assert set(response["headers"]) >= RATE_LIMIT, (key, status)
+        assert "Retry-After" in op["responses"]["429"]["headers"], key
+        assert "503" in op["responses"], key
+
+
+def test_response_models_list_exactly_the_fields_the_data_layer_returns(doc: dict[str, Any]) -> None:
+    from qrpro.data import codes, groups, webhooks
+
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["Code"]["properties"]) == set(codes.PUBLIC_FIELDS)
+    assert set(schemas["Code"]["required"]) == set(codes.PUBLIC_FIELDS)
+    assert set(schemas["Group"]["properties"]) == set(groups.PUBLIC_FIELDS)
+    assert set(schemas["GroupDetail"]["properties"]) == {*groups.PUBLIC_FIELDS, "code_ids"}
+    assert set(schemas["GroupDeleted"]["properties"]) == {*groups.PUBLIC_FIELDS, "deleted", "ungrouped_code_ids"}
+    assert set(schemas["Webhook"]["properties"]) == set(webhooks.PUBLIC_FIELDS)
+    assert set(schemas["WebhookCreated"]["properties"]) == {*webhooks.PUBLIC_FIELDS, "secret"}
+    assert set(schemas["Delivery"]["properties"]) == set(webhooks.DELIVERY_FIELDS)
+    assert set(schemas["CodeList"]["required"]) == {"codes", "plan", "plan_limit", "scope", "next_cursor"}
+    assert set(schemas["HistoryEntry"]["properties"]) == {"at", "field", "from", "to", "by"}
+    assert schemas["Code"]["examples"][0]["shortcode"] == "aBc123x"
+
+
+def test_the_documented_examples_match_their_own_schemas(doc: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    with_examples = [name for name, schema in doc["components"]["schemas"].items() if schema.get("examples")]
+    assert {"Code", "CodeList", "Group", "Webhook", "WebhookCreated", "User", "Usage", "KeyList"} <= set(with_examples)
+    for name in with_examples:
+        validator = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+        for example in doc["components"]["schemas"][name]["examples"]:
+            assert not list(validator.iter_errors(example)), (name, example)
+
+
+def test_import_documents_its_four_body_shapes(doc: dict[str, Any]) -> None:
+    body = doc["paths"]["/api/codes/import"]["post"]["requestBody"]
+    assert body["required"] is True
+    shapes = body["content"]["application/json"]["schema"]["oneOf"]
+    assert shapes[0]["$ref"] == "#/components/schemas/CodeCreate"
+    assert shapes[1]["type"] == "array" and (shapes[1]["minItems"], shapes[1]["maxItems"]) == (1, 1000)
+    assert shapes[2]["required"] == ["codes"]
+    assert body["content"]["text/csv"]["schema"]["type"] == "string"
+
+
+def test_mutating_posts_document_the_idempotency_key(doc: dict[str, Any]) -> None:
+    with_key = {key for key, op in operations(doc).items()
+                if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))}
+    assert with_key == {("post", "/api/codes"), ("post", "/api/codes/import"), ("post", "/api/codes/bulk"),
+                        ("post", "/api/groups"), ("post", "/api/webhooks")}
+
+
+def test_document_is_deterministic() -> None:
+    from lambdas.api.handler import openapi_document
+
+    assert json.dumps(openapi_document()) == json.dumps(openapi_document())
