@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.stamp-installed
 NODE_STAMP := node_modules/.stamp-installed
 PYTEST_ARGS ?=
 
-.PHONY: install local test lint typecheck unit integration e2e bench fuzz clean
+.PHONY: install local test lint unit integration e2e bench fuzz clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -42,6 +42,10 @@ e2e: install
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# A longer contract-fuzzing pass than the one in `make test` (~4 minutes).
+fuzz: install
+	QRPRO_FUZZ_EXAMPLES=60 $(BIN)/pytest tests/e2e/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf build cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -25,9 +25,11 @@ class Jobs(Construct):
         super().__init__(scope, construct_id)
 
         # Scans: big batches folded into a few ADD updates; partial failures reported.
+        # A 2 s window keeps analytics a few seconds behind; at most 10 concurrent
+        # batches so a viral scope's aggregate partition is not overrun.
         scans_function.add_event_source(sources.SqsEventSource(
-            scans_queue, batch_size=100, max_batching_window=Duration.seconds(10),
-            report_batch_item_failures=True,
+            scans_queue, batch_size=100, max_batching_window=Duration.seconds(2),
+            report_batch_item_failures=True, max_concurrency=10,
         ))
 
         # The outbox: only EVENT# items reach the function (filtered by Lambda, not in code).

@@ -200,7 +200,8 @@ def test_event_sources(template: dict[str, Any]) -> None:
                 for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()}
     assert set(mappings) == {"scans", "events", "webhooks"}
     assert mappings["scans"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mappings["scans"]["MaximumBatchingWindowInSeconds"] > 0
+    assert mappings["scans"]["MaximumBatchingWindowInSeconds"] == 2
+    assert (mappings["scans"]["BatchSize"], mappings["scans"]["ScalingConfig"]) == (100, {"MaximumConcurrency": 10})
     assert mappings["webhooks"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     events = mappings["events"]
     assert events["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
