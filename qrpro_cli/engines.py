@@ -67,7 +67,6 @@ class Engines:
     moto_endpoint: str
     engine: str  # "dynamodb-local" or "moto"
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _moto: Any = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -90,9 +89,6 @@ class Engines:
                     proc.kill()
                     proc.wait()
         self._procs.clear()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
 
 
 def start_dynamodb_local(data_dir: Path | None, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -114,16 +110,24 @@ def start_dynamodb_local(data_dir: Path | None, port: int, log_path: Path) -> su
                             cwd=str(jar.parent))
 
 
+def start_moto(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """moto's server in its own process (it must not compete with the gateway for one GIL)."""
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
 def start(db_dir: Path | None, log_dir: Path, dynamodb_port: int = 0) -> Engines:
     """Start DynamoDB Local (or, without Java, moto's DynamoDB with a warning) and moto's server."""
-    from moto.server import ThreadedMotoServer
-
     moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
     moto_endpoint = f"http://127.0.0.1:{moto_port}"
-    engines = Engines(dynamodb_endpoint=moto_endpoint, moto_endpoint=moto_endpoint, engine="moto", _moto=moto)
+    engines = Engines(dynamodb_endpoint=moto_endpoint, moto_endpoint=moto_endpoint, engine="moto")
     try:
+        moto = start_moto(moto_port, log_dir / "moto.log")
+        engines._procs.append(moto)
+        sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
+        _wait_for(sqs.list_queues, "moto's server", moto)
         if shutil.which("java") is None:
             print("warning: no Java runtime found: DynamoDB runs on moto's server, in memory only "
                   "(data will not survive a restart)", file=sys.stderr)
@@ -134,7 +138,7 @@ def start(db_dir: Path | None, log_dir: Path, dynamodb_port: int = 0) -> Engines
             engines.dynamodb_endpoint, engines.engine = f"http://127.0.0.1:{port}", "dynamodb-local"
         client = boto3.client("dynamodb", endpoint_url=engines.dynamodb_endpoint, region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
-        _wait_for(client.list_tables, "DynamoDB Local", engines._procs[0] if engines._procs else None)
+        _wait_for(client.list_tables, "DynamoDB", engines._procs[-1])
     except BaseException:
         engines.stop()
         raise
