@@ -231,7 +231,7 @@ def _data(actor: Actor, api: InProcessApi, label: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(dynamodb_endpoint: str) -> Iterator[World]:
+def world(dynamodb_endpoint: str, moto_endpoint: str) -> Iterator[World]:
     from qrpro.data import accounts, apikeys
     from qrpro.data.schema import create_tables
 
@@ -242,7 +242,10 @@ def world(dynamodb_endpoint: str) -> Iterator[World]:
         mp.setenv("TABLE_NAME", name)
         mp.setenv("IDEMPOTENCY_TABLE_NAME", f"{name}-idem")
         mp.setenv("ALLOW_LOOPBACK_WEBHOOKS", "1")
+        mp.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+        mp.setenv("EXPORT_BUCKET", f"{name}-exports")
         reset_caches()
+        boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=f"{name}-exports")
         client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
         create_tables(client, name, f"{name}-idem")
         try:
