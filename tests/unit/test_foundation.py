@@ -88,3 +88,12 @@ def test_a_tampered_cursor_is_rejected(noise: bytes, where: int) -> None:
         return
     with pytest.raises(ValidationFailed):
         cursor.decode(forged, "USER#a", "s3cret")
+
+
+@given(st.randoms(use_true_random=False))
+def test_shortcodes_are_7_base58_characters_whatever_the_draw(rnd: object) -> None:
+    from qrpro.domain.codes import BASE58, SHORTCODE_RE, new_shortcode
+
+    code = new_shortcode(rnd.choice)  # type: ignore[attr-defined]
+    assert SHORTCODE_RE.match(code) and set(code) <= set(BASE58)
+    assert not set(code) & set("0OIl")  # the Base58 alphabet leaves out look-alikes
