@@ -587,7 +587,9 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
         if i % 50 == 0:  # bots in between: redirected, never counted
             assert scan(code["shortcode"], SLACK)["statusCode"] == 302
     msgs = receive_all(queue)
-    assert len(msgs) == 1000
+    # A send that timed out client-side under load may have landed anyway and been
+    # retried: the same scan twice, which the aggregator's markers count once.
+    assert len({json.loads(m["Body"])["id"] for m in msgs}) == 1000
     assert run_consumer(msgs) == []
     assert run_consumer(msgs[:100]) == []  # a redelivery for good measure
 
@@ -656,8 +658,10 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
             calls.append(name)
             return getattr(real, name)
 
-    monkeypatch.setattr(scans, "ddb", lambda: Spy())
-    monkeypatch.setattr(codes, "ddb", lambda: Spy())
+    from qrpro.data import table as table_module
+
+    for module in (scans, codes, table_module):  # every data module this request reads through
+        monkeypatch.setattr(module, "ddb", lambda: Spy())
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=3y", acct.token)
     assert r.status == 200, r.body
     body = r.json()

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, from_item, key, table, to_item, unavailable_on_throttle
+from qrpro.data.table import av, batch_get, from_item, key, query_items, table, to_item, unavailable_on_throttle
 from qrpro.domain import apikeys
 from qrpro.domain.errors import NotFound
 
@@ -63,18 +63,13 @@ def touch(token_hash: str, item: dict[str, Any], now: int) -> None:
 
 
 def list_keys(user_id: str) -> list[dict[str, Any]]:
-    out = ddb().query(TableName=table(), KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                      ExpressionAttributeValues={":pk": av(k.pk_user(user_id)), ":p": av("KEY#")},
-                      ConsistentRead=True)
-    listed = [from_item(i) or {} for i in out.get("Items", [])]
-    if not listed:
-        return []
+    listed = list(query_items({
+        "TableName": table(), "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)", "ConsistentRead": True,
+        "ExpressionAttributeValues": {":pk": av(k.pk_user(user_id)), ":p": av("KEY#")}}))
     # last_used_at lives on the auth item (the one each request reads).
-    got = ddb().batch_get_item(RequestItems={table(): {
-        "Keys": [key(k.pk_apikey(i["key_hash"]), "APIKEY") for i in listed[:100]],
-        "ProjectionExpression": "key_id, last_used_at"}})
-    last_used = {i["key_id"]: i.get("last_used_at") for i in
-                 (from_item(x) or {} for x in got["Responses"].get(table(), []))}
+    got = batch_get([key(k.pk_apikey(i["key_hash"]), "APIKEY") for i in listed],
+                    projection="key_id, last_used_at")
+    last_used = {i["key_id"]: i.get("last_used_at") for i in got}
     keys = [{"id": i["key_id"], "label": i.get("label", ""), "prefix": i["prefix"],
              "created_at": i["created_at"], "last_used_at": last_used.get(i["key_id"])}
             for i in listed if i["key_id"] in last_used]

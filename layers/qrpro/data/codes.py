@@ -23,6 +23,7 @@ from qrpro.data.table import (
     error_code,
     from_item,
     key,
+    query_items,
     table,
     to_item,
     unavailable_on_throttle,
@@ -110,19 +111,13 @@ def scans_30d(scope: str, now: int) -> dict[str, int]:
     days = days_back(now, 30)
     first, last = k.codes_day_range(days[0], days[-1])
     totals: dict[str, int] = {}
-    params: dict[str, Any] = {
-        "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}}
-    with unavailable_on_throttle():
-        while True:
-            out = ddb().query(**params)
-            for raw in out.get("Items", []):
-                for name, value in raw.items():
-                    if name.startswith("k_"):
-                        totals[name[2:]] = totals.get(name[2:], 0) + int(value["N"])
-            if "LastEvaluatedKey" not in out:
-                return totals
-            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    for item in query_items({
+            "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}}):
+        for name, value in item.items():
+            if name.startswith("k_"):
+                totals[name[2:]] = totals.get(name[2:], 0) + int(value)
+    return totals
 
 
 def present(item: dict[str, Any], now: int) -> dict[str, Any]:
@@ -165,7 +160,7 @@ def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | No
         pos = cursors.decode(cursor, scope, secret)
         params["ExclusiveStartKey"] = {name: av(str(pos[name])) for name in ("pk", "sk", "lsi1sk")}
     found: list[dict[str, Any]] = []
-    for item in _query_items(params):
+    for item in query_items(params):
         if matches(item, status=status, tag=tag, group_id=group_id, q=q):
             found.append(item)
             if len(found) > limit:
@@ -179,20 +174,9 @@ def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | No
     return [public(i, scans.get(i["id"], 0)) for i in found], next_cursor
 
 
-def _query_items(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    while True:
-        with unavailable_on_throttle():
-            out = ddb().query(**params)
-        for raw in out.get("Items", []):
-            yield from_item(raw) or {}
-        if "LastEvaluatedKey" not in out:
-            return
-        params = {**params, "ExclusiveStartKey": out["LastEvaluatedKey"]}
-
-
 def all_items(scope: str) -> Iterator[dict[str, Any]]:
     """Every code item of a scope (all statuses), newest first."""
-    return _query_items({
+    return query_items({
         "TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False,
         "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
         "ExpressionAttributeValues": {":pk": av(scope), ":p": av("CODE#")}})
@@ -200,7 +184,7 @@ def all_items(scope: str) -> Iterator[dict[str, Any]]:
 
 def history(scope: str, code_id: str) -> list[dict[str, Any]]:
     _require(scope, code_id)
-    items = _query_items({
+    items = query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
         "ExpressionAttributeValues": {":pk": av(k.pk_history(code_id))}})
     return [{"at": i["at"], "field": i["field"], "from": i.get("from"), "to": i.get("to"), "by": i["by"]}

@@ -15,7 +15,6 @@ whose ``group_id`` names the group. Every mutation calls
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from qrpro.data import codes
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.codes import Cancelled, transact
-from qrpro.data.table import av, from_item, key, table, to_item, unavailable_on_throttle
+from qrpro.data.table import av, batch_get, from_item, key, query_items, table, to_item, unavailable_on_throttle
 from qrpro.domain.codes import EDITABLE
 from qrpro.domain.errors import CodeNotEditable, NotFound, ServiceUnavailable, ValidationFailed
 from qrpro.domain.groups import is_id, name_key
@@ -62,20 +61,9 @@ def require(scope: str, group_id: str) -> dict[str, Any]:
     return item
 
 
-def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    while True:
-        with unavailable_on_throttle():
-            out = ddb().query(**params)
-        for raw in out.get("Items", []):
-            yield from_item(raw) or {}
-        if "LastEvaluatedKey" not in out:
-            return
-        params = {**params, "ExclusiveStartKey": out["LastEvaluatedKey"]}
-
-
 def list_groups(scope: str) -> list[dict[str, Any]]:
     """Every group of the scope, by name (case-insensitive)."""
-    items = _query({"TableName": table(), "ConsistentRead": True,
+    items = query_items({"TableName": table(), "ConsistentRead": True,
                     "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
                     "ExpressionAttributeValues": {":pk": av(scope), ":p": av("GROUP#")}})
     groups = [public(i) for i in items]
@@ -85,7 +73,7 @@ def list_groups(scope: str) -> list[dict[str, Any]]:
 def _members(scope: str, group_id: str) -> Iterator[dict[str, Any]]:
     """The code items whose group is ``group_id`` (any status), newest first.
     Access pattern 5 with a ``group_id`` filter: strongly consistent (LSI)."""
-    return _query({"TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False,
+    return query_items({"TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False,
                    "ConsistentRead": True,
                    "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
                    "FilterExpression": "group_id = :g",
@@ -103,24 +91,8 @@ def get(scope: str, group_id: str) -> dict[str, Any]:
 
 
 def _codes_by_id(scope: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The code items of ``scope`` among ``ids`` (BatchGetItem, 100 at a time)."""
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 100):
-        request: dict[str, Any] = {table(): {"Keys": [key(scope, k.sk_code(i)) for i in ids[start:start + 100]],
-                                             "ConsistentRead": True}}
-        for attempt in range(10):
-            with unavailable_on_throttle():
-                out = ddb().batch_get_item(RequestItems=request)
-            for raw in out["Responses"].get(table(), []):
-                item = from_item(raw) or {}
-                found[item["id"]] = item
-            request = out.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.01 * 2**attempt)
-        else:
-            raise ServiceUnavailable("the database is busy; retry shortly")
-    return found
+    """The code items of ``scope`` among ``ids``."""
+    return {item["id"]: item for item in batch_get([key(scope, k.sk_code(i)) for i in ids], consistent=True)}
 
 
 # -- writes -------------------------------------------------------------------------

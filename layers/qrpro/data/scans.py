@@ -33,12 +33,13 @@ from qrpro.data.aws import client, ddb
 from qrpro.data.table import (
     THROTTLING,
     av,
+    batch_get,
     cancel_reasons,
     error_code,
     from_item,
     key,
+    query_items,
     table,
-    unavailable_on_throttle,
 )
 from qrpro.domain.devices import DEVICES, country
 from qrpro.domain.errors import NotFound
@@ -538,17 +539,9 @@ def owner_email(scope: str) -> str | None:
 
 def _query(pk: str, low: str, high: str) -> Iterator[dict[str, Any]]:
     """One Query over a key range (paged; ≤ 1,095 small items fit in one or two pages)."""
-    params: dict[str, Any] = {
+    return query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}}
-    while True:
-        with unavailable_on_throttle():
-            out = ddb().query(**params)
-        for raw in out.get("Items", []):
-            yield from_item(raw) or {}
-        if "LastEvaluatedKey" not in out:
-            return
-        params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}})
 
 
 def _series(pk: str, win: Window, now: int) -> list[tuple[str, dict[str, Any]]]:
@@ -594,16 +587,8 @@ def _top_codes(scope: str, per_code: dict[str, int]) -> list[dict[str, Any]]:
     top = analytics.top_codes(per_code)
     if not top:
         return []
-    found: dict[str, dict[str, Any]] = {}
-    request = {table(): {"Keys": [key(scope, k.sk_code(cid)) for cid, _ in top],
-                         "ProjectionExpression": "id, shortcode, label"}}
-    with unavailable_on_throttle():
-        while request:
-            out = ddb().batch_get_item(RequestItems=request)
-            for raw in out.get("Responses", {}).get(table(), []):
-                item = from_item(raw) or {}
-                found[item["id"]] = item
-            request = out.get("UnprocessedKeys") or {}
+    found = {item["id"]: item for item in batch_get([key(scope, k.sk_code(cid)) for cid, _ in top],
+                                                     projection="id, shortcode, label")}
     return [{"id": cid, "shortcode": found[cid].get("shortcode"), "label": found[cid].get("label"), "total": n}
             for cid, n in top if cid in found]
 

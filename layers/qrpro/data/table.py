@@ -3,6 +3,7 @@ translation of throttling into a domain error."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -12,6 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.config import settings
+from qrpro.data.aws import ddb
 from qrpro.domain.errors import ServiceUnavailable
 
 _ser = TypeSerializer()
@@ -86,3 +88,38 @@ def unavailable_on_throttle() -> Iterator[None]:
         raise
     except BotoCoreError as err:
         raise ServiceUnavailable("the database did not answer; retry shortly") from err
+
+
+def query_items(params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a Query returns, page after page (throttling: 503)."""
+    request = dict(params)
+    while True:
+        with unavailable_on_throttle():
+            out = ddb().query(**request)
+        for raw in out.get("Items", []):
+            yield from_item(raw) or {}
+        if "LastEvaluatedKey" not in out:
+            return
+        request["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def batch_get(keys: list[dict[str, Any]], *, consistent: bool = False,
+              projection: str | None = None) -> list[dict[str, Any]]:
+    """BatchGetItem for any number of keys: 100 at a time, unprocessed keys retried with backoff."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        spec: dict[str, Any] = {"Keys": keys[start:start + 100], "ConsistentRead": consistent}
+        if projection:
+            spec["ProjectionExpression"] = projection
+        request: dict[str, Any] = {table(): spec}
+        for attempt in range(10):
+            with unavailable_on_throttle():
+                out = ddb().batch_get_item(RequestItems=request)
+            items += [from_item(raw) or {} for raw in out["Responses"].get(table(), [])]
+            request = out.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.01 * 2**attempt)
+        else:
+            raise ServiceUnavailable("the database is busy; retry shortly")
+    return items

@@ -9,37 +9,19 @@ where to look, so a stale link never shows a team the user left.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, from_item, key, table, unavailable_on_throttle
+from qrpro.data.table import av, batch_get, from_item, key, query_items, table, unavailable_on_throttle
 from qrpro.domain.clock import month_bucket
-from qrpro.domain.errors import NotFound, ServiceUnavailable
+from qrpro.domain.errors import NotFound
 from qrpro.domain.groups import is_id
 
 
 def _team(profile: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
     return {"id": profile["id"], "name": profile.get("name", ""), "plan": profile["plan"],
             "role": member["role"], "member_count": int(profile.get("member_count", 0))}
-
-
-def _batch_get(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table(): {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-        for attempt in range(10):
-            with unavailable_on_throttle():
-                out = ddb().batch_get_item(RequestItems=request)
-            items += [from_item(i) or {} for i in out["Responses"].get(table(), [])]
-            request = out.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.01 * 2**attempt)
-        else:
-            raise ServiceUnavailable("the database is busy; retry shortly")
-    return items
 
 
 def teams_of(user_id: str) -> list[dict[str, Any]]:
@@ -49,20 +31,13 @@ def teams_of(user_id: str) -> list[dict[str, Any]]:
         "TableName": table(), "ConsistentRead": True, "ProjectionExpression": "team_id",
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
         "ExpressionAttributeValues": {":pk": av(k.pk_user(user_id)), ":p": av("TEAM#")}}
-    team_ids: list[str] = []
-    while True:
-        with unavailable_on_throttle():
-            out = ddb().query(**params)
-        team_ids += [str((from_item(i) or {})["team_id"]) for i in out.get("Items", [])]
-        if "LastEvaluatedKey" not in out:
-            break
-        params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    team_ids = [str(item["team_id"]) for item in query_items(params)]
     if not team_ids:
         return []
     wanted = [key(k.pk_team(t), s) for t in team_ids for s in (k.PROFILE, k.sk_member(user_id))]
     profiles: dict[str, dict[str, Any]] = {}
     members: dict[str, dict[str, Any]] = {}
-    for item in _batch_get(wanted):
+    for item in batch_get(wanted, consistent=True):
         team_id = item["pk"].removeprefix("TEAM#")
         (profiles if item["sk"] == k.PROFILE else members)[team_id] = item
     teams = [_team(profiles[t], members[t]) for t in team_ids if t in profiles and t in members]
@@ -100,17 +75,8 @@ def members_of(user_id: str, team_id: str) -> list[dict[str, Any]]:
         "TableName": table(), "ConsistentRead": True,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
         "ExpressionAttributeValues": {":pk": av(k.pk_team(team_id)), ":p": av("MEMBER#")}}
-    found: list[dict[str, Any]] = []
-    while True:
-        with unavailable_on_throttle():
-            out = ddb().query(**params)
-        for raw in out.get("Items", []):
-            item = from_item(raw) or {}
-            found.append({"user_id": item["user_id"], "email": item.get("email", ""), "role": item["role"],
-                          "joined_at": item.get("joined_at")})
-        if "LastEvaluatedKey" not in out:
-            break
-        params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    found = [{"user_id": item["user_id"], "email": item.get("email", ""), "role": item["role"],
+              "joined_at": item.get("joined_at")} for item in query_items(params)]
     return sorted(found, key=lambda m: (m["joined_at"] or 0, m["email"].lower(), m["user_id"]))
 
 

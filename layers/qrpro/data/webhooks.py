@@ -25,7 +25,7 @@ from qrpro.data import delivery
 from qrpro.data import keys as k
 from qrpro.data.aws import client, ddb
 from qrpro.data.codes import scope_json
-from qrpro.data.table import av, error_code, from_item, key, table, to_item, unavailable_on_throttle
+from qrpro.data.table import av, error_code, from_item, key, query_items, table, to_item, unavailable_on_throttle
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import NotFound, ValidationFailed
 from qrpro.domain.scope import Caller
@@ -79,15 +79,7 @@ def items_of(scope: str) -> list[dict[str, Any]]:
         "TableName": table(), "ConsistentRead": True,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
         "ExpressionAttributeValues": {":pk": av(scope), ":p": av("WEBHOOK#")}}
-    found: list[dict[str, Any]] = []
-    with unavailable_on_throttle():
-        while True:
-            out = ddb().query(**params)
-            found += [from_item(raw) or {} for raw in out.get("Items", [])]
-            if "LastEvaluatedKey" not in out:
-                break
-            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-    return found
+    return list(query_items(params))
 
 
 def list_webhooks(scope: str) -> list[dict[str, Any]]:
