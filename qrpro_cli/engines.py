@@ -104,7 +104,7 @@ def start_dynamodb_local(data_dir: Path | None, port: int, log_path: Path) -> su
         cmd.append("-inMemory")
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
-        cmd += ["-dbPath", str(data_dir)]
+        cmd += ["-dbPath", str(data_dir.resolve())]  # absolute: the JVM runs in the jar's folder
     log = log_path.open("ab")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             cwd=str(jar.parent))

@@ -16,6 +16,7 @@ import os
 import time
 import traceback
 import uuid
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class FakeContext:
 
 def _init(env: dict[str, str], preload: list[str]) -> None:
     os.environ.update(env)
+    # Metrics are off locally; Powertools still warns at every invocation.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     for name in preload:
         _handler(name)
 

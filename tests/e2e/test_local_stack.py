@@ -70,3 +70,31 @@ def test_committed_writes_survive_a_restart(tmp_path: Path) -> None:
         assert r.headers["X-RateLimit-Remaining"] == "9998"
     finally:
         stop_stack_process(second.proc)
+
+
+def test_a_relative_data_dir_works(tmp_path: Path) -> None:
+    """`make local` uses the relative default `.qrpro`: DynamoDB Local must get an absolute path."""
+    import json
+    import os
+    import signal
+    import urllib.request
+
+    from qrpro_cli.engines import free_port
+
+    api_port, redirect_port = free_port(), free_port()
+    proc = subprocess.Popen([str(BIN / "qrpro"), "local", "--data-dir", "rel", "--api-port", str(api_port),
+                             "--redirect-port", str(redirect_port)], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conn = tmp_path / "rel" / "local.json"
+        deadline = time.monotonic() + 120
+        while not conn.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert conn.exists(), "the stack did not start with a relative --data-dir"
+        assert json.loads(conn.read_text())["engine"] == "dynamodb-local"
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/docs/openapi.json", timeout=30) as r:
+            assert r.status == 200
+        assert (tmp_path / "rel" / "dynamodb").is_dir()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
