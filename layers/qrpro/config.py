@@ -8,7 +8,7 @@ and moto's server.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 
@@ -35,7 +35,6 @@ class Settings:
     ses_sender: str = "no-reply@aqr.net"
     # Only `qrpro local` sets this: allows http:// and loopback webhook targets.
     allow_loopback_webhooks: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def short_host(self) -> str:

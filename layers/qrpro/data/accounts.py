@@ -199,11 +199,3 @@ def resolve_caller(user_id: str, key_id: str) -> Caller:
     return Caller(user_id=user_id, key_id=key_id, email=user["email"], scope=user_scope(user_id),
                   plan_name=user["plan"], plan_status=user["plan_status"])
 
-
-def scope_profile(scope: str) -> dict[str, Any]:
-    out = ddb().get_item(TableName=table(), Key=key(scope, k.PROFILE), ConsistentRead=True)
-    item = from_item(out.get("Item"))
-    if item is None:
-        raise NotFound()
-    return item
-

@@ -18,9 +18,6 @@ SHORTCODE_LEN = 7
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
 MAX_URL = 2048
-LOGO_KEYS = ("link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
-             "youtube", "whatsapp")
-FRAME_STYLES = ("none", "scan-me", "banner-top", "banner-bottom")
 LogoKey = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
                   "youtube", "whatsapp"]
 FrameStyle = Literal["none", "scan-me", "banner-top", "banner-bottom"]
@@ -34,7 +31,6 @@ class Status(StrEnum):
 
 
 EDITABLE = frozenset({Status.ACTIVE, Status.PAUSED})  # also: what counts toward the plan cap
-REDIRECTING = frozenset({Status.ACTIVE, Status.GRACE})
 
 
 def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
