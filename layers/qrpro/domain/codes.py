@@ -7,17 +7,17 @@ import secrets
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qrpro.config import settings
+from qrpro.domain.urls import MAX_URL, split_checked
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 SHORTCODE_LEN = 7
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
-MAX_URL = 2048
+
 LogoKey = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
                   "youtube", "whatsapp"]
 FrameStyle = Literal["none", "scan-me", "banner-top", "banner-bottom"]
@@ -40,24 +40,8 @@ def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
 
 def check_url(url: str, short_host: str | None = None) -> str:
     """A destination URL as the contract allows it, or ValueError saying why."""
-    if not isinstance(url, str) or not url:
-        raise ValueError("must be an absolute http or https URL")
-    if len(url) > MAX_URL:
-        raise ValueError(f"must be at most {MAX_URL} characters")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise ValueError("must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise ValueError("is not a valid URL") from err
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("must be an absolute http or https URL (no other scheme)")
-    host = (parts.hostname or "").rstrip(".")
-    if not host or "\\" in parts.netloc:
-        raise ValueError("must have a host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError("must not contain credentials")
+    _, host, port = split_checked(url, ("http", "https"), "must be an absolute http or https URL",
+                                  "must be an absolute http or https URL (no other scheme)")
     short = (short_host if short_host is not None else settings().short_host).lower()
     if short:
         netloc = host.lower() + (f":{port}" if port else "")

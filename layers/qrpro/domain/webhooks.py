@@ -20,9 +20,10 @@ import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from qrpro.domain.urls import MAX_URL, split_checked
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
                "scans.cap_reached")
@@ -41,7 +42,7 @@ MAX_CONSECUTIVE_FAILURES = 20
 DELIVERY_TTL = 30 * 86_400
 DELIVERIES_LISTED = 100
 MAX_ERROR_BYTES = 1024
-MAX_URL = 2048
+
 MAX_DESCRIPTION = 500
 USER_AGENT = "QRPro-Webhooks/1.0"
 
@@ -113,26 +114,9 @@ class WebhookPatch(BaseModel):
 def check_url_shape(url: str, allow_http: bool) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a target URL, or ValueError saying why it is refused.
     Addresses are checked separately, on what the host resolves to."""
-    if not isinstance(url, str) or not url:
-        raise ValueError("must be an https URL")
-    if len(url) > MAX_URL:
-        raise ValueError(f"must be at most {MAX_URL} characters")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise ValueError("must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise ValueError("is not a valid URL") from err
-    scheme = parts.scheme.lower()
     allowed = ("https", "http") if allow_http else ("https",)
-    if scheme not in allowed:
-        raise ValueError("must be an https URL")
-    host = (parts.hostname or "").rstrip(".")
-    if not host or "\\" in parts.netloc:
-        raise ValueError("must have a host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError("must not contain credentials")
+    parts, host, port = split_checked(url, allowed, "must be an https URL", "must be an https URL")
+    scheme = parts.scheme.lower()
     if parts.fragment:
         raise ValueError("must not contain a fragment")
     return scheme, host, port or (443 if scheme == "https" else 80)
