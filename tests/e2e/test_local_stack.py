@@ -98,3 +98,15 @@ def test_a_relative_data_dir_works(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_body_errors_over_http(stack: Stack) -> None:
+    key = stack.account()["api_key"]
+    r = stack.api("POST", "/api/codes", key, body=b"url=x", headers={"Content-Type": "text/plain"})
+    assert (r.status, r.json()) == (415, {"error": "unsupported_media_type", "message": "send application/json"})
+    r = stack.api("POST", "/api/codes", key, body=b'{"label": "' + b"x" * (1024 * 1024) + b'"}',
+                  headers={"Content-Type": "application/json"})
+    assert (r.status, r.json()["error"]) == (413, "payload_too_large")
+    r = stack.api("POST", "/api/codes", key, json_body={"url": "javascript:alert(1)"})
+    assert (r.status, r.json()["error"], r.json()["field"]) == (400, "validation_error", "url")
+    assert r.headers["X-RateLimit-Remaining"] == "997"  # every metered request counted
