@@ -287,6 +287,10 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setattr(CODES, "load", fake_load)
     resolver = APIGatewayRestResolver(enable_validation=True)
     errors.install(resolver)
+    # include_router rebinds the module-level router to this resolver (its context and current event);
+    # put the api function's resolver back afterwards so later tests in this process still reach it.
+    monkeypatch.setattr(qr_routes.router, "api_resolver", getattr(qr_routes.router, "api_resolver", None),
+                        raising=False)
     resolver.include_router(qr_routes.router)
     caller = Caller(user_id="u1", key_id="k1", email="a@example.com", scope="USER#u1", plan_name="business",
                     plan_status="active")
