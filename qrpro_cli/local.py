@@ -121,6 +121,7 @@ def provision(env: dict[str, str]) -> Resources:
 
 
 EXPIRY_INTERVAL = float(os.environ.get("QRPRO_EXPIRY_INTERVAL", "60"))
+SCAN_DRAIN_INTERVAL = float(os.environ.get("QRPRO_SCAN_DRAIN_INTERVAL", "60"))
 
 
 def triggers(runtime: Runtime, res: Resources, data_dir: Path, in_memory: bool) -> list[Trigger]:
@@ -129,6 +130,7 @@ def triggers(runtime: Runtime, res: Resources, data_dir: Path, in_memory: bool) 
     if available("scans"):
         q = res.queues["scans"]
         out.append(SqsTrigger(runtime, "scans", q["url"], q["arn"], batch_size=10, wait_seconds=1))
+        out.append(ScheduleTrigger(runtime, "scans", SCAN_DRAIN_INTERVAL))
     if available("webhooks"):
         q = res.queues["webhooks"]
         out.append(SqsTrigger(runtime, "webhooks", q["url"], q["arn"], batch_size=10, wait_seconds=1))

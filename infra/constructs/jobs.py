@@ -1,6 +1,7 @@
 """Asynchronous work: the scans aggregator (SQS), the outbox fan-out (DynamoDB
 stream, ``EVENT#`` items only), webhook delivery (SQS, backoff by visibility)
-and the expiry job (EventBridge, every 15 minutes)."""
+the expiry job (EventBridge, every 15 minutes) and the drain of scans parked
+in DynamoDB during an SQS outage (EventBridge, every 5 minutes)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 EXPIRY_SCHEDULE = Duration.minutes(15)
+SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
 OUTBOX_PREFIX = "EVENT#"
 
 
@@ -52,6 +54,15 @@ class Jobs(Construct):
         webhooks_function.add_event_source(sources.SqsEventSource(
             webhooks_queue, batch_size=10, report_batch_item_failures=True,
         ))
+
+        # Parked scans are also counted after SQS batches, but only by warm containers:
+        # the schedule makes sure none waits for traffic that may never come.
+        self.scan_drain_rule = events.Rule(
+            self, "ScanDrainSchedule",
+            description="QR Pro: count scans the redirect parked in DynamoDB while SQS failed",
+            schedule=events.Schedule.rate(SCAN_DRAIN_SCHEDULE),
+        )
+        self.scan_drain_rule.add_target(targets.LambdaFunction(scans_function, retry_attempts=2))
 
         self.expiry_rule = events.Rule(
             self, "ExpirySchedule",

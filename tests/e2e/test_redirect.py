@@ -4,11 +4,16 @@ through the real queue and aggregator."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
+
 from qrpro.domain.clock import day_bucket
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, start_stack, stop_stack_process
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -119,3 +124,27 @@ def test_scans_reach_analytics_through_the_queue(stack: Stack) -> None:
     assert scope["total"] == 9 and scope["top_codes"][0]["id"] == code["id"]
     listed = stack.api("GET", f"/api/codes/{code['id']}", key).json()
     assert listed["scans_30d"] == 9
+
+
+def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scans queue disappears: visitors are still redirected, their scans are
+    parked in DynamoDB, and the scheduled drain counts them although no SQS batch
+    ever reaches the aggregator again."""
+    monkeypatch.setenv("QRPRO_SCAN_DRAIN_INTERVAL", "1")
+    stack = start_stack(tmp_path / "data", "--in-memory")
+    try:
+        key = stack.account("business")["api_key"]
+        code = create(stack, key, "https://example.com/outage")
+        moto = json.loads((stack.data_dir / "local.json").read_text())["endpoints"]["moto"]
+        sqs = boto3.client("sqs", endpoint_url=moto)
+        sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="qrpro-scans")["QueueUrl"])
+        for _ in range(4):
+            assert visit(stack, code["shortcode"]).status == 302
+
+        def counted() -> Any:
+            return stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json().get("total") == 4
+
+        assert until(counted), "parked scans were not counted"
+    finally:
+        stop_stack_process(stack.proc)

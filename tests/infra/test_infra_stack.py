@@ -211,11 +211,15 @@ def test_event_sources(template: dict[str, Any]) -> None:
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
 
 
-def test_expiry_runs_every_15_minutes(template: dict[str, Any]) -> None:
-    _, rule = one(template, "AWS::Events::Rule")
-    assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
-    expiry_key = functions(template)["expiry"][0]
-    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [expiry_key, "Arn"]}
+def test_schedules_expiry_every_15_minutes_and_the_scan_drain_every_5(template: dict[str, Any]) -> None:
+    schedules = {rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]: rule["Properties"]["ScheduleExpression"]
+                 for rule in of_type(template, "AWS::Events::Rule").values()}
+    fns = functions(template)
+    assert schedules == {fns["expiry"][0]: "rate(15 minutes)", fns["scans"][0]: "rate(5 minutes)"}
+    invokers = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0]
+                for p in of_type(template, "AWS::Lambda::Permission").values()
+                if p["Properties"]["Principal"] == "events.amazonaws.com"}
+    assert invokers == {fns["expiry"][0], fns["scans"][0]}
 
 
 # --- API Gateway ----------------------------------------------------------------------------

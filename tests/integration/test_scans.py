@@ -21,7 +21,11 @@ from qrpro.data import accounts, codes, scans
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
 from qrpro.domain.plans import plan
+from qrpro_cli.runtime import FakeContext
 from tests.conftest import reset_caches
+
+SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+DRAIN = scans.drain_pending
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 IPAD = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -318,10 +322,23 @@ def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
     pending = [i for i in all_items() if i["pk"].startswith("SCANPENDING#")]
     assert len(pending) == 3
     assert day_total(code["id"]) == 0
-    assert scans.drain_pending(int(time.time())) == 3
+    # The schedule counts them although no scan reaches the aggregator any more.
+    assert consumer.handler(SCHEDULED, FakeContext("scans", "r1")) == {"drained": 3}
     assert day_total(code["id"]) == 3
     assert [i for i in all_items() if i["pk"].startswith("SCANPENDING#")] == []
-    assert scans.drain_pending(int(time.time())) == 0 and day_total(code["id"]) == 3
+    assert consumer.handler(SCHEDULED, FakeContext("scans", "r2")) == {"drained": 0}
+    assert day_total(code["id"]) == 3
+
+
+def test_the_schedule_drains_more_than_one_page_of_parked_scans(
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = codes.create(make_account().caller(), {"url": "https://example.com/many"}, int(time.time()))
+    monkeypatch.setattr(scans, "_send", _sqs_down)
+    monkeypatch.setattr(scans, "drain_pending", lambda now, limit=2: DRAIN(now, limit))  # tiny pages
+    for _ in range(25):
+        scan(code["shortcode"])
+    assert consumer.handler(SCHEDULED, FakeContext("scans", "r1")) == {"drained": 25}
+    assert day_total(code["id"]) == 25
 
 
 def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
