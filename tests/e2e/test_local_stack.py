@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from qrpro.domain.clock import next_midnight
+import boto3
+
+from qrpro.data import keys as k
+from qrpro.domain.clock import day_bucket, next_midnight
+from qrpro_cli.local import TABLE
 from tests.e2e.conftest import BIN, Stack, start_stack, stop_stack_process
 
 
@@ -110,3 +115,23 @@ def test_body_errors_over_http(stack: Stack) -> None:
     r = stack.api("POST", "/api/codes", key, json_body={"url": "javascript:alert(1)"})
     assert (r.status, r.json()["error"], r.json()["field"]) == (400, "validation_error", "url")
     assert r.headers["X-RateLimit-Remaining"] == "997"  # every metered request counted
+
+
+def test_the_daily_budget_ends_in_429_over_http(stack: Stack) -> None:
+    acct = stack.account("business")
+    now = int(time.time())
+    if next_midnight(now) - now < 60:  # the budget's day must not change under the test
+        time.sleep(next_midnight(now) - now + 1)
+        now = int(time.time())
+    endpoint = json.loads((stack.data_dir / "local.json").read_text())["endpoints"]["dynamodb"]
+    boto3.client("dynamodb", endpoint_url=endpoint).put_item(TableName=TABLE, Item={
+        "pk": {"S": k.pk_rate(acct["key_id"], day_bucket(now))}, "sk": {"S": "RATE"}, "used": {"N": "998"}})
+    for remaining in ("1", "0"):
+        r = stack.api("GET", "/api/user", acct["api_key"])
+        assert (r.status, r.headers["X-RateLimit-Remaining"]) == (200, remaining)
+    r = stack.api("GET", "/api/codes", acct["api_key"])
+    reset = next_midnight(now)
+    assert (r.status, r.json()) == (429, {"error": "rate_limited", "window": "day", "retry_at": reset})
+    assert abs(int(r.headers["Retry-After"]) - (reset - int(time.time()))) <= 2
+    assert (r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]) == ("1000", "0")
+    assert r.headers["X-RateLimit-Reset"] == str(reset)
