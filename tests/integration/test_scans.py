@@ -685,11 +685,12 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
     assert (body["range"], body["days"], len(body["timeseries"]), body["total"]) == ("3y", 730, 730, 18)
     assert body["timeseries"][0]["bucket"] == days[-730] and body["timeseries"][-1] == {"bucket": days[-1],
                                                                                         "scans": 7}
-    assert calls == ["get_item", "query"]  # the code, then one Query for 730 days
+    # The caller's profile (the pipeline), the code, then one Query for 730 days.
+    assert calls == ["get_item", "get_item", "query"]
     calls.clear()
     r = api.request("GET", "/api/analytics?range=3y", acct.token)
     assert (r.json()["total"], r.json()["top_codes"][0]["total"]) == (18, 18)
-    assert sorted(calls) == ["batch_get_item", "query", "query"]
+    assert sorted(calls) == ["batch_get_item", "get_item", "query", "query"]  # get_item: the caller's profile
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=1y", acct.token)
     assert (r.json()["days"], r.json()["total"]) == (365, 7)
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, error_code, from_item, key, table, to_item, unavailable_on_throttle
+from qrpro.data.table import av, error_code, from_item, get_one, key, table, to_item, unavailable_on_throttle
 from qrpro.domain.errors import NotFound
 from qrpro.domain.plans import PLAN_GRACE_SECONDS, PLAN_NAMES, PlanStatus
 from qrpro.domain.scope import ROLES, Caller, team_scope, user_scope
@@ -48,13 +48,11 @@ def create_account(email: str, plan: str, now: int) -> str:
 
 
 def get_user(user_id: str) -> dict[str, Any] | None:
-    out = ddb().get_item(TableName=table(), Key=key(k.pk_user(user_id), k.PROFILE), ConsistentRead=True)
-    return from_item(out.get("Item"))
+    return get_one(k.pk_user(user_id), k.PROFILE)
 
 
 def get_team(team_id: str) -> dict[str, Any] | None:
-    out = ddb().get_item(TableName=table(), Key=key(k.pk_team(team_id), k.PROFILE), ConsistentRead=True)
-    return from_item(out.get("Item"))
+    return get_one(k.pk_team(team_id), k.PROFILE)
 
 
 def _require_user(user_id: str) -> dict[str, Any]:

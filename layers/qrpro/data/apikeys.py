@@ -10,9 +10,19 @@ from botocore.exceptions import ClientError
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, batch_get, from_item, key, query_items, table, to_item, unavailable_on_throttle
+from qrpro.data.table import (
+    av,
+    batch_get,
+    found,
+    from_item,
+    get_one,
+    key,
+    query_items,
+    table,
+    to_item,
+    unavailable_on_throttle,
+)
 from qrpro.domain import apikeys
-from qrpro.domain.errors import NotFound
 
 LAST_USED_PRECISION = 60  # seconds: at most one last_used_at write per key per minute
 
@@ -78,10 +88,7 @@ def list_keys(user_id: str) -> list[dict[str, Any]]:
 
 def revoke(user_id: str, key_id: str) -> None:
     """Delete both items: the next request with the token finds no auth item."""
-    out = ddb().get_item(TableName=table(), Key=key(k.pk_user(user_id), k.sk_key(key_id)), ConsistentRead=True)
-    item = from_item(out.get("Item"))
-    if item is None:
-        raise NotFound()
+    item = found(get_one(k.pk_user(user_id), k.sk_key(key_id)))
     ddb().transact_write_items(TransactItems=[
         {"Delete": {"TableName": table(), "Key": key(k.pk_apikey(item["key_hash"]), "APIKEY")}},
         {"Delete": {"TableName": table(), "Key": key(k.pk_user(user_id), k.sk_key(key_id))}},

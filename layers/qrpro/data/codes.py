@@ -21,7 +21,9 @@ from qrpro.data.table import (
     av,
     cancel_reasons,
     error_code,
+    found,
     from_item,
+    get_one,
     key,
     query_items,
     table,
@@ -31,7 +33,7 @@ from qrpro.data.table import (
 from qrpro.domain import cursor as cursors
 from qrpro.domain.clock import days_back
 from qrpro.domain.codes import DEFAULTS, EDITABLE, GRACE_SECONDS, Status, matches, new_shortcode, normalise
-from qrpro.domain.errors import CodeNotEditable, NotFound, PlanLimitReached, ValidationFailed
+from qrpro.domain.errors import CodeNotEditable, PlanLimitReached, ValidationFailed
 from qrpro.domain.scope import Caller
 
 EVENT_TTL = 7 * 86_400
@@ -92,18 +94,7 @@ def scope_json(scope: str) -> dict[str, Any]:
 
 def get_item(scope: str, code_id: str) -> dict[str, Any] | None:
     """The raw code item, or None (also for anything that is not a code id)."""
-    if not UUID_RE.match(code_id or ""):
-        return None
-    with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=key(scope, k.sk_code(code_id)), ConsistentRead=True)
-    return from_item(out.get("Item"))
-
-
-def _require(scope: str, code_id: str) -> dict[str, Any]:
-    item = get_item(scope, code_id)
-    if item is None:
-        raise NotFound()
-    return item
+    return get_one(scope, k.sk_code(code_id)) if UUID_RE.match(code_id or "") else None
 
 
 def scans_30d(scope: str, now: int) -> dict[str, int]:
@@ -127,11 +118,11 @@ def present(item: dict[str, Any], now: int) -> dict[str, Any]:
 
 def load(scope: str, code_id: str) -> dict[str, Any]:
     """The code object without ``scans_30d`` (one GetItem), or NotFound."""
-    return public(_require(scope, code_id), None)
+    return public(found(get_item(scope, code_id)), None)
 
 
 def get(scope: str, code_id: str, now: int | None = None) -> dict[str, Any]:
-    return present(_require(scope, code_id), now or int(time.time()))
+    return present(found(get_item(scope, code_id)), now or int(time.time()))
 
 
 def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | None = None,
@@ -183,7 +174,7 @@ def all_items(scope: str) -> Iterator[dict[str, Any]]:
 
 
 def history(scope: str, code_id: str) -> list[dict[str, Any]]:
-    _require(scope, code_id)
+    found(get_item(scope, code_id))
     items = query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
         "ExpressionAttributeValues": {":pk": av(k.pk_history(code_id))}})
@@ -369,7 +360,7 @@ def _change(caller_id: str, item: dict[str, Any], new: dict[str, Any], now: int,
 def _with_retry(scope: str, code_id: str, apply: Any) -> dict[str, Any]:
     """Re-read and re-apply when another writer changed the code meanwhile."""
     for _ in range(6):
-        item = _require(scope, code_id)
+        item = found(get_item(scope, code_id))
         try:
             result: dict[str, Any] = apply(item)
             return result

@@ -21,9 +21,17 @@ from typing import Any
 
 from qrpro.data import codes
 from qrpro.data import keys as k
-from qrpro.data.aws import ddb
 from qrpro.data.codes import Cancelled, transact
-from qrpro.data.table import av, batch_get, from_item, key, query_items, table, to_item, unavailable_on_throttle
+from qrpro.data.table import (
+    av,
+    batch_get,
+    found,
+    get_one,
+    key,
+    query_items,
+    table,
+    to_item,
+)
 from qrpro.domain.codes import EDITABLE
 from qrpro.domain.errors import CodeNotEditable, NotFound, ServiceUnavailable, ValidationFailed
 from qrpro.domain.groups import is_id, name_key
@@ -46,19 +54,7 @@ def _duplicate() -> ValidationFailed:
 # -- reads --------------------------------------------------------------------------
 
 def get_item(scope: str, group_id: str) -> dict[str, Any] | None:
-    if not is_id(group_id):
-        return None
-    with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=key(scope, k.sk_group(group_id)), ConsistentRead=True)
-    return from_item(out.get("Item"))
-
-
-def require(scope: str, group_id: str) -> dict[str, Any]:
-    """The group item, or 404: an id of another scope is simply not found here."""
-    item = get_item(scope, group_id)
-    if item is None:
-        raise NotFound()
-    return item
+    return get_one(scope, k.sk_group(group_id)) if is_id(group_id) else None
 
 
 def list_groups(scope: str) -> list[dict[str, Any]]:
@@ -86,7 +82,7 @@ def code_ids(scope: str, group_id: str) -> list[str]:
 
 def get(scope: str, group_id: str) -> dict[str, Any]:
     """The group object plus ``code_ids`` (every code in it, newest first)."""
-    group = public(require(scope, group_id))
+    group = public(found(get_item(scope, group_id)))
     return {**group, "code_ids": code_ids(scope, group_id)}
 
 
@@ -132,7 +128,7 @@ def update(caller: Caller, group_id: str, changes: dict[str, Any], now: int) -> 
     caller.require_mutation()
     scope = caller.scope
     for _ in range(ROUNDS):
-        group = require(scope, group_id)
+        group = found(get_item(scope, group_id))
         if all(changes[f] == group.get(f) for f in changes):
             return public(group)
         sets, removes = ["updated_at = :now"], []
@@ -202,7 +198,7 @@ def delete(caller: Caller, group_id: str, now: int) -> dict[str, Any]:
     scope = caller.scope
     ungrouped: list[str] = []
     for _ in range(ROUNDS):
-        group = require(scope, group_id)
+        group = found(get_item(scope, group_id))
         for item in _members(scope, group_id):
             if _ungroup(item, group_id, now):
                 ungrouped.append(item["id"])
@@ -233,18 +229,18 @@ def add_codes(caller: Caller, group_id: str, ids: list[str], now: int) -> dict[s
     """
     caller.require_mutation()
     scope = caller.scope
-    require(scope, group_id)
+    found(get_item(scope, group_id))
     wanted = list(dict.fromkeys(ids))
     if not all(is_id(i) for i in wanted):
         raise NotFound()
-    found = _codes_by_id(scope, wanted)
-    if len(found) != len(wanted):
+    items = _codes_by_id(scope, wanted)
+    if len(items) != len(wanted):
         raise NotFound()
     for code_id in wanted:
-        if found[code_id]["status"] not in EDITABLE:
-            raise CodeNotEditable(found[code_id]["status"])
+        if items[code_id]["status"] not in EDITABLE:
+            raise CodeNotEditable(items[code_id]["status"])
     for code_id in wanted:
-        if found[code_id].get("group_id") == group_id:
+        if items[code_id].get("group_id") == group_id:
             continue
         try:
             codes.update(caller, code_id, {"group_id": group_id}, now, with_scans=False)
@@ -257,7 +253,7 @@ def remove_code(caller: Caller, group_id: str, code_id: str, now: int) -> dict[s
     """Ungroup one code (any status). ``404`` unless the code is in this group."""
     caller.require_mutation()
     scope = caller.scope
-    require(scope, group_id)
+    found(get_item(scope, group_id))
     item = codes.get_item(scope, code_id) if is_id(code_id) else None
     if item is None or item.get("group_id") != group_id:
         raise NotFound()

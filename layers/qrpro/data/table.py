@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.config import settings
 from qrpro.data.aws import ddb
-from qrpro.domain.errors import ServiceUnavailable
+from qrpro.domain.errors import NotFound, ServiceUnavailable
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -88,6 +88,20 @@ def unavailable_on_throttle() -> Iterator[None]:
         raise
     except BotoCoreError as err:
         raise ServiceUnavailable("the database did not answer; retry shortly") from err
+
+
+def get_one(pk: str, sk: str) -> dict[str, Any] | None:
+    """One item by its key (strongly consistent), or None."""
+    with unavailable_on_throttle():
+        out = ddb().get_item(TableName=table(), Key=key(pk, sk), ConsistentRead=True)
+    return from_item(out.get("Item"))
+
+
+def found(item: dict[str, Any] | None) -> dict[str, Any]:
+    """The item, or ``404 not_found``: an id of another scope is simply not here."""
+    if item is None:
+        raise NotFound()
+    return item
 
 
 def query_items(params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:

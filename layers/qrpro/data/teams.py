@@ -13,7 +13,7 @@ from typing import Any
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, batch_get, from_item, key, query_items, table, unavailable_on_throttle
+from qrpro.data.table import av, batch_get, found, from_item, get_one, key, query_items, table, unavailable_on_throttle
 from qrpro.domain.clock import month_bucket
 from qrpro.domain.errors import NotFound
 from qrpro.domain.groups import is_id
@@ -60,12 +60,7 @@ def _membership(user_id: str, team_id: str) -> dict[str, Any]:
 def team_for(user_id: str, team_id: str) -> dict[str, Any]:
     """One team of the caller's, with the caller's role in it."""
     member = _membership(user_id, team_id)
-    with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=key(k.pk_team(team_id), k.PROFILE), ConsistentRead=True)
-    profile = from_item(out.get("Item"))
-    if profile is None:
-        raise NotFound()
-    return _team(profile, member)
+    return _team(found(get_one(k.pk_team(team_id), k.PROFILE)), member)
 
 
 def members_of(user_id: str, team_id: str) -> list[dict[str, Any]]:
@@ -75,9 +70,9 @@ def members_of(user_id: str, team_id: str) -> list[dict[str, Any]]:
         "TableName": table(), "ConsistentRead": True,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
         "ExpressionAttributeValues": {":pk": av(k.pk_team(team_id)), ":p": av("MEMBER#")}}
-    found = [{"user_id": item["user_id"], "email": item.get("email", ""), "role": item["role"],
-              "joined_at": item.get("joined_at")} for item in query_items(params)]
-    return sorted(found, key=lambda m: (m["joined_at"] or 0, m["email"].lower(), m["user_id"]))
+    members = [{"user_id": item["user_id"], "email": item.get("email", ""), "role": item["role"],
+                "joined_at": item.get("joined_at")} for item in query_items(params)]
+    return sorted(members, key=lambda m: (m["joined_at"] or 0, m["email"].lower(), m["user_id"]))
 
 
 # -- usage of a scope (user or team) --------------------------------------------------

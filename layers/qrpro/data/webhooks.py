@@ -25,7 +25,18 @@ from qrpro.data import delivery
 from qrpro.data import keys as k
 from qrpro.data.aws import client, ddb
 from qrpro.data.codes import scope_json
-from qrpro.data.table import av, error_code, from_item, key, query_items, table, to_item, unavailable_on_throttle
+from qrpro.data.table import (
+    av,
+    error_code,
+    found,
+    from_item,
+    get_one,
+    key,
+    query_items,
+    table,
+    to_item,
+    unavailable_on_throttle,
+)
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import NotFound, ValidationFailed
 from qrpro.domain.scope import Caller
@@ -61,16 +72,7 @@ def _check_target(url: str) -> str:
 # -- webhooks ----------------------------------------------------------------------
 
 def get_item(scope: str, webhook_id: str) -> dict[str, Any] | None:
-    with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=key(scope, k.sk_webhook(webhook_id)), ConsistentRead=True)
-    return from_item(out.get("Item"))
-
-
-def _require(scope: str, webhook_id: str) -> dict[str, Any]:
-    item = get_item(scope, webhook_id)
-    if item is None:
-        raise NotFound()
-    return item
+    return get_one(scope, k.sk_webhook(webhook_id))
 
 
 def items_of(scope: str) -> list[dict[str, Any]]:
@@ -89,7 +91,7 @@ def list_webhooks(scope: str) -> list[dict[str, Any]]:
 
 
 def get(scope: str, webhook_id: str) -> dict[str, Any]:
-    return public(_require(scope, webhook_id))
+    return public(found(get_item(scope, webhook_id)))
 
 
 def create(caller: Caller, url: str, events: list[str], description: str | None, now: int) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def delete(scope: str, webhook_id: str) -> dict[str, Any]:
 def rotate_secret(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     """A new secret; the previous one keeps signing (second signature) for 24 h."""
     for _ in range(5):
-        item = _require(scope, webhook_id)
+        item = found(get_item(scope, webhook_id))
         secret = rules.new_secret()
         try:
             with unavailable_on_throttle():
@@ -232,7 +234,7 @@ def _save_delivery(webhook_id: str, record: dict[str, Any]) -> None:
 
 def deliveries(scope: str, webhook_id: str, now: int) -> list[dict[str, Any]]:
     """The last 100 attempts, newest first (pattern 28)."""
-    _require(scope, webhook_id)
+    found(get_item(scope, webhook_id))
     with unavailable_on_throttle():
         out = ddb().query(TableName=table(), KeyConditionExpression="pk = :pk", ScanIndexForward=False,
                           Limit=rules.DELIVERIES_LISTED,
@@ -322,7 +324,7 @@ def deliver(msg: dict[str, Any], number: int, schedule: Sequence[int] | None = N
 
 def ping(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     """POST /api/webhooks/{id}/test: one signed ``ping`` now; the delivery record."""
-    webhook = _require(scope, webhook_id)
+    webhook = found(get_item(scope, webhook_id))
     event = rules.payload(str(uuid.uuid4()), rules.PING, now, scope_json(scope), {"webhook_id": webhook_id})
     out = attempt(webhook, event["id"], rules.PING, rules.body(event), 1, schedule=(), count=False)
     assert out.record is not None
