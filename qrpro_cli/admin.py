@@ -13,11 +13,32 @@ import time
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from qrpro_cli.local import read_connection
 
 
+def stack_outputs(stack: str) -> dict[str, str]:
+    import boto3
+
+    from qrpro_cli.engines import StackError
+
+    try:
+        found = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as err:
+        raise StackError(f"no stack {stack!r}: {err.response['Error'].get('Message', '')}") from err
+    return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
 def connect(args: argparse.Namespace) -> None:
-    """Point this process's boto3 clients at the right table."""
+    """Point this process's boto3 clients at the right table (and, with
+    ``--stack``, learn the usage plans that customer keys are attached to)."""
+    args.usage_plans = None
+    if args.stack:
+        outputs = stack_outputs(args.stack)
+        os.environ["TABLE_NAME"] = outputs["TableName"]
+        args.usage_plans = {plan: outputs[f"UsagePlan{plan.title()}Id"] for plan in ("business", "team", "agency")}
+        return
     if args.table:
         os.environ["TABLE_NAME"] = args.table
         return
@@ -39,6 +60,30 @@ def connect(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    plans = args.usage_plans
+    if args.admin_command == "sync-usage-keys":
+        if plans is None:
+            raise SystemExit("qrpro: sync-usage-keys needs --stack NAME (the deployed stack's usage plans)")
+        from qrpro.data import usage_keys as uk
+
+        synced = {u: uk.sync_user(u, plans) for u in uk.all_user_ids()}
+        return {"users": len(synced), "keys": sum(len(r) for r in synced.values()), "pruned": uk.prune()}
+    out = _run(args)
+    if plans is not None and args.admin_command in USAGE_KEY_COMMANDS:
+        from qrpro.data import usage_keys as uk
+
+        users = uk.member_ids(args.team_id) if args.admin_command == "set-plan" and args.team_id else [
+            out.get("user_id") or args.user_id]
+        out["usage_keys"] = [r for u in users for r in uk.sync_user(u, plans)]
+    return out
+
+
+# Commands that can change which usage plan a user's keys belong on (use-team
+# does not: the highest tier over all of a user's contexts stays the same).
+USAGE_KEY_COMMANDS = {"create-account", "create-key", "add-member", "set-plan"}
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     from qrpro.data import accounts, apikeys
     from qrpro.domain.scope import team_scope, user_scope
 
@@ -75,7 +120,10 @@ def add_parser(sub: Any) -> None:
     admin = sub.add_parser("admin", help="accounts, plans, teams and keys (the dashboard's stand-in)")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--data-dir", default=".qrpro", help="the local stack's data dir (default .qrpro/)")
-    where.add_argument("--table", help="a deployed table's name (uses your AWS credentials)")
+    deployed = where.add_mutually_exclusive_group()
+    deployed.add_argument("--table", help="a deployed table's name (uses your AWS credentials)")
+    deployed.add_argument("--stack", help="a deployed stack's name: its table, and API Gateway usage keys kept "
+                                          "on the right usage plan for every key this command touches")
     cmds = admin.add_subparsers(dest="admin_command", required=True)
 
     p = cmds.add_parser("create-account", parents=[where], help="a user with a plan and a first API key")
@@ -103,5 +151,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--team-id")
     p.add_argument("--plan", choices=["solo", "business", "team", "agency"])
     p.add_argument("--status", choices=["active", "grace", "expired"])
+    cmds.add_parser("sync-usage-keys", parents=[where],
+                    help="with --stack: put every key on its usage plan, delete revoked keys' usage keys")
     p = cmds.add_parser("run-expiry", parents=[where], help="run the scheduled expiry job now")
     p.add_argument("--now", type=int, help="unix seconds to run as (default: now)")
