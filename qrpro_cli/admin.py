@@ -36,6 +36,12 @@ def connect(args: argparse.Namespace) -> None:
     args.usage_plans = None
     if args.stack:
         outputs = stack_outputs(args.stack)
+        wanted = ["TableName", *(f"UsagePlan{plan.title()}Id" for plan in ("business", "team", "agency"))]
+        missing = [name for name in wanted if name not in outputs]
+        if missing:
+            from qrpro_cli.engines import StackError
+
+            raise StackError(f"stack {args.stack!r} has no output {', '.join(missing)}: is it a QR Pro stack?")
         os.environ["TABLE_NAME"] = outputs["TableName"]
         args.usage_plans = {plan: outputs[f"UsagePlan{plan.title()}Id"] for plan in ("business", "team", "agency")}
         return

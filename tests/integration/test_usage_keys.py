@@ -127,3 +127,9 @@ def test_sync_without_a_stack_and_an_unknown_stack_are_one_line_errors(
     assert main(["admin", "sync-usage-keys", "--stack", "no-such-stack"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("qrpro: no stack 'no-such-stack'") and err.count("\n") == 1
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    boto3.client("cloudformation").create_stack(StackName=other, TemplateBody=json.dumps({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"TableName": {"Value": table}}}))
+    assert main(["admin", "create-key", "--stack", other, "--user-id", "u"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"qrpro: stack '{other}' has no output UsagePlanBusinessId") and err.count("\n") == 1
