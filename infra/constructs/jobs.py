@@ -1,5 +1,5 @@
 """Asynchronous work: the scans aggregator (SQS), the outbox fan-out (DynamoDB
-stream, ``EVENT#`` items only), webhook delivery (SQS, backoff by visibility)
+stream, ``EVENT#`` items only), webhook delivery (SQS, backoff by visibility),
 the expiry job (EventBridge, every 15 minutes) and the drain of scans parked
 in DynamoDB during an SQS outage (EventBridge, every 5 minutes)."""
 
