@@ -17,13 +17,17 @@ API_CERT_ARN ?=
 SES_SENDER ?=
 SES_IDENTITY ?=
 REQUIRE_USAGE_KEY ?=
+EXPORT_TIMEOUT ?=
+EXPORT_MEMORY_MB ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
 	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
 	$(if $(API_CERT_ARN),-c qrpro:apiCertificateArn=$(API_CERT_ARN)) \
 	$(if $(SES_SENDER),-c qrpro:sesSender=$(SES_SENDER)) \
 	$(if $(SES_IDENTITY),-c qrpro:sesIdentity=$(SES_IDENTITY)) \
-	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY))
+	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY)) \
+	$(if $(EXPORT_TIMEOUT),-c qrpro:exportTimeoutSeconds=$(EXPORT_TIMEOUT)) \
+	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB))
 DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: build synth deploy

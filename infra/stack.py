@@ -32,6 +32,9 @@ TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 IDEMPOTENCY_RW = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 
 DEFAULT_SES_SENDER = "no-reply@aqr.net"
+# The export runs behind API Gateway: 29 s is the default integration timeout. Regional REST
+# APIs can raise it by a quota increase; very large exports need that (docs/performance.md).
+DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -60,6 +63,12 @@ class QrProStack(Stack):
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
         require_usage_key = str(ctx("qrpro:requireUsageKey") or "false").lower() in {"1", "true", "yes"}
+        export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
+        export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
+        if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
+            raise ValueError(f"qrpro:exportTimeoutSeconds must be {DEFAULT_EXPORT_TIMEOUT}..{MAX_EXPORT_TIMEOUT} "
+                             f"(above 29 s only after raising the account's API Gateway integration timeout "
+                             f"quota; docs/deploy.md), not {export_timeout}")
 
         storage = Storage(self, "Storage")
         queues = Queues(self, "Queues")
@@ -87,7 +96,7 @@ class QrProStack(Stack):
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
         events = function("events", timeout=Duration.seconds(60))
         webhooks = function("webhooks", timeout=WEBHOOKS_FUNCTION_TIMEOUT)
-        export = function("export", timeout=Duration.seconds(29), memory_size=1024)
+        export = function("export", timeout=Duration.seconds(export_timeout), memory_size=export_memory)
         expiry = function("expiry", timeout=Duration.seconds(300))
 
         # --- least privilege, one role per function (explicit actions, no wildcards) ---
@@ -121,6 +130,7 @@ class QrProStack(Stack):
         # --- edges ---
         self.api = Api(self, "Api", api_function=api.function, export_function=export.function,
                        authorizer_function=authorizer.function, require_usage_key=require_usage_key,
+                       export_timeout=Duration.seconds(export_timeout),
                        domain_name=api_domain, certificate_arn=api_cert)
         self.redirect = Redirect(self, "Redirect", function=redirect.function,
                                  domain_name=short_domain, certificate_arn=short_cert)

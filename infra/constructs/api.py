@@ -76,7 +76,7 @@ class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api_function: lambda_.IFunction,
                  export_function: lambda_.IFunction, authorizer_function: lambda_.IFunction,
                  require_usage_key: bool = False, domain_name: str | None = None,
-                 certificate_arn: str | None = None) -> None:
+                 certificate_arn: str | None = None, export_timeout: Duration = Duration.seconds(29)) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
         self.rest_api = apigw.RestApi(
@@ -114,7 +114,8 @@ class Api(Construct):
                                      "authorization_type": apigw.AuthorizationType.CUSTOM,
                                      "api_key_required": require_usage_key}
         api_integration = apigw.LambdaIntegration(api_function, proxy=True, allow_test_invoke=False)
-        export_integration = apigw.LambdaIntegration(export_function, proxy=True, allow_test_invoke=False)
+        export_integration = apigw.LambdaIntegration(export_function, proxy=True, allow_test_invoke=False,
+                                                     timeout=export_timeout)
 
         root_api = self.rest_api.root.add_resource("api")
         root_api.add_method("ANY", api_integration, **authed_kw)

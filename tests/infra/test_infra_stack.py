@@ -471,6 +471,8 @@ def with_domains() -> Synth:
         "qrpro:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/api",
         "qrpro:sesSender": "hello@mail.example",
         "qrpro:requireUsageKey": "true",
+        "qrpro:exportTimeoutSeconds": "300",
+        "qrpro:exportMemoryMb": "1769",
     }, nag=False)
 
 
@@ -496,6 +498,28 @@ def test_custom_domains_context(with_domains: Synth) -> None:
     required = {m["Properties"]["AuthorizationType"]: m["Properties"].get("ApiKeyRequired", False)
                 for m in methods}
     assert required == {"CUSTOM": True, "NONE": False}
+
+
+def export_timeouts(template: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(integration timeout of GET /api/user/export in ms, export function timeout s, memory MB)."""
+    key, fn = functions(template)["export"]
+    timeouts = [m["Properties"]["Integration"].get("TimeoutInMillis")
+                for m in of_type(template, "AWS::ApiGateway::Method").values()
+                if m["Properties"]["HttpMethod"] == "GET"
+                and key in json.dumps(m["Properties"]["Integration"].get("Uri", ""))]
+    assert len(timeouts) == 1
+    return timeouts[0], fn["Properties"]["Timeout"], fn["Properties"]["MemorySize"]
+
+
+def test_export_timeout_defaults_to_29_s_and_follows_the_context(
+        template: dict[str, Any], with_domains: Synth) -> None:
+    assert export_timeouts(template) in {(None, 29, 1024), (29000, 29, 1024)}
+    assert export_timeouts(with_domains.template) == (300000, 300, 1769)
+
+
+def test_export_timeout_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"exportTimeoutSeconds must be 29\.\.900"):
+        synth({"qrpro:exportTimeoutSeconds": "901"}, nag=False)
 
 
 def test_stack_is_environment_agnostic_and_app_is_offline(synthesized: Synth) -> None:
