@@ -79,6 +79,7 @@ class QrProStack(Stack):
             "TABLE_NAME": table.table_name,
             "IDEMPOTENCY_TABLE_NAME": storage.idempotency_table.table_name,
             "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn,
+            "WEBHOOK_KEY_ARN": storage.webhook_key.secret_arn,
             "SCANS_QUEUE_URL": queues.scans.queue_url,
             "WEBHOOKS_QUEUE_URL": queues.webhooks.queue_url,
             "EXPORT_BUCKET": storage.export_bucket.bucket_name,
@@ -126,6 +127,8 @@ class QrProStack(Stack):
         expiry.allow(TABLE_READ + TABLE_WRITE, all_indexes)
         for reader in (api, export):
             storage.cursor_secret.grant_read(reader.role)
+        for reader in (api, webhooks):
+            storage.webhook_key.grant_read(reader.role)
 
         # --- edges ---
         self.api = Api(self, "Api", api_function=api.function, export_function=export.function,
@@ -192,6 +195,9 @@ class QrProStack(Stack):
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")
+        acknowledge(storage.webhook_key, "AwsSolutions-SMG4",
+                    "Key material that seals webhook secrets: rotating it means re-sealing every "
+                    "webhook's secret under the new key (a migration job), not an automatic rotation.")
         acknowledge(queues.events_dlq, "AwsSolutions-SQS3",
                     "This queue is itself the on-failure destination (DLQ) of the DynamoDB stream "
                     "consumer.")

@@ -84,10 +84,11 @@ def _check_data_dir(data_dir: Path) -> None:
         path.unlink()  # stale: left by a stack that did not shut down cleanly
 
 
-def _cursor_secret(data_dir: Path, in_memory: bool) -> str:
+def _local_secret(data_dir: Path, in_memory: bool, name: str) -> str:
+    """A random secret kept in the data dir (what Secrets Manager holds in AWS)."""
     if in_memory:
         return secrets.token_urlsafe(32)
-    path = data_dir / "cursor_secret"
+    path = data_dir / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
@@ -167,7 +168,8 @@ class LocalStack:
             "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE,
             "SHORT_BASE_URL": redirect_url,
             "API_BASE_URL": f"{api_url}/api",
-            "CURSOR_SECRET": _cursor_secret(o.data_dir, o.in_memory),
+            "CURSOR_SECRET": _local_secret(o.data_dir, o.in_memory, "cursor_secret"),
+            "WEBHOOK_KEY": _local_secret(o.data_dir, o.in_memory, "webhook_key"),
             "EXPORT_BUCKET": BUCKET,
             "SES_SENDER": "no-reply@aqr.net",
             "ALLOW_LOOPBACK_WEBHOOKS": "true",

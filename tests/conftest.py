@@ -22,7 +22,7 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING", "SHORT_BASE_URL": "https://aqr.net",
-    "CURSOR_SECRET": "test-cursor-secret",
+    "CURSOR_SECRET": "test-cursor-secret", "WEBHOOK_KEY": "test-webhook-key-material-0123456789abcdef",
 })
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)
@@ -34,6 +34,7 @@ def reset_caches() -> None:
 
     settings.cache_clear()
     secrets.cursor_secret.cache_clear()
+    secrets.webhook_key.cache_clear()
     aws.reset()
 
 

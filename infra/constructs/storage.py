@@ -80,3 +80,14 @@ class Storage(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True),
         )
+
+        # Seals webhook signing secrets at rest (AES-GCM, qrpro.domain.sealing); read by the api
+        # (creates and rotates them, signs the test ping) and webhooks (signs deliveries) functions
+        # only. Retained like the table: without it the sealed secrets could not be opened.
+        self.webhook_key = secretsmanager.Secret(
+            self, "WebhookKey",
+            description="QR Pro: key material that seals webhook signing secrets in the table",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True),
+            removal_policy=RemovalPolicy.RETAIN,
+        )

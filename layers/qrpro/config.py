@@ -29,6 +29,9 @@ class Settings:
     # writes one per data dir and passes the value.
     cursor_secret: str = ""
     cursor_secret_arn: str = ""
+    # Key material that seals webhook secrets at rest: the same two ways.
+    webhook_key: str = ""
+    webhook_key_arn: str = ""
     scans_queue_url: str = ""
     webhooks_queue_url: str = ""
     export_bucket: str = ""
@@ -51,6 +54,8 @@ def settings() -> Settings:
         api_base_url=env.get("API_BASE_URL", "https://pro.qr.abundera.ai/api").rstrip("/"),
         cursor_secret=env.get("CURSOR_SECRET", ""),
         cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
+        webhook_key=env.get("WEBHOOK_KEY", ""),
+        webhook_key_arn=env.get("WEBHOOK_KEY_ARN", ""),
         scans_queue_url=env.get("SCANS_QUEUE_URL", ""),
         webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
         export_bucket=env.get("EXPORT_BUCKET", ""),

@@ -65,14 +65,20 @@ def test_committed_writes_survive_a_restart(tmp_path: Path) -> None:
     try:
         acct = first.account("team")
         assert first.api("GET", "/api/user", acct["api_key"]).status == 200
+        hook = first.api("POST", "/api/webhooks", acct["api_key"],
+                         json_body={"url": "http://127.0.0.1:9/hook", "events": ["code.deleted"]}).json()
     finally:
         stop_stack_process(first.proc)
     second = start_stack(tmp_path / "data")
     try:
         r = second.api("GET", "/api/user", acct["api_key"])
         assert r.status == 200 and r.json()["id"] == acct["user_id"]
-        # The day's budget survived too: this is the key's second request.
-        assert r.headers["X-RateLimit-Remaining"] == "9998"
+        # The day's budget survived too: this is the key's third request.
+        assert r.headers["X-RateLimit-Remaining"] == "9997"
+        # The key that seals webhook secrets survived with the data: the webhook still signs
+        # (the ping goes to a closed loopback port and fails to connect, after signing).
+        ping = second.api("POST", f"/api/webhooks/{hook['id']}/test", acct["api_key"])
+        assert ping.status == 200 and ping.json()["status_code"] is None, ping.body
     finally:
         stop_stack_process(second.proc)
 

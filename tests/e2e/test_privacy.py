@@ -1,6 +1,7 @@
 """Privacy promises, checked where they could break: after API calls, failed
 calls and scans carrying a client address and a User-Agent, no table item and
-no log line of the stack holds an IP address, the User-Agent or a raw key."""
+no log line of the stack holds an IP address, the User-Agent, a raw key or a
+webhook secret in the clear."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
     stack.api("GET", "/api/codes?cursor=forged", key, headers=HEADERS)
     stack.api("GET", "/api/user", key[:-4] + "AAAA", headers=HEADERS)
     stack.api("GET", f"/api/codes/{code['id']}/qr?format=png", key, headers=HEADERS)
+    # Subscribed after the code was created: nothing is ever sent to this closed loopback port.
+    hook = stack.api("POST", "/api/webhooks", key, json_body={"url": "http://127.0.0.1:9/hook",
+                                                             "events": ["code.deleted"]},
+                     headers={**HEADERS, "Idempotency-Key": "privacy-2"}).json()
+    rotated = stack.api("POST", f"/api/webhooks/{hook['id']}/rotate-secret", key, headers=HEADERS).json()
     for _ in range(6):
         r = stack.request("GET", f"{stack.redirect_url}/{code['shortcode']}", headers=HEADERS)
         assert r.status == 302
@@ -59,3 +65,6 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
         assert "PrivacyProbe" not in text and "iPhone OS" not in text, where
         assert "probe-cookie" not in text and "referrer.example" not in text, where
         assert key not in text and key[11:] not in text, where
+        assert "whsec_" not in text, where
+        for secret in (hook["secret"], rotated["secret"]):
+            assert secret.removeprefix("whsec_") not in text, where

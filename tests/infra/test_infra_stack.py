@@ -148,6 +148,23 @@ def test_no_wildcard_actions_in_any_policy(template: dict[str, Any]) -> None:
             assert "*" not in action, action
 
 
+def test_secrets_are_readable_only_by_the_functions_that_use_them(template: dict[str, Any]) -> None:
+    secrets = of_type(template, "AWS::SecretsManager::Secret")
+    readers: dict[str, set[str]] = {}
+    for name in functions(template):
+        for stmt in role_statements(template, name):
+            if "secretsmanager:GetSecretValue" in actions_of([stmt]):
+                for logical in secrets:
+                    if logical in json.dumps(stmt["Resource"]):
+                        readers.setdefault(logical, set()).add(name)
+    cursor = next(key for key in secrets if key.startswith("StorageCursorSecret"))
+    webhook_key = next(key for key in secrets if key.startswith("StorageWebhookKey"))
+    assert readers == {cursor: {"api", "export"}, webhook_key: {"api", "webhooks"}}
+    assert secrets[webhook_key]["DeletionPolicy"] == "Retain"  # the sealed secrets outlive the stack
+    env = functions(template)["webhooks"][1]["Properties"]["Environment"]["Variables"]
+    assert env["WEBHOOK_KEY_ARN"] == {"Ref": webhook_key}
+
+
 def test_authorizer_only_gets_and_updates_the_table(template: dict[str, Any]) -> None:
     stmts = role_statements(template, "authorizer")
     dynamo = {a for a in actions_of(stmts) if a.startswith("dynamodb:")}
@@ -159,12 +176,6 @@ def test_redirect_permissions(template: dict[str, Any]) -> None:
     acts = actions_of(role_statements(template, "redirect"))
     assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
     assert {a for a in acts if a.startswith("sqs:")} == {"sqs:SendMessage"}
-
-
-def test_secret_read_only_for_api_and_export(template: dict[str, Any]) -> None:
-    for name in FUNCTIONS:
-        reads = "secretsmanager:GetSecretValue" in actions_of(role_statements(template, name))
-        assert reads == (name in {"api", "export"}), name
 
 
 def test_ses_only_for_scans_and_only_the_sender_identity(template: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import os
 import socket
 import ssl
 import threading
@@ -31,6 +32,7 @@ from qrpro.data import codes as code_data
 from qrpro.data import webhooks as data
 from qrpro.data.table import from_item
 from qrpro.domain import webhooks as rules
+from qrpro.domain.sealing import SealError
 from tests.conftest import reset_caches
 
 # -- a receiver ---------------------------------------------------------------------
@@ -165,7 +167,13 @@ def test_create_list_get_patch_delete(api: Any, make_account: Any, hooks: str, r
     uuid.UUID(wid, version=4)
 
     stored = raw_item(f"USER#{acct.user_id}", f"WEBHOOK#{wid}")
-    assert stored is not None and stored["secret"] == secret and stored["url"] == receiver.url()
+    assert stored is not None and stored["url"] == receiver.url()
+    # Sealed at rest: neither the secret nor its key bytes are in the item; it opens only for this webhook.
+    assert "secret" not in stored and "whsec_" not in json.dumps(stored)
+    assert secret.removeprefix("whsec_") not in json.dumps(stored)
+    assert data.signing_secrets(stored, int(time.time())) == [secret]
+    with pytest.raises(SealError):
+        data.signing_secrets({**stored, "pk": "USER#someone-else"}, int(time.time()))
 
     listed = api.request("GET", "/api/webhooks", acct.token)
     assert listed.status == 200 and listed.json() == {"webhooks": [created]}
@@ -178,7 +186,8 @@ def test_create_list_get_patch_delete(api: Any, make_account: Any, hooks: str, r
     patched = r.json()
     assert patched["events"] == ["code.deleted"] and patched["description"] == "" and patched["active"] is False
     assert patched["url"] == receiver.url() and "secret" not in patched
-    assert raw_item(f"USER#{acct.user_id}", f"WEBHOOK#{wid}")["secret"] == secret  # type: ignore[index]
+    after = raw_item(f"USER#{acct.user_id}", f"WEBHOOK#{wid}")
+    assert after is not None and after["secret_sealed"] == stored["secret_sealed"]  # PATCH keeps the secret
 
     r = api.request("DELETE", f"/api/webhooks/{wid}", acct.token)
     assert (r.status, r.json()) == (200, {"id": wid, "deleted": True})
@@ -296,7 +305,10 @@ def test_idempotency_key_on_create(api: Any, make_account: Any, hooks: str, rece
     first = api.request("POST", "/api/webhooks", acct.token, json=body, headers={"Idempotency-Key": "k-1"})
     again = api.request("POST", "/api/webhooks", acct.token, json=body, headers={"Idempotency-Key": "k-1"})
     assert first.status == again.status == 201 and first.json() == again.json()
+    assert first.json()["secret"].startswith("whsec_")  # the replay answers with the same secret
     assert len(api.request("GET", "/api/webhooks", acct.token).json()["webhooks"]) == 1
+    stored = boto3.client("dynamodb").scan(TableName=os.environ["IDEMPOTENCY_TABLE_NAME"])["Items"]
+    assert stored and "whsec_" not in json.dumps(stored)  # the stored response holds it sealed
     other = api.request("POST", "/api/webhooks", acct.token, json={**body, "description": "x"},
                         headers={"Idempotency-Key": "k-1"})
     assert other.status == 409 and other.json()["error"] == "idempotency_conflict"
@@ -358,7 +370,8 @@ def test_rotate_secret_signs_with_both_for_24_hours(api: Any, make_account: Any,
     verify(new, got)
     verify(hook["secret"], got)
     stored = raw_item(f"USER#{acct.user_id}", f"WEBHOOK#{hook['id']}")
-    assert stored is not None and stored["previous_secret"] == hook["secret"]
+    assert stored is not None and "whsec_" not in json.dumps(stored)
+    assert data.signing_secrets(stored, int(time.time())) == [new, hook["secret"]]
     assert stored["previous_until"] - int(time.time()) in range(86_400 - 60, 86_401)
     # after the overlap only the new secret signs
     item = {**stored, "previous_until": int(time.time()) - 1}

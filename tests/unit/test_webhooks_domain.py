@@ -261,3 +261,26 @@ def test_http_and_loopback_only_in_local_mode(monkeypatch: pytest.MonkeyPatch, n
     assert delivery.check_target("http://localhost:9000/h", allow_loopback=True)[3] == ["127.0.0.1", "::1"]
     with pytest.raises(delivery.TargetRefused, match="private"):
         delivery.check_target("http://intranet.example.com/", allow_loopback=True)
+
+
+# -- secrets sealed at rest ------------------------------------------------------------
+
+def test_sealing_round_trips_and_binds_to_its_context() -> None:
+    from qrpro.domain import sealing
+
+    key, other_key = sealing.key_from("k" * 40), sealing.key_from("j" * 40)
+    secret = rules.new_secret()
+    sealed = sealing.seal(key, secret, "webhook:USER#a:w1")
+    assert sealed.startswith("v1:") and secret not in sealed
+    assert sealing.seal(key, secret, "webhook:USER#a:w1") != sealed  # a fresh nonce every time
+    assert sealing.unseal(key, sealed, "webhook:USER#a:w1") == secret
+    version, body = sealed.split(":", 1)
+    flipped = body[:20] + ("A" if body[20] != "A" else "B") + body[21:]
+    here = "webhook:USER#a:w1"
+    for value, k, context in [(sealed, key, "webhook:USER#b:w1"), (sealed, other_key, here),
+                              (f"{version}:{flipped}", key, here), ("v0:" + body, key, here),
+                              ("v1:not base64!", key, here)]:
+        with pytest.raises(sealing.SealError):
+            sealing.unseal(k, value, context)
+    with pytest.raises(ValueError, match="at least 32"):
+        sealing.key_from("short")

@@ -4,6 +4,9 @@ The key is scoped to the caller's user, the method and the path, so two
 clients cannot collide; the body's SHA-256 is the payload fingerprint, so the
 same key with another body is ``409 idempotency_conflict``. Only successful
 responses are stored (24 h): an error leaves nothing behind and can be retried.
+A webhook's ``secret`` in a stored response is sealed like the webhook's own
+copy (``qrpro.domain.sealing``), so the idempotency table holds no secret in
+the clear either.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from qrpro.api.context import caller
 from qrpro.api.errors import json_response
 from qrpro.config import settings
 from qrpro.data.aws import client
+from qrpro.data.secrets import webhook_key
+from qrpro.domain import sealing
 from qrpro.domain.errors import IdempotencyConflict, ValidationFailed
 
 HEADER = "Idempotency-Key"
+SEALED_FIELD = "secret"  # POST /api/webhooks answers with the signing secret
 TTL_SECONDS = 24 * 3600
 Work = Callable[[], tuple[int, dict[str, Any]]]
 _work: contextvars.ContextVar[Work] = contextvars.ContextVar("idempotent_work")
@@ -47,9 +53,15 @@ def _runner(table_name: str) -> tuple[Callable[..., dict[str, Any]], Idempotency
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def run(request: dict[str, Any]) -> dict[str, Any]:
         status, body = _work.get()()
+        if SEALED_FIELD in body:
+            body = {**body, SEALED_FIELD: sealing.seal(webhook_key(), body[SEALED_FIELD], _context(request))}
         return {"status": status, "body": body}
 
     return run, config
+
+
+def _context(request: dict[str, Any]) -> str:
+    return f"idempotency:{request['key']}"
 
 
 def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
@@ -78,4 +90,7 @@ def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
         raise IdempotencyConflict("a request with this Idempotency-Key is still in progress") from err
     finally:
         _work.reset(token)
-    return json_response(int(out["status"]), out["body"])
+    body = out["body"]
+    if SEALED_FIELD in body:
+        body = {**body, SEALED_FIELD: sealing.unseal(webhook_key(), body[SEALED_FIELD], _context(request))}
+    return json_response(int(out["status"]), body)

@@ -2,8 +2,9 @@
 events to the delivery queue, and one delivery attempt (see docs/webhooks.md).
 
 Items: the webhook under its scope (``{scope}`` / ``WEBHOOK#{id}``, access
-pattern 26) and one record per attempt (``WHDLV#{id}`` / ``{at:012d}#{delivery_id}``,
-TTL 30 days, pattern 28). Queue messages carry the exact body that is signed,
+pattern 26; its signing secrets sealed, ``qrpro.domain.sealing``) and one
+record per attempt (``WHDLV#{id}`` / ``{at:012d}#{delivery_id}``, TTL 30 days,
+pattern 28). Queue messages carry the exact body that is signed,
 so every retry of an event sends the same bytes with the same ``webhook-id``.
 """
 
@@ -25,6 +26,7 @@ from qrpro.data import delivery
 from qrpro.data import keys as k
 from qrpro.data.aws import client, ddb
 from qrpro.data.codes import scope_json
+from qrpro.data.secrets import webhook_key
 from qrpro.data.table import (
     av,
     error_code,
@@ -37,6 +39,7 @@ from qrpro.data.table import (
     to_item,
     unavailable_on_throttle,
 )
+from qrpro.domain import sealing
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import NotFound, ValidationFailed
 from qrpro.domain.scope import Caller
@@ -50,6 +53,25 @@ BACKOFF_ENV = "QRPRO_WEBHOOK_BACKOFF"  # tests only: a shortened schedule ("1,1,
 def backoff_schedule() -> tuple[int, ...]:
     """The retry delays: the contract's, unless a test stack shortens them."""
     return rules.parse_schedule(os.environ.get(BACKOFF_ENV))
+
+
+def _seal_context(scope: str, webhook_id: str) -> str:
+    return f"webhook:{scope}:{webhook_id}"
+
+
+def seal_secret(scope: str, webhook_id: str, secret: str) -> str:
+    return sealing.seal(webhook_key(), secret, _seal_context(scope, webhook_id))
+
+
+def signing_secrets(webhook: dict[str, Any], now: int) -> list[str]:
+    """The secrets that sign now: the current one, and the previous one during
+    the 24 h after a rotation (opened from the item's sealed values)."""
+    context = _seal_context(webhook["pk"], webhook["id"])
+    plain: dict[str, Any] = {"secret": sealing.unseal(webhook_key(), webhook["secret_sealed"], context),
+                             "previous_until": webhook.get("previous_until")}
+    if webhook.get("previous_secret_sealed") and int(webhook.get("previous_until") or 0) > now:
+        plain["previous_secret"] = sealing.unseal(webhook_key(), webhook["previous_secret_sealed"], context)
+    return rules.signing_secrets(plain, now)
 
 
 def public(item: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +119,14 @@ def get(scope: str, webhook_id: str) -> dict[str, Any]:
 def create(caller: Caller, url: str, events: list[str], description: str | None, now: int) -> dict[str, Any]:
     """A webhook; the answer is the only place its secret is ever shown."""
     _check_target(url)
-    webhook_id = str(uuid.uuid4())
+    webhook_id, secret = str(uuid.uuid4()), rules.new_secret()
     item = {"pk": caller.scope, "sk": k.sk_webhook(webhook_id), "type": "webhook", "id": webhook_id, "url": url,
             "events": list(events), "description": description or "", "active": True,
-            "secret": rules.new_secret(), "failure_count": 0, "created_at": now, "updated_at": now,
-            "created_by": caller.user_id}
+            "secret_sealed": seal_secret(caller.scope, webhook_id, secret), "failure_count": 0,
+            "created_at": now, "updated_at": now, "created_by": caller.user_id}
     with unavailable_on_throttle():
         ddb().put_item(TableName=table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
-    return {**public(item), "secret": item["secret"]}
+    return {**public(item), "secret": secret}
 
 
 def _conditional_update(scope: str, webhook_id: str, **update: Any) -> dict[str, Any]:
@@ -166,10 +188,12 @@ def rotate_secret(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
             with unavailable_on_throttle():
                 ddb().update_item(
                     TableName=table(), Key=key(scope, k.sk_webhook(webhook_id)),
-                    UpdateExpression="SET secret = :new, previous_secret = :old, previous_until = :until, "
-                                     "updated_at = :now",
-                    ConditionExpression="secret = :old",  # two rotations at once: one wins, the other re-reads
-                    ExpressionAttributeValues={":new": av(secret), ":old": av(item["secret"]),
+                    UpdateExpression="SET secret_sealed = :new, previous_secret_sealed = :old, "
+                                     "previous_until = :until, updated_at = :now",
+                    # Two rotations at once: one wins, the other re-reads.
+                    ConditionExpression="secret_sealed = :old",
+                    ExpressionAttributeValues={":new": av(seal_secret(scope, webhook_id, secret)),
+                                               ":old": av(item["secret_sealed"]),
                                                ":until": av(now + rules.ROTATION_OVERLAP), ":now": av(now)})
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
@@ -292,7 +316,7 @@ def attempt(webhook: dict[str, Any], event_id: str, event_type: str, body: str, 
     ``count=False`` (the test ping) leaves ``failure_count`` and ``active`` alone.
     """
     at = int(now())
-    headers = rules.headers(event_id, at, body, rules.signing_secrets(webhook, at))
+    headers = rules.headers(event_id, at, body, signing_secrets(webhook, at))
     result = delivery.post(webhook["url"], body.encode("utf-8"), headers,
                            allow_loopback=settings().allow_loopback_webhooks)
     retry_in = None
