@@ -109,10 +109,17 @@ def stop_stack_process(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("stack"), "--in-memory")
+@contextlib.contextmanager
+def running_stack(data_dir: Path, *extra: str) -> Iterator[Stack]:
+    """`qrpro local` for the duration of a block (or a fixture), always stopped afterwards."""
+    s = start_stack(data_dir, *extra)
     try:
         yield s
     finally:
         stop_stack_process(s.proc)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("stack"), "--in-memory") as s:
+        yield s

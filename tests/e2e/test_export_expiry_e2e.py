@@ -18,18 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import Stack, running_stack
 
 DAY = 86_400
 
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("expiry-stack"), "--in-memory")
-    try:
+    with running_stack(tmp_path_factory.mktemp("expiry-stack"), "--in-memory") as s:
         yield s
-    finally:
-        stop_stack_process(s.proc)
 
 
 def _files(data: bytes) -> dict[str, str]:

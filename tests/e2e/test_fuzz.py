@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lambdas.api.handler import openapi_document
-from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import Stack, running_stack
 from tests.integration.test_webhooks import Receiver
 
 EXAMPLES = int(os.environ.get("QRPRO_FUZZ_EXAMPLES", "8"))
@@ -128,11 +128,8 @@ def _plausible(body: Any, world: World, data: st.DataObject) -> Any:
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("fuzz"), "--in-memory")
-    try:
+    with running_stack(tmp_path_factory.mktemp("fuzz"), "--in-memory") as s:
         yield s
-    finally:
-        stop_stack_process(s.proc)
 
 
 @pytest.fixture(scope="module")

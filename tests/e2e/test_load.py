@@ -3,19 +3,18 @@ no 5xx, and every counter exact afterwards."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e import load
-from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
-def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    s = start_stack(Path(tmp_path_factory.mktemp("load")), "--in-memory", "--workers", "3")
-    yield s  # type: ignore[misc]
-    stop_stack_process(s.proc)
+def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("load"), "--in-memory", "--workers", "3") as s:
+        yield s
 
 
 def test_mixed_load_has_no_server_errors_and_exact_counters(load_stack: Stack) -> None:

@@ -13,7 +13,7 @@ import boto3
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, next_midnight
 from qrpro_cli.local import TABLE
-from tests.e2e.conftest import BIN, Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import BIN, Stack, running_stack, stop_stack_process
 
 
 def test_create_account_then_get_user_over_http(stack: Stack) -> None:
@@ -61,16 +61,12 @@ def test_port_already_taken_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_committed_writes_survive_a_restart(tmp_path: Path) -> None:
-    first = start_stack(tmp_path / "data")
-    try:
+    with running_stack(tmp_path / "data") as first:
         acct = first.account("team")
         assert first.api("GET", "/api/user", acct["api_key"]).status == 200
         hook = first.api("POST", "/api/webhooks", acct["api_key"],
                          json_body={"url": "http://127.0.0.1:9/hook", "events": ["code.deleted"]}).json()
-    finally:
-        stop_stack_process(first.proc)
-    second = start_stack(tmp_path / "data")
-    try:
+    with running_stack(tmp_path / "data") as second:
         r = second.api("GET", "/api/user", acct["api_key"])
         assert r.status == 200 and r.json()["id"] == acct["user_id"]
         # The day's budget survived too: this is the key's third request.
@@ -79,15 +75,10 @@ def test_committed_writes_survive_a_restart(tmp_path: Path) -> None:
         # (the ping goes to a closed loopback port and fails to connect, after signing).
         ping = second.api("POST", f"/api/webhooks/{hook['id']}/test", acct["api_key"])
         assert ping.status == 200 and ping.json()["status_code"] is None, ping.body
-    finally:
-        stop_stack_process(second.proc)
 
 
 def test_a_relative_data_dir_works(tmp_path: Path) -> None:
     """`make local` uses the relative default `.qrpro`: DynamoDB Local must get an absolute path."""
-    import json
-    import os
-    import signal
     import urllib.request
 
     from qrpro_cli.engines import free_port
@@ -107,8 +98,7 @@ def test_a_relative_data_dir_works(tmp_path: Path) -> None:
             assert r.status == 200
         assert (tmp_path / "rel" / "dynamodb").is_dir()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_stack_process(proc)
 
 
 def test_body_errors_over_http(stack: Stack) -> None:

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from qrpro.domain.clock import day_bucket
-from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import Stack, running_stack
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -132,8 +132,7 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
     parked in DynamoDB, and the scheduled drain counts them although no SQS batch
     ever reaches the aggregator again."""
     monkeypatch.setenv("QRPRO_SCAN_DRAIN_INTERVAL", "1")
-    stack = start_stack(tmp_path / "data", "--in-memory")
-    try:
+    with running_stack(tmp_path / "data", "--in-memory") as stack:
         key = stack.account("business")["api_key"]
         code = create(stack, key, "https://example.com/outage")
         moto = json.loads((stack.data_dir / "local.json").read_text())["endpoints"]["moto"]
@@ -146,5 +145,3 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
             return stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json().get("total") == 4
 
         assert until(counted), "parked scans were not counted"
-    finally:
-        stop_stack_process(stack.proc)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import start_stack, stop_stack_process
+from tests.e2e.conftest import running_stack, start_stack, stop_stack_process
 from tests.e2e.load import Client
 
 
@@ -46,8 +46,7 @@ def test_acknowledged_writes_survive_a_restart_mid_load(tmp_path: Path) -> None:
         t.join()
     assert len(acknowledged) >= 20
 
-    again = start_stack(data)
-    try:
+    with running_stack(data) as again:
         listed = again.api("GET", "/api/codes", key).json()["codes"]
         stored = {c["id"]: c for c in listed}
         for code in acknowledged:
@@ -55,5 +54,3 @@ def test_acknowledged_writes_survive_a_restart_mid_load(tmp_path: Path) -> None:
         # The plan counter agrees with the codes that exist (nothing half-written).
         usage = again.api("GET", "/api/user/usage", key).json()
         assert usage["codes"]["used"] == len(listed)
-    finally:
-        stop_stack_process(again.proc)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack_process
+from tests.e2e.conftest import Stack, running_stack
 from tests.integration.test_webhooks import Receiver, verify
 
 CODE_EVENTS = ["code.created", "code.updated", "code.deleted", "code.reactivated", "code.expired"]
@@ -92,11 +92,8 @@ def test_local_stack_refuses_private_targets(stack: Stack) -> None:
 def retry_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A stack of its own with a shortened backoff schedule (1 s steps), inherited by its functions."""
     monkeypatch.setenv("QRPRO_WEBHOOK_BACKOFF", "1,1,1,1,1,1,1")
-    s = start_stack(tmp_path / "retry-stack", "--in-memory")
-    try:
+    with running_stack(tmp_path / "retry-stack", "--in-memory") as s:
         yield s
-    finally:
-        stop_stack_process(s.proc)
 
 
 def test_local_stack_retries_until_the_receiver_accepts(retry_stack: Stack) -> None:
