@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from qrpro.api import idempotency
-from qrpro.api.context import caller, now
+from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
 from qrpro.data import codes
@@ -50,8 +50,7 @@ def list_codes(
 @router.post("/api/codes", tags=TAGS, summary="Create a code", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Code, ok_status=201, ok_description="The new code"))
 def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     fields = body.model_dump(exclude_unset=True)
     return idempotency.respond(router, lambda: (201, codes.create(c, fields, now(router))))
 
@@ -61,8 +60,7 @@ def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict
                               ok_description="The created codes, in input order"),
              summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
 def import_codes() -> Response[dict[str, Any]]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     event = router.current_event
     ctype = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     items = imports.validate(imports.items_of(event.body or "", ctype))
@@ -86,8 +84,7 @@ def import_codes() -> Response[dict[str, Any]]:
 @router.post("/api/codes/bulk", tags=TAGS, summary="Pause, resume, delete or move many codes",
              responses=errors(400, 409, 413, 415, ok=BulkResult, ok_description="What was applied, what failed"))
 def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, Any]]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     if body.action == "move":
         if "group_id" not in body.model_fields_set:
             raise ValidationFailed("group_id", "move needs group_id (null to ungroup)")
@@ -126,24 +123,21 @@ def get_code(code_id: str) -> dict[str, Any]:
 @router.patch("/api/codes/<code_id>", tags=TAGS, summary="Change a code (url, status, fields)",
               responses=errors(400, 404, 409, 413, 415, ok=Code, ok_description="The updated code"))
 def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return codes.update(c, code_id, body.model_dump(exclude_unset=True), now(router))
 
 
 @router.delete("/api/codes/<code_id>", tags=TAGS, summary="Soft delete: 90 days of grace",
                responses=errors(404, 409, ok=Code, ok_description="The code, now in grace"))
 def delete_code(code_id: str) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return codes.soft_delete(c, code_id, now(router))
 
 
 @router.post("/api/codes/<code_id>/reactivate", tags=TAGS, summary="Grace or expired back to active",
              responses=errors(404, ok=Code, ok_description="The code, active again (unchanged if it was live)"))
 def reactivate(code_id: str) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return codes.reactivate(c, code_id, now(router))
 
 

@@ -1,5 +1,5 @@
-"""Groups (contract section 8). Every mutation goes through ``qrpro.data.groups``,
-which checks the caller's role first (``caller.require_mutation()``)."""
+"""Groups (contract section 8). Every mutation starts with ``mutator(router)``,
+the role check shared with codes and webhooks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api import idempotency
-from qrpro.api.context import caller, now
+from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Group, GroupDeleted, GroupDetail, GroupList
 from qrpro.api.openapi import errors
 from qrpro.data import groups
@@ -29,7 +29,7 @@ def list_groups() -> dict[str, Any]:
 @router.post("/api/groups", tags=TAGS, summary="Create a group (name unique in the scope)", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Group, ok_status=201, ok_description="The new group"))
 def create_group(body: Annotated[GroupCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
-    c = caller(router)
+    c = mutator(router)
     fields = changes_of(body)
     return idempotency.respond(router, lambda: (201, groups.create(c, fields, now(router))))
 
@@ -43,22 +43,22 @@ def get_group(group_id: str) -> dict[str, Any]:
 @router.patch("/api/groups/<group_id>", tags=TAGS, summary="Rename, describe or recolour a group",
               responses=errors(400, 404, 413, 415, ok=Group, ok_description="The updated group"))
 def patch_group(group_id: str, body: Annotated[GroupPatch, Body(embed=False)]) -> dict[str, Any]:
-    return groups.update(caller(router), group_id, changes_of(body), now(router))
+    return groups.update(mutator(router), group_id, changes_of(body), now(router))
 
 
 @router.delete("/api/groups/<group_id>", tags=TAGS, summary="Delete a group; its codes stay, ungrouped",
                responses=errors(404, ok=GroupDeleted, ok_description="The deleted group and the codes it ungrouped"))
 def delete_group(group_id: str) -> dict[str, Any]:
-    return groups.delete(caller(router), group_id, now(router))
+    return groups.delete(mutator(router), group_id, now(router))
 
 
 @router.post("/api/groups/<group_id>/codes", tags=TAGS, summary="Move codes into the group",
              responses=errors(400, 404, 409, 413, 415, ok=GroupDetail, ok_description="The group, with its codes"))
 def add_codes(group_id: str, body: Annotated[GroupCodes, Body(embed=False)]) -> dict[str, Any]:
-    return groups.add_codes(caller(router), group_id, body.code_ids, now(router))
+    return groups.add_codes(mutator(router), group_id, body.code_ids, now(router))
 
 
 @router.delete("/api/groups/<group_id>/codes/<code_id>", tags=TAGS, summary="Take one code out of the group",
                responses=errors(404, ok=GroupDetail, ok_description="The group, with its remaining codes"))
 def remove_code(group_id: str, code_id: str) -> dict[str, Any]:
-    return groups.remove_code(caller(router), group_id, code_id, now(router))
+    return groups.remove_code(mutator(router), group_id, code_id, now(router))

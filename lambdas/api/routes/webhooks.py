@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api import idempotency
-from qrpro.api.context import caller, now
+from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Delivery, DeliveryList, Secret, Webhook, WebhookCreated, WebhookDeleted, WebhookList
 from qrpro.api.openapi import errors
 from qrpro.data import webhooks
@@ -30,8 +30,7 @@ def list_webhooks() -> dict[str, Any]:
                               ok_description="The new webhook, with its secret (shown only this once)"),
              summary="Create a webhook; the answer carries its signing secret, shown only this once")
 def create_webhook(body: Annotated[WebhookCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return idempotency.respond(
         router, lambda: (201, webhooks.create(c, body.url, list(body.events), body.description, now(router))))
 
@@ -45,16 +44,14 @@ def get_webhook(webhook_id: str) -> dict[str, Any]:
               responses=errors(400, 404, 413, 415, ok=Webhook, ok_description="The updated webhook"),
               summary="Change url, events, description or active (re-enabling resets failure_count)")
 def patch_webhook(webhook_id: str, body: Annotated[WebhookPatch, Body(embed=False)]) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return webhooks.update(c.scope, webhook_id, body.model_dump(exclude_unset=True), now(router))
 
 
 @router.delete("/api/webhooks/<webhook_id>", tags=TAGS, summary="Delete a webhook",
                responses=errors(404, ok=WebhookDeleted))
 def delete_webhook(webhook_id: str) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return webhooks.delete(c.scope, webhook_id)
 
 
@@ -62,8 +59,7 @@ def delete_webhook(webhook_id: str) -> dict[str, Any]:
              responses=errors(404, ok=Delivery, ok_description="The delivery record of the ping"),
              summary="Deliver a signed `ping` now (one attempt); the delivery record")
 def test_webhook(webhook_id: str) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return webhooks.ping(c.scope, webhook_id, now(router))
 
 
@@ -77,6 +73,5 @@ def list_deliveries(webhook_id: str) -> dict[str, Any]:
              responses=errors(404, ok=Secret, ok_description="The new secret (shown only this once)"),
              summary="A new signing secret; the old one also signs for 24 h")
 def rotate_secret(webhook_id: str) -> dict[str, Any]:
-    c = caller(router)
-    c.require_mutation()
+    c = mutator(router)
     return webhooks.rotate_secret(c.scope, webhook_id, now(router))

@@ -9,8 +9,8 @@
 ``code_count`` is only ever changed with ``ADD`` in the same transaction as the
 change of a code's ``group_id`` (here, and in ``qrpro.data.codes`` for creates,
 patches, moves and the expiry job), so it always equals the number of codes
-whose ``group_id`` names the group. Every mutation calls
-``caller.require_mutation()`` first: the role check lives here, not in routes.
+whose ``group_id`` names the group. The role check is the routes'
+(``qrpro.api.context.mutator``), as for codes and webhooks.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ def _claim_delete(scope: str, name: str, group_id: str) -> dict[str, Any]:
 
 def create(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]:
     """A new group; a name already used in the scope is ``400`` on ``name``."""
-    caller.require_mutation()
     group_id = str(uuid.uuid4())
     item = {"pk": caller.scope, "sk": k.sk_group(group_id), "type": "group", "id": group_id,
             "name": fields["name"], "description": fields.get("description") or "",
@@ -125,7 +124,6 @@ def create(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]:
 def update(caller: Caller, group_id: str, changes: dict[str, Any], now: int) -> dict[str, Any]:
     """Rename, describe, recolour. A rename moves the name claim in the same
     transaction; ``code_count`` is never written here (only ``ADD``ed)."""
-    caller.require_mutation()
     scope = caller.scope
     for _ in range(ROUNDS):
         group = found(get_item(scope, group_id))
@@ -194,7 +192,6 @@ def delete(caller: Caller, group_id: str, now: int) -> dict[str, Any]:
     the loop goes round again, so no code is ever left pointing at a deleted
     group. An interrupted delete leaves a consistent, smaller group: retry it.
     """
-    caller.require_mutation()
     scope = caller.scope
     ungrouped: list[str] = []
     for _ in range(ROUNDS):
@@ -227,7 +224,6 @@ def add_codes(caller: Caller, group_id: str, ids: list[str], now: int) -> dict[s
     is moved. Then each code moves in its own transaction (``qrpro.data.codes.update``:
     the code, -1 on the old group, +1 on this one, a ``code.updated`` event).
     """
-    caller.require_mutation()
     scope = caller.scope
     found(get_item(scope, group_id))
     wanted = list(dict.fromkeys(ids))
@@ -251,7 +247,6 @@ def add_codes(caller: Caller, group_id: str, ids: list[str], now: int) -> dict[s
 
 def remove_code(caller: Caller, group_id: str, code_id: str, now: int) -> dict[str, Any]:
     """Ungroup one code (any status). ``404`` unless the code is in this group."""
-    caller.require_mutation()
     scope = caller.scope
     found(get_item(scope, group_id))
     item = codes.get_item(scope, code_id) if is_id(code_id) else None
