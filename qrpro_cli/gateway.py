@@ -146,7 +146,7 @@ class Gateway:
 
 def _json(status: int, body: dict[str, Any], request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [("Content-Type", "application/json; charset=utf-8"),
-                    ("X-Request-Id", request_id)], json.dumps(body).encode()
+                    ("X-Request-Id", request_id)], json.dumps(body, separators=(",", ":")).encode()
 
 
 def _proxy_response(result: dict[str, Any], request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -33,7 +33,9 @@ def test_create_account_then_get_user_over_http(stack: Stack) -> None:
 def test_auth_errors_over_http(stack: Stack) -> None:
     assert stack.api("GET", "/api/user").json() == {"error": "not_signed_in"}
     r = stack.api("GET", "/api/user", "abnd_qrpro_" + "x" * 43)
-    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    assert (r.status, r.body) == (401, b'{"error":"invalid_api_key"}')  # compact, like every answer
+    r = stack.api("GET", "/api/codes", stack.account("solo")["api_key"])
+    assert (r.status, r.body) == (403, b'{"error":"insufficient_plan","plan":"solo","required":"business"}')
     key = stack.account()["api_key"]
     assert stack.api("PUT", "/api/user", key).json() == {"error": "method_not_allowed"}
     assert stack.api("GET", "/nope", key).json() == {"error": "not_found"}

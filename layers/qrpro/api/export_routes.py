@@ -54,7 +54,7 @@ def make_router() -> APIGatewayRouter:
             description="`url`: answer `200 {url, expires_at}` instead of the file")] = None):
         # No return annotation on purpose: Powertools would validate (and re-serialise) the ZIP bytes against it.
         out = exports.export(caller(router).scope, caller(router).plan, now(router))
-        link = json.dumps({"url": out.url, "expires_at": out.expires_at})
+        link = json.dumps({"url": out.url, "expires_at": out.expires_at}, separators=(",", ":"))
         headers = {"Cache-Control": "no-store"}
         if delivery == "url":
             return Response(200, JSON, link, headers)

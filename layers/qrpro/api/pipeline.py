@@ -98,7 +98,8 @@ def _set_headers(response: dict[str, Any], headers: dict[str, str]) -> None:
 
 
 def _build(err_response: Any) -> dict[str, Any]:
-    return {"statusCode": err_response.status_code, "body": json.dumps(err_response.body), "isBase64Encoded": False,
+    body = json.dumps(err_response.body, separators=(",", ":"))  # compact, as every other answer
+    return {"statusCode": err_response.status_code, "body": body, "isBase64Encoded": False,
             "multiValueHeaders": {"Content-Type": [err_response.content_type],
                                   **{k: [v] for k, v in err_response.headers.items()}}}
 
