@@ -107,6 +107,11 @@ class QrProStack(Stack):
         api.allow(IDEMPOTENCY_RW, idem)
         authorizer.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])
         redirect.allow(["dynamodb:GetItem"], [table.table_arn])
+        # During an SQS outage the redirect parks each scan as a SCANPENDING# item (and only that).
+        redirect.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SCANPENDING#*"]}},
+        ))
         redirect.allow(["sqs:SendMessage"], [queues.scans.queue_arn])
         scans.allow(TABLE_READ + TABLE_WRITE, all_indexes)
         ses_identity_arn = f"arn:{self.partition}:ses:{self.region}:{self.account}:identity/{ses_identity}"

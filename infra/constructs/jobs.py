@@ -41,6 +41,9 @@ class Jobs(Construct):
             batch_size=100,
             max_batching_window=Duration.seconds(1),
             bisect_batch_on_error=True,
+            # The handler answers batchItemFailures: without this flag Lambda ignores that answer
+            # and counts every batch as a success (a failed fan-out would be dropped, not retried).
+            report_batch_item_failures=True,
             retry_attempts=10,
             max_record_age=Duration.hours(24),
             on_failure=sources.SqsDlq(events_dlq),

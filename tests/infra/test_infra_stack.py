@@ -174,8 +174,13 @@ def test_authorizer_only_gets_and_updates_the_table(template: dict[str, Any]) ->
 
 def test_redirect_permissions(template: dict[str, Any]) -> None:
     acts = actions_of(role_statements(template, "redirect"))
-    assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    stmts = role_statements(template, "redirect")
+    assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert {a for a in acts if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    # It parks scans during an SQS outage, and may write nothing else.
+    (put,) = [s for s in stmts if "dynamodb:PutItem" in actions_of([s])]
+    assert actions_of([put]) == {"dynamodb:PutItem"}
+    assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SCANPENDING#*"]}}
 
 
 def test_ses_only_for_scans_and_only_the_sender_identity(template: dict[str, Any]) -> None:
@@ -217,6 +222,8 @@ def test_event_sources(template: dict[str, Any]) -> None:
     events = mappings["events"]
     assert events["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
     assert events["BisectBatchOnFunctionError"] is True
+    # Without it Lambda ignores the handler's batchItemFailures: a failed fan-out would be lost.
+    assert events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "OnFailure" in events["DestinationConfig"]
     pattern = json.loads(events["FilterCriteria"]["Filters"][0]["Pattern"])
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
