@@ -77,6 +77,8 @@ class Engines:
             "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
             "AWS_ENDPOINT_URL_SES": self.moto_endpoint,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto_endpoint,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.moto_endpoint,
+            "AWS_ENDPOINT_URL_API_GATEWAY": self.moto_endpoint,
         }
 
     def stop(self) -> None:

@@ -1,9 +1,17 @@
-"""The local API Gateway: real HTTP in, API Gateway REST (v1) proxy events out.
+"""The local edges, built from the synthesized template.
 
-Mirrors what the deployed gateway does: the REQUEST authorizer runs first
-(no result cache), its outcome maps to the same gateway responses
-(`401 not_signed_in`, `401 invalid_api_key`), then the function's proxy
-response is written back as HTTP. No client IP is put in the event.
+- :class:`RestApi` is API Gateway's REST API: the template's resources and
+  methods route each request (``{proxy+}`` greedy, exact path parts first, a
+  method's own verb before ``ANY``), the REQUEST authorizer runs first when the
+  method is ``CUSTOM`` (no result cache), its policy is evaluated against the
+  method ARN, and the template's gateway responses answer what never reaches a
+  function. Functions get REST (v1) proxy events.
+- :class:`FunctionUrlEdge` is CloudFront in front of the redirect's function
+  URL: only the methods the distribution allows and only the headers of its
+  origin request policy pass, and the function gets the function URL payload
+  (format 2.0).
+
+No client IP reaches an event: ``sourceIp`` is a fixed documentation address.
 """
 
 from __future__ import annotations
@@ -11,27 +19,43 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from qrpro_cli.runtime import Runtime, available
+from qrpro_cli.runtime import Runtime
+from qrpro_cli.template import ACCOUNT, REGION, Route
 
 log = logging.getLogger("qrpro.local")
 
 TEXT_TYPES = ("application/json", "text/", "application/xml", "image/svg+xml")
-GATEWAY_ERRORS = {
-    "not_signed_in": (401, {"error": "not_signed_in"}),
-    "invalid_api_key": (401, {"error": "invalid_api_key"}),
-}
 MAX_GATEWAY_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+NO_CLIENT_IP = "192.0.2.1"  # RFC 5737 documentation address: never the caller's
+API_ID = "local"
+# API Gateway's statuses for its response types (when the template sets none).
+RESPONSE_STATUS = {
+    "UNAUTHORIZED": 401, "ACCESS_DENIED": 403, "MISSING_AUTHENTICATION_TOKEN": 403, "RESOURCE_NOT_FOUND": 404,
+    "REQUEST_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "QUOTA_EXCEEDED": 429, "THROTTLED": 429,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500, "AUTHORIZER_FAILURE": 500, "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504, "API_CONFIGURATION_ERROR": 500, "INVALID_API_KEY": 403,
+}
+RESPONSE_MESSAGE = {
+    "UNAUTHORIZED": "Unauthorized", "ACCESS_DENIED": "User is not authorized to access this resource",
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token", "REQUEST_TOO_LARGE": "Request Too Long",
+    "AUTHORIZER_CONFIGURATION_ERROR": None, "INTEGRATION_TIMEOUT": "Endpoint request timed out",
+    "INTEGRATION_FAILURE": None, "API_CONFIGURATION_ERROR": "Internal server error",
+}
+
+Reply = tuple[int, list[tuple[str, str]], bytes]
 
 
-def build_event(method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
-                request_id: str, stage: str = "local") -> dict[str, Any]:
+def build_event(method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, request_id: str,
+                stage: str = "prod", resource: str = "/{proxy+}",
+                path_parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """API Gateway's REST proxy event (payload format 1.0) for one request."""
     parts = urlsplit(raw_path)
     query = parse_qs(parts.query, keep_blank_values=True)
     single: dict[str, str] = {}
@@ -39,129 +63,240 @@ def build_event(method: str, raw_path: str, headers: list[tuple[str, str]], body
     for name, value in headers:
         single[name] = value
         multi.setdefault(name, []).append(value)
-    text_body: str | None = None
-    is_b64 = False
-    if body:
-        ctype = (single.get("Content-Type") or single.get("content-type") or "").lower()
-        try:
-            text_body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text_body, is_b64 = base64.b64encode(body).decode("ascii"), True
-        if not is_b64 and ctype and not ctype.startswith(TEXT_TYPES):
-            text_body, is_b64 = base64.b64encode(body).decode("ascii"), True
+    text_body, is_b64 = _body(body, single)
+    now = datetime.now(UTC)
     return {
-        "resource": "/{proxy+}",
+        "resource": resource,
         "path": parts.path,
         "httpMethod": method,
         "headers": single,
         "multiValueHeaders": multi,
         "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {
-            "requestId": request_id,
-            "stage": stage,
-            "httpMethod": method,
-            "path": parts.path,
-            "resourcePath": "/{proxy+}",
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {},  # no sourceIp, no userAgent: nothing to leak downstream
+            "accountId": ACCOUNT, "apiId": API_ID, "stage": stage, "protocol": "HTTP/1.1",
+            "requestId": request_id, "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "requestTimeEpoch": int(now.timestamp() * 1000),
+            "httpMethod": method, "path": f"/{stage}{parts.path}", "resourcePath": resource,
+            "identity": {"sourceIp": NO_CLIENT_IP},
         },
         "body": text_body,
         "isBase64Encoded": is_b64,
     }
 
 
-def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:us-east-1:000000000000:local/local/{event['httpMethod']}"
-                     f"{event['path']}",
-        "resource": event["resource"],
-        "path": event["path"],
-        "httpMethod": event["httpMethod"],
-        "headers": event["headers"],
-        "queryStringParameters": event["queryStringParameters"],
-        "requestContext": event["requestContext"],
-    }
+def _body(body: bytes, headers: dict[str, str]) -> tuple[str | None, bool]:
+    """The body as API Gateway passes it: text, or base64 for binary media types."""
+    if not body:
+        return None, False
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "").lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+    if ctype and not ctype.startswith(TEXT_TYPES):
+        return base64.b64encode(body).decode("ascii"), True
+    return text, False
 
 
-Router = Callable[[str, str], tuple[str, bool]]  # (method, path) -> (function, needs auth)
+def authorizer_event(event: dict[str, Any], method_arn: str) -> dict[str, Any]:
+    keys = ("resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters",
+            "multiValueQueryStringParameters", "pathParameters", "stageVariables", "requestContext")
+    return {"type": "REQUEST", "methodArn": method_arn, **{k: event[k] for k in keys}}
 
 
-def api_router(method: str, path: str) -> tuple[str, bool]:
-    """The REST API's resources: as in infra/, the export has its own function."""
-    if method == "GET" and path == "/docs/openapi.json":
-        return "api", False
-    if path.rstrip("/") == "/api/user/export" and available("export"):
-        return "export", True
-    return "api", True
+@dataclass
+class Match:
+    route: Route
+    path_parameters: dict[str, str] | None
 
 
-def redirect_router(method: str, path: str) -> tuple[str, bool]:
-    return "redirect", False
+def match(routes: list[Route], method: str, path: str) -> Match | bool | None:
+    """The method serving ``path``: a Match, ``False`` when the resource exists but not for this verb,
+    ``None`` when no resource matches (both answer API Gateway's MISSING_AUTHENTICATION_TOKEN)."""
+    segments = [s for s in path.split("/") if s]
+    best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+    for resource in {r.path for r in routes}:
+        params = _match_resource([s for s in resource.split("/") if s], segments)
+        if params is None:
+            continue
+        rank = tuple(0 if p.startswith("{") else 1 for p in resource.split("/") if p)
+        if best is None or rank > best[0]:
+            best = (rank, resource, params)
+    if best is None:
+        return None
+    candidates = [r for r in routes if r.path == best[1]]
+    route = next((r for r in candidates if r.method == method), None) or next(
+        (r for r in candidates if r.method == "ANY"), None)
+    return Match(route, best[2] or None) if route else False
 
 
-class Gateway:
-    def __init__(self, runtime: Runtime, router: Router) -> None:
+def _match_resource(parts: list[str], segments: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for i, part in enumerate(parts):
+        if part.endswith("+}"):
+            rest = segments[i:]
+            if not rest:
+                return None
+            params[part[1:-2]] = "/".join(rest)
+            return params
+        if i >= len(segments):
+            return None
+        if part.startswith("{"):
+            params[part[1:-1]] = segments[i]
+        elif part != segments[i]:
+            return None
+    return params if len(parts) == len(segments) else None
+
+
+class RestApi:
+    """API Gateway (REST) on a local port."""
+
+    def __init__(self, runtime: Runtime, routes: list[Route], functions: dict[str, str],
+                 authorizer: str | None, responses: dict[str, tuple[int | None, str]], stage: str) -> None:
         self.runtime = runtime
-        self.router = router
+        self.routes = routes
+        self.functions = functions  # logical id -> function name
+        self.authorizer = authorizer
+        self.responses = responses
+        self.stage = stage
 
-    def authorize(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]] | dict[str, Any]:
-        headers = {k.lower(): v for k, v in event["headers"].items()}
-        if "authorization" not in headers:
-            return GATEWAY_ERRORS["not_signed_in"]
-        out = self.runtime.invoke("authorizer", authorizer_event(event),
-                                  request_id=event["requestContext"]["requestId"])
+    def gateway_response(self, kind: str, request_id: str, message: str | None = None) -> Reply:
+        status, template = self.responses.get(kind, (None, None))
+        default_status = RESPONSE_STATUS.get(kind, 500)
+        if template is None:
+            fallback = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
+            fb_status, template = self.responses.get(fallback, (None, None))
+            status = status or fb_status
+        message = message if message is not None else RESPONSE_MESSAGE.get(kind) or "Internal server error"
+        if template is None:
+            template = '{"message":$context.error.messageString}'
+        body = (template.replace("$context.error.messageString", json.dumps(message))
+                .replace("$context.requestId", request_id).replace("$context.error.responseType", kind))
+        return (status or default_status, [("Content-Type", "application/json; charset=utf-8"),
+                                           ("X-Request-Id", request_id)], body.encode())
+
+    def method_arn(self, method: str, path: str) -> str:
+        return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{self.stage}/{method}{path}"
+
+    def authorize(self, event: dict[str, Any]) -> Reply | dict[str, Any]:
+        request_id = event["requestContext"]["requestId"]
+        if not any(k.lower() == "authorization" and v for k, v in event["headers"].items()):
+            return self.gateway_response("UNAUTHORIZED", request_id)  # identity source missing: not invoked
+        assert self.authorizer is not None
+        method_arn = self.method_arn(event["httpMethod"], event["path"])
+        out = self.runtime.invoke(self.authorizer, authorizer_event(event, method_arn), "authorizer",
+                                  request_id=request_id)
         if not out["ok"]:
             if out["message"] == "Unauthorized":
-                return GATEWAY_ERRORS["not_signed_in"]
+                return self.gateway_response("UNAUTHORIZED", request_id)
             log.error("authorizer failed: %s: %s", out["type"], out["message"])
-            return 500, {"error": "internal", "request_id": event["requestContext"]["requestId"]}
-        policy = out["result"]
-        effect = policy["policyDocument"]["Statement"][0]["Effect"]
-        if effect != "Allow":
-            return GATEWAY_ERRORS["invalid_api_key"]
-        return dict(policy.get("context") or {}, principalId=policy.get("principalId"))
+            return self.gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id)
+        from qrpro_cli.iam import Check, Policy
 
-    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]],
-               body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        result = out["result"]
+        try:
+            allowed = Policy([result["policyDocument"]]).allows(Check("execute-api:Invoke", method_arn))
+        except (KeyError, TypeError, ValueError):
+            log.error("authorizer returned an invalid policy")
+            return self.gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id)
+        if not allowed:
+            return self.gateway_response("ACCESS_DENIED", request_id)
+        return {**{k: str(v) for k, v in (result.get("context") or {}).items()},
+                "principalId": result.get("principalId")}
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
         request_id = str(uuid.uuid4())
         if len(body) > MAX_GATEWAY_BODY:
-            return _json(413, {"error": "payload_too_large"}, request_id)
-        event = build_event(method, raw_path, headers, body, request_id)
-        function, needs_auth = self.router(method, event["path"])
-        if needs_auth:
+            return self.gateway_response("REQUEST_TOO_LARGE", request_id)
+        path = urlsplit(raw_path).path
+        found = match(self.routes, method, path)
+        if not isinstance(found, Match):
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
+        route = found.route
+        event = build_event(method, raw_path, headers, body, request_id, self.stage, route.path,
+                            found.path_parameters)
+        if route.authorized:
             auth = self.authorize(event)
             if isinstance(auth, tuple):
-                return _json(auth[0], auth[1], request_id)
+                return auth
             event["requestContext"]["authorizer"] = auth
-        out = self.runtime.invoke(function, event, request_id=request_id)
+        name = self.functions[route.function]
+        out = self.runtime.invoke(name, event, "apigateway", request_id=request_id)
         if not out["ok"]:
-            log.error("%s failed: %s: %s\n%s", function, out["type"], out["message"], out["trace"])
-            return _json(500, {"error": "internal", "request_id": request_id}, request_id)
+            if out["type"] == "Sandbox.Timedout":
+                return self.gateway_response("INTEGRATION_TIMEOUT", request_id)
+            log.error("%s failed: %s: %s\n%s", name, out["type"], out["message"], out["trace"])
+            return self.gateway_response("DEFAULT_5XX", request_id, "Internal server error")
         return _proxy_response(out["result"], request_id)
 
 
-def _json(status: int, body: dict[str, Any], request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, [("Content-Type", "application/json; charset=utf-8"),
-                    ("X-Request-Id", request_id)], json.dumps(body, separators=(",", ":")).encode()
+class FunctionUrlEdge:
+    """CloudFront -> Lambda function URL (payload format 2.0) on a local port."""
+
+    def __init__(self, runtime: Runtime, function: str, forwarded: list[str], allowed_methods: list[str]) -> None:
+        self.runtime = runtime
+        self.function = function
+        self.forwarded = {h.lower() for h in forwarded}
+        self.allowed = set(allowed_methods)
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
+        request_id = str(uuid.uuid4())
+        if method not in self.allowed:  # CloudFront's own answer: the function never sees it
+            text = b"This distribution is not configured to allow the HTTP request method that was used " \
+                   b"for this request. The distribution supports only cachable requests."
+            return 403, [("Content-Type", "text/plain"), ("X-Request-Id", request_id)], text
+        out = self.runtime.invoke(self.function, self.event(method, raw_path, headers, body, request_id),
+                                  "function-url", request_id=request_id)
+        if not out["ok"]:
+            log.error("%s failed: %s: %s\n%s", self.function, out["type"], out["message"], out["trace"])
+            return 502, [("Content-Type", "text/plain"), ("X-Request-Id", request_id)], b"502 Bad Gateway"
+        return _proxy_response(out["result"], request_id)
+
+    def event(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
+              request_id: str) -> dict[str, Any]:
+        """What CloudFront's origin request reaches the function as: only the policy's headers
+        (lowercased, repeats joined by commas), no query string (the policy forwards none)."""
+        path = urlsplit(raw_path).path
+        kept: dict[str, str] = {}
+        for name, value in headers:
+            if name.lower() in self.forwarded:
+                kept[name.lower()] = f"{kept[name.lower()]},{value}" if name.lower() in kept else value
+        text_body, is_b64 = _body(body, kept)
+        now = datetime.now(UTC)
+        domain = f"{API_ID}.lambda-url.{REGION}.on.aws"
+        event = {
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": kept,
+            "requestContext": {
+                "accountId": "anonymous", "apiId": API_ID, "domainName": domain, "domainPrefix": API_ID,
+                "requestId": request_id, "routeKey": "$default", "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": NO_CLIENT_IP,
+                         "userAgent": kept.get("user-agent", "Amazon CloudFront")},
+            },
+            "isBase64Encoded": is_b64,
+        }
+        if text_body is not None:
+            event["body"] = text_body
+        return event
 
 
-def _proxy_response(result: dict[str, Any], request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+def _proxy_response(result: dict[str, Any], request_id: str) -> Reply:
     headers: list[tuple[str, str]] = []
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers += [(name, str(v)) for v in values]
     seen = {n.lower() for n, _ in headers}
     headers += [(n, str(v)) for n, v in (result.get("headers") or {}).items() if n.lower() not in seen]
+    headers += [("Set-Cookie", c) for c in result.get("cookies") or []]
     headers.append(("X-Request-Id", request_id))
     body = result.get("body") or ""
     data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
     return int(result.get("statusCode", 200)), headers, data
 
 
-def make_server(host: str, port: int, gateway: Gateway) -> ThreadingHTTPServer:
+def make_server(host: str, port: int, gateway: RestApi | FunctionUrlEdge) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "qrpro-local"
@@ -189,3 +324,4 @@ def make_server(host: str, port: int, gateway: Gateway) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
+

@@ -10,27 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from qrpro.data.schema import create_tables
 from qrpro_cli import engines as eng
-from qrpro_cli.gateway import Gateway, api_router, make_server, redirect_router
-from qrpro_cli.runtime import Runtime, available
-from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger
+from qrpro_cli.gateway import API_ID, FunctionUrlEdge, RestApi, make_server
+from qrpro_cli.provision import Provisioned, local_urls
+from qrpro_cli.runtime import FunctionSpec, Runtime
+from qrpro_cli.template import ACCOUNT, REGION, Template, TemplateError, ref_target
+from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds
 
 log = logging.getLogger("qrpro.local")
 CONNECTION_FILE = "local.json"
-TABLE, IDEMPOTENCY_TABLE = "qrpro", "qrpro-idempotency"
-BUCKET = "qrpro-exports"
-QUEUES = ("scans", "webhooks")
+# Local-only settings handed to every function on top of its template environment.
+LOCAL_ENV = {
+    "ALLOW_LOOPBACK_WEBHOOKS": "true",  # webhooks to 127.0.0.1 (tests' receivers)
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
 
 
 @dataclass
@@ -41,11 +45,8 @@ class Options:
     in_memory: bool = False
     workers: int = 2
     dynamodb_port: int = 0
-
-
-@dataclass
-class Resources:
-    queues: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> url, arn
+    template: Path | None = None  # default: synthesized from infra/ on demand
+    iam: bool = True
 
 
 def _pid_alive(pid: int) -> bool:
@@ -84,63 +85,17 @@ def _check_data_dir(data_dir: Path) -> None:
         path.unlink()  # stale: left by a stack that did not shut down cleanly
 
 
-def _local_secret(data_dir: Path, in_memory: bool, name: str) -> str:
-    """A random secret kept in the data dir (what Secrets Manager holds in AWS)."""
-    if in_memory:
-        return secrets.token_urlsafe(32)
-    path = data_dir / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def _permitted(template: Template, prov: Provisioned, function: str, principal: str, source_arn: str) -> bool:
+    """Whether the function's resource-based policy (AWS::Lambda::Permission) lets ``principal`` invoke it
+    from ``source_arn``: without one, AWS refuses the invocation."""
+    from qrpro_cli.iam import like
 
-
-def provision(env: dict[str, str]) -> Resources:
-    """Create what the CDK stack would: tables, queues with DLQs, the bucket, the SES sender."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        create_tables(boto3.client("dynamodb"), env["TABLE_NAME"], env["IDEMPOTENCY_TABLE_NAME"])
-        sqs = boto3.client("sqs")
-        res = Resources()
-        for name in QUEUES:
-            dlq_url = sqs.create_queue(QueueName=f"qrpro-{name}-dlq")["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"]
-            url = sqs.create_queue(QueueName=f"qrpro-{name}", Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"})})[
-                "QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            res.queues[name] = {"url": url, "arn": arn, "dlq_url": dlq_url}
-        boto3.client("s3").create_bucket(Bucket=env["EXPORT_BUCKET"])
-        boto3.client("ses").verify_email_identity(EmailAddress=env["SES_SENDER"])
-        return res
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-EXPIRY_INTERVAL = float(os.environ.get("QRPRO_EXPIRY_INTERVAL", "60"))
-SCAN_DRAIN_INTERVAL = float(os.environ.get("QRPRO_SCAN_DRAIN_INTERVAL", "60"))
-
-
-def triggers(runtime: Runtime, res: Resources, data_dir: Path, in_memory: bool) -> list[Trigger]:
-    """The event sources, as infra/ wires them in AWS."""
-    out: list[Trigger] = []
-    if available("scans"):
-        q = res.queues["scans"]
-        out.append(SqsTrigger(runtime, "scans", q["url"], q["arn"], batch_size=10, wait_seconds=1))
-        out.append(ScheduleTrigger(runtime, "scans", SCAN_DRAIN_INTERVAL))
-    if available("webhooks"):
-        q = res.queues["webhooks"]
-        out.append(SqsTrigger(runtime, "webhooks", q["url"], q["arn"], batch_size=10, wait_seconds=1))
-    if available("events"):
-        checkpoint = None if in_memory else data_dir / "stream-checkpoint.json"
-        out.append(StreamTrigger(runtime, "events", TABLE, "EVENT#", checkpoint))
-    if available("expiry"):
-        out.append(ScheduleTrigger(runtime, "expiry", EXPIRY_INTERVAL))
-    return out
+    arn = prov.attr(function, "Arn")
+    return any(
+        prov.resolve(p["FunctionName"]) in (arn, prov.attr(function, None)) and p.get("Principal") == principal
+        and p.get("Action") in ("lambda:InvokeFunction", "lambda:*")
+        and ("SourceArn" not in p or like(str(prov.resolve(p["SourceArn"])), source_arn))
+        for _, p in template.of_type("AWS::Lambda::Permission"))
 
 
 class LocalStack:
@@ -158,49 +113,139 @@ class LocalStack:
         _check_data_dir(o.data_dir)
         eng.ensure_port_free(o.api_port, "api")
         eng.ensure_port_free(o.redirect_port, "redirect")
+        try:
+            template = Template.load(o.template)
+        except (OSError, ValueError, TemplateError) as err:
+            raise eng.StackError(str(err)) from err
         db_dir = None if o.in_memory else o.data_dir / "dynamodb"
         self.engines = eng.start(db_dir, o.data_dir, o.dynamodb_port)
         api_url = f"http://127.0.0.1:{o.api_port}"
         redirect_url = f"http://127.0.0.1:{o.redirect_port}"
-        env = {
-            **self.engines.env(),
-            "TABLE_NAME": TABLE,
-            "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE,
-            "SHORT_BASE_URL": redirect_url,
-            "API_BASE_URL": f"{api_url}/api",
-            "CURSOR_SECRET": _local_secret(o.data_dir, o.in_memory, "cursor_secret"),
-            "WEBHOOK_KEY": _local_secret(o.data_dir, o.in_memory, "webhook_key"),
-            "EXPORT_BUCKET": BUCKET,
-            "SES_SENDER": "no-reply@aqr.net",
-            "ALLOW_LOOPBACK_WEBHOOKS": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("QRPRO_LOG_LEVEL", "WARNING"),
-        }
-        res = provision(env)
-        env["SCANS_QUEUE_URL"] = res.queues["scans"]["url"]
-        env["WEBHOOKS_QUEUE_URL"] = res.queues["webhooks"]["url"]
-        os.environ.update(env)  # the triggers' own clients (queues, streams) use the same endpoints
-        self.runtime = Runtime(env, workers=o.workers)
-        self.runtime.warm()
-        for port, router in ((o.api_port, api_router), (o.redirect_port, redirect_router)):
-            server = make_server("127.0.0.1", port, Gateway(self.runtime, router))
+        os.environ.update(self.engines.env())  # the stack's own clients (provisioning, pollers)
+        prov = Provisioned(template, None if o.in_memory else o.data_dir)
+        functions = template.functions()
+        stage = template.stage_name()
+
+        def environment(fn_lid: str) -> dict[str, str]:
+            fn = functions[fn_lid]
+            env = {k: local_urls(str(v), api_url, redirect_url, stage)
+                   for k, v in prov.resolve(fn.environment).items()}
+            env.update(self.engines.env() if self.engines else {})
+            env.update(LOCAL_ENV, AWS_LAMBDA_FUNCTION_NAME=prov.attr(fn_lid, None),
+                       AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(fn.memory), AWS_REGION=os.environ["AWS_DEFAULT_REGION"],
+                       POWERTOOLS_LOG_LEVEL=os.environ.get("QRPRO_LOG_LEVEL", "WARNING"),
+                       PATH=os.environ.get("PATH", ""))
+            env.update({k: v for k, v in os.environ.items() if k.startswith("QRPRO_")})  # local knobs
+            return env
+
+        specs: dict[str, FunctionSpec] = {}
+        hash_keys = {}
+        try:
+            prov.create()
+            for lid, props in template.of_type("AWS::DynamoDB::Table"):
+                hash_keys[prov.attr(lid, None)] = next(k["AttributeName"] for k in props["KeySchema"]
+                                                       if k["KeyType"] == "HASH")
+            for lid, fn in functions.items():
+                specs[fn.name] = FunctionSpec(
+                    name=fn.name, handler=fn.handler, env=environment(lid), timeout=fn.timeout, memory=fn.memory,
+                    role_name=prov.attr(fn.role, None), hash_keys=hash_keys,
+                    policies=prov.resolve(template.role_policies(fn.role)) if o.iam else None)
+        except TemplateError as err:
+            raise eng.StackError(f"the template cannot run locally: {err}") from err
+        # The SES identity is a prerequisite outside the stack (docs/deploy.md); locally it is verified here.
+        for sender in {spec.env["SES_SENDER"] for spec in specs.values() if spec.env.get("SES_SENDER")}:
+            boto3.client("ses").verify_email_identity(EmailAddress=sender)
+        names = {lid: fn.name for lid, fn in functions.items()}
+        self.runtime = Runtime(specs, workers=o.workers)
+        self.runtime.warm("api", "authorizer", "redirect")
+
+        authorizer = template.authorizer()
+        api = RestApi(self.runtime, template.routes(), names, names[authorizer[1]] if authorizer else None,
+                      template.gateway_responses(), stage)
+        redirect_fn, headers, methods = template.redirect_edge()
+        edge = FunctionUrlEdge(self.runtime, names[redirect_fn], headers, methods)
+        invokers = [(r.function, "apigateway.amazonaws.com", api.method_arn(r.method.replace("ANY", "GET"), r.path))
+                    for r in api.routes]
+        invokers.append((redirect_fn, "cloudfront.amazonaws.com", f"arn:aws:cloudfront::{ACCOUNT}:distribution/"
+                         f"{prov.attr(template.distribution(), None)}"))
+        if authorizer:
+            authorizer_arn = (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/authorizers/"
+                              f"{prov.attr(authorizer[0], None)}")
+            invokers.append((authorizer[1], "apigateway.amazonaws.com", authorizer_arn))
+        for fn_lid, principal, source in invokers:
+            if not _permitted(template, prov, fn_lid, principal, source):
+                raise eng.StackError(f"{names[fn_lid]}: no AWS::Lambda::Permission lets {principal} invoke it "
+                                     f"from {source}: AWS would refuse every such invocation")
+        for port, gateway in ((o.api_port, api), (o.redirect_port, edge)):
+            server = make_server("127.0.0.1", port, gateway)
             threading.Thread(target=server.serve_forever, name=f"http:{port}", daemon=True).start()
             self.servers.append(server)
-        self.triggers = triggers(self.runtime, res, o.data_dir, o.in_memory)
+
+        self.triggers = self._triggers(template, prov, names, specs)
         for t in self.triggers:
             t.start()
+        api_env = specs["api"].env
         info = {
             "pid": os.getpid(), "api_url": api_url, "redirect_url": redirect_url,
-            "engine": self.engines.engine, "in_memory": o.in_memory, "table": TABLE,
-            "idempotency_table": IDEMPOTENCY_TABLE, "region": "us-east-1",
+            "engine": self.engines.engine, "in_memory": o.in_memory, "iam": o.iam,
+            "table": api_env["TABLE_NAME"], "idempotency_table": api_env["IDEMPOTENCY_TABLE_NAME"],
+            "region": os.environ["AWS_DEFAULT_REGION"],
             "endpoints": {"dynamodb": self.engines.dynamodb_endpoint, "moto": self.engines.moto_endpoint},
-            "queues": res.queues, "bucket": BUCKET,
+            "queues": {k.removesuffix("_QUEUE_URL").lower(): {"url": v} for k, v in api_env.items()
+                       if k.endswith("_QUEUE_URL")},
+            "bucket": api_env.get("EXPORT_BUCKET"),
         }
         path = o.data_dir / CONNECTION_FILE
         path.write_text(json.dumps(info, indent=2))
         return info
+
+    def _triggers(self, template: Template, prov: Provisioned, names: dict[str, str],
+                  specs: dict[str, FunctionSpec]) -> list[Trigger]:
+        """The event source mappings and schedules of the template."""
+        from qrpro_cli.iam import Check, Policy
+
+        assert self.runtime is not None
+        out: list[Trigger] = []
+        for m in template.mappings():
+            name = names[m.function]
+            source = str(prov.resolve(m.source))
+            dest = ((m.props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            dest = str(prov.resolve(dest)) if dest else None
+            spec = specs[name]
+            if ":sqs:" in source:
+                needs = [Check(f"sqs:{a}", source) for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")]
+            else:
+                needs = [Check(f"dynamodb:{a}", source) for a in ("DescribeStream", "GetRecords", "GetShardIterator")]
+                needs.append(Check("dynamodb:ListStreams", "*"))
+            if dest and ":sqs:" in dest:
+                needs.append(Check("sqs:SendMessage", dest))
+            elif dest and ":s3:" in dest:
+                needs += [Check("s3:PutObject", f"{dest}/x"), Check("s3:ListBucket", dest)]
+            if spec.policies is not None:
+                policy = Policy(spec.policies)
+                missing = [f"{c.action} on {c.resource}" for c in needs if not policy.allows(c)]
+                if missing:
+                    raise eng.StackError(f"event source mapping {m.logical_id}: the {name} function's role lacks "
+                                         f"{', '.join(missing)} (AWS refuses to create the mapping)")
+            source_lid = ref_target(m.source)
+            if ":sqs:" in source:
+                out.append(SqsTrigger(self.runtime, name, prov.attr(source_lid, None), source, m.props))
+            else:
+                table = prov.attr(source_lid, None)
+                checkpoint = None if self.opts.in_memory else self.opts.data_dir / f"stream-{m.logical_id}.json"
+                out.append(StreamTrigger(self.runtime, name, prov.attr(m.function, "Arn"), table, m.props, dest,
+                                         checkpoint))
+        for rule in template.schedules():
+            name = names[rule.function]
+            rule_arn = prov.attr(rule.logical_id, "Arn")
+            if not _permitted(template, prov, rule.function, "events.amazonaws.com", rule_arn):
+                raise eng.StackError(f"schedule {rule.logical_id}: no AWS::Lambda::Permission lets EventBridge "
+                                     f"invoke {name}")
+            # QRPRO_SCHEDULE_<FUNCTION>_SECONDS runs a schedule more often (tests).
+            override = os.environ.get(f"QRPRO_SCHEDULE_{name.upper()}_SECONDS")
+            interval = float(override) if override else schedule_seconds(rule.expression)
+            out.append(ScheduleTrigger(self.runtime, name, rule_arn, interval))
+        return out
 
     def stop(self) -> None:
         for t in self.triggers:
@@ -243,6 +288,8 @@ def run(opts: Options) -> int:
               f"{' in memory' if opts.in_memory else ''})", flush=True)
         print(f"API:       {info['api_url']}/api   (OpenAPI: {info['api_url']}/docs/openapi.json)", flush=True)
         print(f"Redirects: {info['redirect_url']}/{{shortcode}}", flush=True)
+        print(f"Wiring:    the synthesized template ({'IAM roles enforced' if opts.iam else 'IAM NOT enforced'})",
+              flush=True)
         print("Create an account: qrpro admin create-account --email you@example.com --plan business",
               flush=True)
         done.wait()

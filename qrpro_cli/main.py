@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--redirect-port", type=int, default=3001)
     local.add_argument("--data-dir", default=".qrpro")
     local.add_argument("--in-memory", action="store_true", help="keep no data across restarts")
-    local.add_argument("--workers", type=int, default=2, help="warm function containers (processes)")
+    local.add_argument("--workers", type=int, default=2, help="containers (processes) per function at most")
+    local.add_argument("--template", help="run this CloudFormation template instead of synthesizing infra/")
+    local.add_argument("--no-iam", action="store_true",
+                       help="do not enforce the functions' IAM roles (debugging only: AWS always does)")
     from qrpro_cli import admin
 
     admin.add_parser(sub)
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             from qrpro_cli.local import Options, run
 
             return run(Options(api_port=args.api_port, redirect_port=args.redirect_port,
-                               data_dir=Path(args.data_dir), in_memory=args.in_memory, workers=args.workers))
+                               data_dir=Path(args.data_dir), in_memory=args.in_memory, workers=args.workers,
+                               template=Path(args.template) if args.template else None, iam=not args.no_iam))
         admin.connect(args)
         print(json.dumps(admin.run(args)))
         return 0

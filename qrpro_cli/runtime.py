@@ -1,16 +1,16 @@
-"""Runs Lambda handlers locally the way Lambda does: each worker process is
-one warm container that handles one event at a time.
+"""Runs Lambda functions locally the way Lambda does: each function has its own
+warm containers (worker processes, up to ``workers`` at once), each handling
+one event at a time, with the handler, environment, timeout and memory size
+that the synthesized template gives it, and (unless switched off) its IAM
+role enforced on every AWS call (``qrpro_cli.iam``).
 
-The functions get exactly the events AWS would send them (API Gateway REST
-proxy events, authorizer events, SQS and DynamoDB stream batches, scheduled
-events) and the environment their stack gives them, with endpoints pointed at
-the local engines.
+Every event is validated against Powertools' parser model of the real AWS
+event before it is handed over (``qrpro_cli.events``).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import multiprocessing
 import os
 import time
@@ -18,31 +18,28 @@ import traceback
 import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
-# Function name -> handler ("module.attribute"). infra/ deploys the same handlers.
-FUNCTIONS: dict[str, str] = {
-    "api": "lambdas.api.handler.handler",
-    "authorizer": "lambdas.authorizer.handler.handler",
-    "redirect": "lambdas.redirect.handler.handler",
-    "export": "lambdas.export.handler.handler",
-    "scans": "lambdas.scans.handler.handler",
-    "events": "lambdas.events.handler.handler",
-    "webhooks": "lambdas.webhooks.handler.handler",
-    "expiry": "lambdas.expiry.handler.handler",
-}
+from qrpro_cli import events
+from qrpro_cli.template import ACCOUNT, REGION
 
 
-def available(name: str) -> bool:
-    """Whether the function's handler module exists in this checkout."""
-    module = FUNCTIONS[name].rpartition(".")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+@dataclass
+class FunctionSpec:
+    """One function as the template defines it, with local values substituted."""
+
+    name: str
+    handler: str  # module.attribute
+    env: dict[str, str]
+    timeout: int = 30
+    memory: int = 512
+    role_name: str = ""
+    policies: list[dict[str, Any]] | None = None  # None: IAM not enforced
+    hash_keys: dict[str, str] = field(default_factory=dict)  # table -> partition key (dynamodb:LeadingKeys)
 
 
 @dataclass
@@ -53,10 +50,15 @@ class FakeContext:
     aws_request_id: str
     memory_limit_in_mb: int = 1024
     function_version: str = "$LATEST"
+    deadline: float = 0.0  # time.monotonic() at which Lambda stops the invocation; 0: 30 s from now
+
+    def __post_init__(self) -> None:
+        if not self.deadline:
+            self.deadline = time.monotonic() + 30
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:000000000000:function:qrpro-{self.function_name}"
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:qrpro-{self.function_name}"
 
     @property
     def log_group_name(self) -> str:
@@ -67,65 +69,97 @@ class FakeContext:
         return "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def _init(env: dict[str, str], preload: list[str]) -> None:
-    os.environ.update(env)
-    # Metrics are off locally; Powertools still warns at every invocation.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    for name in preload:
-        _handler(name)
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 _handlers: dict[str, Any] = {}
 
 
-def _handler(name: str) -> Any:
-    if name not in _handlers:
-        module, _, attr = FUNCTIONS[name].rpartition(".")
-        _handlers[name] = getattr(importlib.import_module(module), attr)
-    return _handlers[name]
+def _handler(path: str) -> Any:
+    if path not in _handlers:
+        module, _, attr = path.rpartition(".")
+        _handlers[path] = getattr(importlib.import_module(module), attr)
+    return _handlers[path]
 
 
-def invoke_here(name: str, event: dict[str, Any], request_id: str) -> dict[str, Any]:
+def _init(spec: FunctionSpec) -> None:
+    """A new container: the function's environment, its role, its handler imported (cold start)."""
+    os.environ.clear()
+    os.environ.update(spec.env)
+    # Metrics are off locally; Powertools still warns at every invocation.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if spec.policies is not None:
+        from qrpro_cli import iam
+
+        iam.enforce(iam.Policy(spec.policies), iam.Calls(spec.hash_keys), spec.role_name, spec.name)
+    _handler(spec.handler)
+
+
+def invoke_here(handler: str, name: str, event: dict[str, Any], request_id: str, timeout: float = 30,
+                memory: int = 1024) -> dict[str, Any]:
     """Run one invocation in this process; errors come back as data, like Lambda's."""
+    context = FakeContext(name, request_id, memory, deadline=time.monotonic() + timeout)
     try:
-        result = _handler(name)(event, FakeContext(name, request_id))
-        return {"ok": True, "result": result}
+        return {"ok": True, "result": _handler(handler)(event, context)}
     except Exception as err:
         return {"ok": False, "type": type(err).__name__, "message": str(err),
                 "trace": traceback.format_exc(limit=20)}
 
 
 class Runtime:
-    """A pool of warm worker processes shared by all functions."""
+    """The functions' containers: one pool of worker processes per function, started on first use."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
-        self.env = env
+    def __init__(self, functions: dict[str, FunctionSpec], workers: int = 2) -> None:
+        self.functions = functions
         self.workers = workers
         self._lock = Lock()
-        self._pool = self._new_pool()
+        self._pools: dict[str, ProcessPoolExecutor] = {}
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init,
-                                   initargs=(self.env, ["api", "authorizer"]))
+    def _pool(self, name: str) -> ProcessPoolExecutor:
+        with self._lock:
+            if name not in self._pools:
+                ctx = multiprocessing.get_context("spawn")
+                self._pools[name] = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init,
+                                                        initargs=(self.functions[name],))
+            return self._pools[name]
 
-    def warm(self) -> None:
-        futures = [self._pool.submit(time.sleep, 0.01) for _ in range(self.workers)]
+    def _discard(self, name: str, pool: ProcessPoolExecutor) -> None:
+        """Lambda stops a container that timed out or crashed: so do we."""
+        with self._lock:
+            if self._pools.get(name) is pool:
+                del self._pools[name]
+        for proc in list(getattr(pool, "_processes", {}).values()):  # no public API to kill a worker
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def warm(self, *names: str) -> None:
+        futures = [self._pool(n).submit(time.sleep, 0.01) for n in names if n in self.functions]
         for f in futures:
             f.result(timeout=120)
 
-    def invoke(self, name: str, event: dict[str, Any], timeout: float = 60,
-               request_id: str | None = None) -> dict[str, Any]:
+    def invoke(self, name: str, event: dict[str, Any], kind: str, request_id: str | None = None) -> dict[str, Any]:
+        """Invoke ``name`` with an event of ``kind`` (see ``qrpro_cli.events``), as Lambda would."""
+        events.validate(kind, event)
+        spec = self.functions[name]
         request_id = request_id or str(uuid.uuid4())
+        pool = self._pool(name)
         try:
-            return self._pool.submit(invoke_here, name, event, request_id).result(timeout=timeout)
+            future = pool.submit(invoke_here, spec.handler, name, event, request_id, spec.timeout, spec.memory)
+        except (BrokenProcessPool, RuntimeError):
+            self._discard(name, pool)
+            return self.invoke(name, event, kind, request_id)
+        try:
+            return future.result(timeout=spec.timeout + 5)  # + the container's start, on a cold one
+        except FutureTimeout:
+            self._discard(name, pool)
+            return {"ok": False, "type": "Sandbox.Timedout", "trace": "",
+                    "message": f"Task timed out after {spec.timeout:.2f} seconds"}
         except BrokenProcessPool:
-            with self._lock:
-                self._pool = self._new_pool()
-            return {"ok": False, "type": "BrokenProcessPool", "message": "worker died", "trace": ""}
+            self._discard(name, pool)
+            return {"ok": False, "type": "Runtime.ExitError", "message": "the container exited", "trace": ""}
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)

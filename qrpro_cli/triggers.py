@@ -1,13 +1,16 @@
-"""Local stand-ins for Lambda's event sources: SQS event source mappings and
-EventBridge schedules. Each runs in a thread of the local stack and hands the
+"""Local stand-ins for Lambda's event sources, configured from the template's
+event source mappings and EventBridge rules, and applying their settings as
+AWS documents them. Each runs in a thread of the local stack and hands the
 function exactly the event AWS would."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import boto3
 
 from qrpro_cli.runtime import Runtime
+from qrpro_cli.template import ACCOUNT, REGION
 
 log = logging.getLogger("qrpro.local")
 
@@ -41,76 +45,158 @@ class Trigger(threading.Thread):
         raise NotImplementedError
 
 
-class SqsTrigger(Trigger):
-    """An SQS event source mapping with ReportBatchItemFailures: messages the
-    function reports as failed (or all, if it crashed) stay on the queue and
-    come back after the visibility timeout; the queue's redrive policy moves
-    them to the dead-letter queue after maxReceiveCount."""
+def failed_items(out: dict[str, Any], ids: list[str], report_failures: bool) -> list[str] | None:
+    """What Lambda makes of an invocation's outcome: ``None`` if the whole batch
+    failed, else the identifiers reported as failed. Without
+    ``ReportBatchItemFailures`` the answer is ignored: every batch that returns
+    is a success, whatever it says."""
+    if not out["ok"]:
+        return None
+    if not report_failures:
+        return []
+    failures = (out["result"] or {}).get("batchItemFailures") if isinstance(out["result"], dict) else None
+    failed = [str((f or {}).get("itemIdentifier") or "") for f in failures or []]
+    if any(f not in ids for f in failed):  # an empty or unknown identifier fails the whole batch
+        return None
+    return failed
 
-    def __init__(self, runtime: Runtime, function: str, queue_url: str, queue_arn: str,
-                 batch_size: int = 10, wait_seconds: int = 1) -> None:
+
+class SqsTrigger(Trigger):
+    """An SQS event source mapping. Messages of a failed batch (or reported
+    failed, with ``ReportBatchItemFailures``) stay on the queue and come back
+    after the visibility timeout; the queue's redrive policy moves them to its
+    dead-letter queue after ``maxReceiveCount`` receives."""
+
+    def __init__(self, runtime: Runtime, function: str, queue_url: str, queue_arn: str, props: dict[str, Any]) -> None:
         super().__init__(f"sqs:{function}", runtime)
         self.function, self.queue_url, self.queue_arn = function, queue_url, queue_arn
-        self.batch_size, self.wait_seconds = batch_size, wait_seconds
+        self.batch_size = int(props.get("BatchSize", 10))
+        self.window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        self.report_failures = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
         self.sqs = boto3.client("sqs")
 
+    def _receive(self, count: int, wait: int) -> list[Any]:
+        return list(self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, count), WaitTimeSeconds=wait,
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", []))
+
     def poll(self) -> None:
-        out = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
-                                       WaitTimeSeconds=self.wait_seconds, AttributeNames=["All"],
-                                       MessageAttributeNames=["All"])
-        messages = out.get("Messages", [])
+        messages = self._receive(self.batch_size, 1)
+        deadline = time.monotonic() + self.window  # the batching window: fill the batch, or wait this long
+        while messages and len(messages) < self.batch_size and time.monotonic() < deadline:
+            more = self._receive(self.batch_size - len(messages), 0)
+            if not more:
+                self.stopping.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            messages += more
         if messages:
             self.deliver(messages)
 
     def deliver(self, messages: list[Any]) -> None:
-        event = {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"} for m in messages]}
-        out = self.runtime.invoke(self.function, event)
-        if not out["ok"]:
-            log.error("%s failed on a batch of %d: %s: %s", self.function, len(messages), out["type"],
-                      out["message"])
+        out = self.runtime.invoke(self.function, sqs_event(messages, self.queue_arn), "sqs")
+        ids = [m["MessageId"] for m in messages]
+        failed = failed_items(out, ids, self.report_failures)
+        if failed is None:
+            if not out["ok"]:
+                log.error("%s failed on a batch of %d: %s: %s", self.function, len(messages), out["type"],
+                          out["message"])
             return
-        failed = {f["itemIdentifier"] for f in (out["result"] or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i:i + 10])])
 
 
-class ScheduleTrigger(Trigger):
-    """An EventBridge schedule: the function every ``interval`` seconds."""
+def sqs_event(messages: list[Any], queue_arn: str) -> dict[str, Any]:
+    """The SQS event of received ``messages`` (as ReceiveMessage returned them)."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+        "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn, "awsRegion": REGION} for m in messages]}
 
-    def __init__(self, runtime: Runtime, function: str, interval: float) -> None:
+
+def scheduled_event(rule_arn: str) -> dict[str, Any]:
+    """What an EventBridge schedule rule sends its Lambda target."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": ACCOUNT, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+            "resources": [rule_arn], "detail": {}}
+
+
+def schedule_seconds(expression: str) -> float:
+    """``rate(5 minutes)`` -> 300."""
+    m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if m is None:
+        raise ValueError(f"schedule {expression!r}: only rate() expressions are run locally")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[m[2].rstrip("s")]
+    return int(m[1]) * unit
+
+
+class ScheduleTrigger(Trigger):
+    """An EventBridge schedule rule targeting the function."""
+
+    def __init__(self, runtime: Runtime, function: str, rule_arn: str, interval: float) -> None:
         super().__init__(f"schedule:{function}", runtime)
-        self.function, self.interval = function, interval
+        self.function, self.rule_arn, self.interval = function, rule_arn, interval
 
     def poll(self) -> None:
         if self.stopping.wait(self.interval):
             return
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out = self.runtime.invoke(self.function, {
-            "version": "0", "id": str(time.time_ns()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "time": now, "region": "us-east-1", "resources": [], "detail": {}})
+        out = self.runtime.invoke(self.function, scheduled_event(self.rule_arn), "schedule")
         if not out["ok"]:
             log.error("%s failed: %s: %s", self.function, out["type"], out["message"])
 
 
-class StreamTrigger(Trigger):
-    """A DynamoDB stream event source mapping (with a filter on the key prefix).
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering (the EventBridge pattern syntax the template can use)."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        for key, sub in pattern.items():
+            if isinstance(sub, list) and any(isinstance(r, dict) and "exists" in r for r in sub):
+                if not any(r.get("exists") == (key in value) for r in sub if isinstance(r, dict)):
+                    return False
+            elif key not in value or not matches(sub, value[key]):
+                return False
+        return True
+    for rule in pattern:  # a list: any rule matches
+        if isinstance(rule, dict):
+            if "prefix" in rule and isinstance(value, str) and value.startswith(rule["prefix"]):
+                return True
+            if "anything-but" in rule:
+                but = rule["anything-but"]
+                if value not in (but if isinstance(but, list) else [but]):
+                    return True
+        elif rule == value:
+            return True
+    return False
 
-    Reads every shard of the table's stream from the oldest record it has not
-    yet handed over; the position is kept in ``checkpoint`` (a file in the data
-    dir) so a restart neither loses nor replays records. A batch the function
-    fails on is retried until it succeeds (in order, like Lambda's mapping).
+
+class StreamTrigger(Trigger):
+    """A DynamoDB stream event source mapping with the template's settings.
+
+    Reads each shard in order from where it stopped (the position is kept in
+    ``checkpoint``, a file in the data dir, so a restart neither loses nor
+    replays records). Records the filter criteria reject never reach the
+    function. A failed batch is retried (bisected if so configured) until it
+    succeeds, ``MaximumRetryAttempts`` is spent or its oldest record is older
+    than ``MaximumRecordAgeInSeconds``; then the batch goes to the on-failure
+    destination (SQS: its description; S3: the whole invocation record) and the
+    shard moves on. With ``ReportBatchItemFailures`` the function's answer
+    checkpoints the records before the first failed one; without it, every
+    batch that returns counts as a success.
     """
 
-    def __init__(self, runtime: Runtime, function: str, table: str, pk_prefix: str,
-                 checkpoint: Path | None) -> None:
+    def __init__(self, runtime: Runtime, function: str, function_arn: str, table: str, props: dict[str, Any],
+                 on_failure: str | None, checkpoint: Path | None) -> None:
         super().__init__(f"stream:{function}", runtime)
-        self.function, self.table, self.pk_prefix, self.checkpoint = function, table, pk_prefix, checkpoint
+        self.function, self.function_arn, self.table, self.checkpoint = function, function_arn, table, checkpoint
+        self.batch_size = int(props.get("BatchSize", 100))
+        self.report_failures = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+        self.bisect = bool(props.get("BisectBatchOnFunctionError"))
+        self.max_retries = int(props.get("MaximumRetryAttempts", -1))  # -1: until the record expires
+        self.max_age = int(props.get("MaximumRecordAgeInSeconds", -1))
+        self.filters = [json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
+        self.on_failure = on_failure
         self.streams = boto3.client("dynamodbstreams")
         self.positions: dict[str, str] = {}  # shard id -> last sequence number handed over
         self.finished: set[str] = set()
@@ -151,18 +237,13 @@ class StreamTrigger(Trigger):
             iterator = self._iterator(arn, sid)
             if iterator is None:
                 continue
-            out = self.streams.get_records(ShardIterator=iterator, Limit=100)
-            records = out.get("Records", [])
-            wanted = [r for r in records
-                      if r.get("eventName") == "INSERT"
-                      and r["dynamodb"].get("Keys", {}).get("pk", {}).get("S", "").startswith(self.pk_prefix)]
+            out = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            records = [stream_record(r, arn) for r in out.get("Records", [])]
+            wanted = [r for r in records if not self.filters or any(matches(f, r) for f in self.filters)]
             if wanted:
-                result = self.runtime.invoke(self.function, {"Records": [_stream_record(r, arn) for r in wanted]})
-                if not result["ok"]:
-                    log.error("%s failed: %s: %s", self.function, result["type"], result["message"])
-                    self.iterators.pop(sid, None)  # re-read from the last checkpoint
-                    self.stopping.wait(1)
-                    return
+                self._process(wanted, arn, sid)
+            if self.stopping.is_set():
+                return
             if records:
                 busy = True
                 self.positions[sid] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -176,10 +257,69 @@ class StreamTrigger(Trigger):
         if not busy:
             self.stopping.wait(0.5)
 
+    def _process(self, batch: list[dict[str, Any]], arn: str, shard: str) -> None:
+        """Hand ``batch`` over until it succeeds or is given up on (never returns early but on stop)."""
+        attempts = 0
+        while batch and not self.stopping.is_set():
+            out = self.runtime.invoke(self.function, {"Records": batch}, "dynamodb-stream")
+            ids = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            failed = failed_items(out, ids, self.report_failures)
+            if failed == []:
+                return
+            if not out["ok"]:
+                log.error("%s failed on a batch of %d: %s: %s", self.function, len(batch), out["type"], out["message"])
+            attempts += 1
+            if failed:  # checkpoint before the first failed record; retry from there
+                batch = batch[ids.index(min(failed, key=ids.index)):]
+            oldest = min(int(r["dynamodb"].get("ApproximateCreationDateTime", time.time())) for r in batch)
+            if (0 <= self.max_retries < attempts) or (0 <= self.max_age < time.time() - oldest):
+                condition = "RetryAttemptsExhausted" if 0 <= self.max_retries < attempts else "RecordAgeExceeded"
+                self._give_up(batch, arn, shard, attempts, condition, out)
+                return
+            if self.bisect and failed is None and len(batch) > 1:
+                half = len(batch) // 2
+                self._process(batch[:half], arn, shard)
+                self._process(batch[half:], arn, shard)
+                return
+            self.stopping.wait(min(5.0, 0.5 * 2 ** (attempts - 1)))  # Lambda backs off between retries
 
-def _stream_record(record: Any, arn: str) -> dict[str, Any]:
+    def _give_up(self, batch: list[dict[str, Any]], arn: str, shard: str, attempts: int, condition: str,
+                 out: dict[str, Any]) -> None:
+        def iso(record: dict[str, Any]) -> str:
+            when = datetime.fromtimestamp(int(record["dynamodb"]["ApproximateCreationDateTime"]), UTC)
+            return when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        now = datetime.now(UTC)
+        failure = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.function_arn,
+                               "condition": condition, "approximateInvokeCount": attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                **({} if out["ok"] else {"functionError": "Unhandled"})},
+            "version": "1.0", "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "DDBStreamBatchInfo": {
+                "shardId": shard, "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": iso(batch[0]), "approximateArrivalOfLastRecord": iso(batch[-1]),
+                "batchSize": len(batch), "streamArn": arn},
+        }
+        log.error("%s: %d stream records given up (%s) -> %s", self.function, len(batch), condition, self.on_failure)
+        if self.on_failure is None:
+            return
+        if self.on_failure.startswith("arn:aws:sqs:"):
+            name = self.on_failure.rsplit(":", 1)[-1]
+            sqs = boto3.client("sqs")
+            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"], MessageBody=json.dumps(failure))
+        elif self.on_failure.startswith("arn:aws:s3:::"):
+            # The S3 destination keeps the whole invocation record, payload included.
+            key = f"aws/lambda/{self.function}/{shard}/{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+            body = json.dumps({**failure, "payload": json.dumps({"Records": batch})})
+            boto3.client("s3").put_object(Bucket=self.on_failure.removeprefix("arn:aws:s3:::"), Key=key,
+                                          Body=body.encode())
+
+
+def stream_record(record: Any, arn: str) -> dict[str, Any]:
     dyn = dict(record["dynamodb"])
     if "ApproximateCreationDateTime" in dyn and not isinstance(dyn["ApproximateCreationDateTime"], int | float):
         dyn["ApproximateCreationDateTime"] = int(dyn["ApproximateCreationDateTime"].timestamp())
     return {"eventID": record.get("eventID"), "eventName": record["eventName"], "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "dynamodb": dyn, "eventSourceARN": arn}
+            "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": dyn, "eventSourceARN": arn}

@@ -135,20 +135,38 @@ class Reply:
         return json.loads(self.body)
 
 
+_TEMPLATE: list[Any] = []
+
+
+def _template(cls: Any) -> Any:
+    """The synthesized template, read once per test process."""
+    if not _TEMPLATE:
+        _TEMPLATE.append(cls.load())
+    return _TEMPLATE[0]
+
+
 class InProcessApi:
     """The local gateway without sockets: the same authorizer step and the same
     handlers, run in this process (fast integration tests of the pipeline)."""
 
     def __init__(self) -> None:
-        from qrpro_cli.gateway import Gateway, api_router
+        from qrpro_cli import events
+        from qrpro_cli.gateway import RestApi
         from qrpro_cli.runtime import invoke_here
+        from qrpro_cli.template import Template
 
         class _Runtime:
-            def invoke(self, name: str, event: dict[str, Any], timeout: float = 60,
+            def invoke(self, name: str, event: dict[str, Any], kind: str,
                        request_id: str | None = None) -> dict[str, Any]:
-                return invoke_here(name, event, request_id or "test")
+                events.validate(kind, event)
+                return invoke_here(f"lambdas.{name}.handler.handler", name, event, request_id or "test")
 
-        self.gateway = Gateway(_Runtime(), api_router)  # type: ignore[arg-type]
+        template = _template(Template)
+        names = {lid: fn.name for lid, fn in template.functions().items()}
+        authorizer = template.authorizer()
+        self.gateway = RestApi(_Runtime(), template.routes(), names,  # type: ignore[arg-type]
+                               names[authorizer[1]] if authorizer else None, template.gateway_responses(),
+                               template.stage_name())
 
     def request(self, method: str, path: str, token: str | None = None, json: Any = None,
                 body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,23 @@ def running_stack(data_dir: Path, *extra: str) -> Iterator[Stack]:
         yield s
     finally:
         stop_stack_process(s.proc)
+
+
+def template_without(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the synthesized template with ``change`` applied (for `qrpro local --template`)."""
+    from qrpro_cli.template import synthesized
+
+    doc = json.loads(synthesized().read_text())
+    change(doc["Resources"])
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def resource(resources: dict[str, Any], kind: str, contains: str) -> dict[str, Any]:
+    """The one resource of ``kind`` whose logical id contains ``contains``."""
+    found = [r for lid, r in resources.items() if r["Type"] == kind and contains in lid]
+    assert len(found) == 1, f"{len(found)} {kind} resources match {contains!r}"
+    return found[0]["Properties"]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import boto3
 
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, next_midnight
-from qrpro_cli.local import TABLE
 from tests.e2e.conftest import BIN, Stack, running_stack, stop_stack_process
 
 
@@ -121,8 +120,8 @@ def test_the_daily_budget_ends_in_429_over_http(stack: Stack) -> None:
     if next_midnight(now) - now < 60:  # the budget's day must not change under the test
         time.sleep(next_midnight(now) - now + 1)
         now = int(time.time())
-    endpoint = json.loads((stack.data_dir / "local.json").read_text())["endpoints"]["dynamodb"]
-    boto3.client("dynamodb", endpoint_url=endpoint).put_item(TableName=TABLE, Item={
+    info = json.loads((stack.data_dir / "local.json").read_text())
+    boto3.client("dynamodb", endpoint_url=info["endpoints"]["dynamodb"]).put_item(TableName=info["table"], Item={
         "pk": {"S": k.pk_rate(acct["key_id"], day_bucket(now))}, "sk": {"S": "RATE"}, "used": {"N": "998"}})
     for remaining in ("1", "0"):
         r = stack.api("GET", "/api/user", acct["api_key"])

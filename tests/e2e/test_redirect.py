@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from qrpro.domain.clock import day_bucket
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, resource, running_stack, template_without
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -126,22 +126,36 @@ def test_scans_reach_analytics_through_the_queue(stack: Stack) -> None:
     assert listed["scans_30d"] == 9
 
 
+def _without_park_permission(resources: dict[str, Any]) -> None:
+    policy = resource(resources, "AWS::IAM::Policy", "RedirectFnRole")
+    policy["PolicyDocument"]["Statement"] = [
+        st for st in policy["PolicyDocument"]["Statement"] if st["Action"] != "dynamodb:PutItem"]
+
+
+@pytest.mark.parametrize("role", ["as synthesized", "without the PutItem statement"])
 def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, role: str) -> None:
     """The scans queue disappears: visitors are still redirected, their scans are
     parked in DynamoDB, and the scheduled drain counts them although no SQS batch
-    ever reaches the aggregator again."""
-    monkeypatch.setenv("QRPRO_SCAN_DRAIN_INTERVAL", "1")
-    with running_stack(tmp_path / "data", "--in-memory") as stack:
+    ever reaches the aggregator again. Parking works only because the redirect's
+    role allows that PutItem (on SCANPENDING# keys only): without the statement,
+    IAM refuses the write, as AWS would, and the scans are lost."""
+    monkeypatch.setenv("QRPRO_SCHEDULE_SCANS_SECONDS", "1")
+    extra = () if role == "as synthesized" else (
+        "--template", str(template_without(tmp_path / "template.json", _without_park_permission)))
+    with running_stack(tmp_path / "data", "--in-memory", *extra) as stack:
         key = stack.account("business")["api_key"]
         code = create(stack, key, "https://example.com/outage")
-        moto = json.loads((stack.data_dir / "local.json").read_text())["endpoints"]["moto"]
-        sqs = boto3.client("sqs", endpoint_url=moto)
-        sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="qrpro-scans")["QueueUrl"])
+        info = json.loads((stack.data_dir / "local.json").read_text())
+        sqs = boto3.client("sqs", endpoint_url=info["endpoints"]["moto"])
+        sqs.delete_queue(QueueUrl=info["queues"]["scans"]["url"])
         for _ in range(4):
             assert visit(stack, code["shortcode"]).status == 302
 
         def counted() -> Any:
             return stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json().get("total") == 4
 
-        assert until(counted), "parked scans were not counted"
+        if role == "as synthesized":
+            assert until(counted), "parked scans were not counted"
+        else:
+            assert not until(counted, seconds=8), "scans were parked without the permission"

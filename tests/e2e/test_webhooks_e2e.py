@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, resource, running_stack, template_without
 from tests.integration.test_webhooks import Receiver, verify
 
 CODE_EVENTS = ["code.created", "code.updated", "code.deleted", "code.reactivated", "code.expired"]
@@ -118,3 +119,34 @@ def test_local_stack_retries_until_the_receiver_accepts(retry_stack: Stack) -> N
         assert deliveries[0]["next_retry_at"] is None and all(d["next_retry_at"] for d in deliveries[1:])
     finally:
         receiver.stop()
+
+
+def _without_report_batch_item_failures(resources: dict[str, Any]) -> None:
+    del resource(resources, "AWS::Lambda::EventSourceMapping", "EventsFn")["FunctionResponseTypes"]
+
+
+@pytest.mark.parametrize("mapping", ["as synthesized", "without ReportBatchItemFailures"])
+def test_a_failed_fan_out_is_retried_only_when_the_mapping_reports_item_failures(
+        tmp_path: Path, receiver: Receiver, mapping: str) -> None:
+    """The webhooks queue is gone while a code is created: the events function fails
+    that record's fan-out and answers it in batchItemFailures. With the mapping's
+    ReportBatchItemFailures the record is retried and delivered once the queue is
+    back; without it Lambda takes the answer for a success and the event is lost."""
+    extra = () if mapping == "as synthesized" else (
+        "--template", str(template_without(tmp_path / "template.json", _without_report_batch_item_failures)))
+    with running_stack(tmp_path / "data", "--in-memory", *extra) as stack:
+        token = stack.account("business")["api_key"]
+        _create(stack, token, receiver.url("/hooks/retry"), ["code.created"])
+        info = json.loads((stack.data_dir / "local.json").read_text())
+        sqs = boto3.client("sqs", endpoint_url=info["endpoints"]["moto"])
+        url = info["queues"]["webhooks"]["url"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"])
+        sqs.delete_queue(QueueUrl=url)
+        assert stack.api("POST", "/api/codes", token, json_body={"url": "https://example.com/retry"}).status == 201
+        time.sleep(3)  # the fan-out fails at least once
+        sqs.create_queue(QueueName=url.rsplit("/", 1)[-1], Attributes=attributes["Attributes"])
+        got = receiver.wait_for(1, timeout=30 if mapping == "as synthesized" else 15)
+        if mapping == "as synthesized":
+            assert [json.loads(r.body)["type"] for r in got] == ["code.created"], stack.log.read_text()[-3000:]
+        else:
+            assert got == [], "the event was retried although the mapping ignores batchItemFailures"
