@@ -12,7 +12,7 @@ Actions and resources are matched by moto's evaluator
 (``moto.iam.access_control.IAMPolicyStatement``). Conditions are evaluated
 here, because moto only evaluates ``StringEquals``: the String* operators
 with the ``ForAllValues:``/``ForAnyValue:`` set qualifiers and ``IfExists``,
-and ``Bool``, over the keys the local stack can know (``dynamodb:LeadingKeys``,
+``Arn*`` and ``Bool``, over the keys the local stack can know (``dynamodb:LeadingKeys``,
 ``aws:SecureTransport``). Any other operator fails the check loudly rather
 than pass silently.
 """
@@ -75,6 +75,8 @@ _MATCH = {
     "StringLike": like,
     "StringNotLike": lambda p, v: not like(p, v),
     "Bool": lambda p, v: p.lower() == v.lower(),
+    "ArnEquals": lambda p, v: p == v,
+    "ArnLike": like,
 }
 _NEGATED = {"StringNotEquals", "StringNotLike"}
 

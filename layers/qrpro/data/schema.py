@@ -1,6 +1,7 @@
-"""The table definitions, used by the local stack and the tests to create
-tables in DynamoDB Local. ``infra/`` declares the same keys and indexes in
-CDK; tests/infra checks that the two agree."""
+"""The table definitions for tests and benchmarks that create tables in
+DynamoDB Local without a stack (`qrpro local` creates its tables from the
+synthesized template). ``infra/`` declares the same keys and indexes in CDK;
+tests/infra checks that the two agree."""
 
 from __future__ import annotations
 
