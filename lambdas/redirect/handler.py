@@ -1,8 +1,8 @@
 """The redirect at ``{SHORT_BASE_URL}/{shortcode}``: what every printed code hits.
 
 Behind CloudFront → Lambda function URL (payload 2.0: ``rawPath``,
-``requestContext.http.method``, lowercased headers); the local gateway sends
-REST v1 events (``path``, ``httpMethod``). Both are accepted.
+``requestContext.http.method``, lowercased headers, only those of the
+distribution's origin request policy), on the local stack as in AWS.
 
 Hot path: no pydantic, no router, no Powertools. Lookups are cached in memory
 for ``CACHE_SECONDS`` (a changed destination or status shows within 5 s), so a
@@ -78,10 +78,9 @@ def redirect(url: str) -> dict[str, Any]:
 
 
 def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
-    path = str(event.get("rawPath") or event.get("path") or "/")
-    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    method = str(event["requestContext"]["http"]["method"]).upper()
+    path = str(event.get("rawPath") or "/")
+    headers = event.get("headers") or {}
     return method, path, headers
 
 
@@ -114,7 +113,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not head:
         user_agent = headers.get("user-agent")
         if not is_bot(user_agent):
-            place = headers.get("cloudfront-viewer-country") or headers.get("cf-ipcountry")
+            place = headers.get("cloudfront-viewer-country")
             scans.enqueue(scans.scan_message(short["code_id"], scope, profile["plan"], int(now),
                                              country(place), device(user_agent)))
     return redirect(short["url"])

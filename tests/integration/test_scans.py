@@ -61,13 +61,6 @@ def queue(table: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> It
     scans._unsent.clear()
 
 
-def v1(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """What the local gateway sends (API Gateway REST proxy)."""
-    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers or {},
-            "multiValueHeaders": {}, "queryStringParameters": None, "body": None, "isBase64Encoded": False,
-            "requestContext": {"requestId": "r", "httpMethod": method, "path": path, "identity": {}}}
-
-
 def v2(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
     """What a Lambda function URL behind CloudFront sends (payload 2.0)."""
     return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
@@ -78,11 +71,11 @@ def v2(path: str, method: str = "GET", headers: dict[str, str] | None = None) ->
 
 
 def scan(shortcode: str, ua: str = IPHONE, country: str | None = "US", method: str = "GET",
-         shape: Any = v1) -> dict[str, Any]:
+         ) -> dict[str, Any]:
     headers = {"User-Agent": ua, "X-Forwarded-For": SECRET_IP}
     if country is not None:
         headers["CloudFront-Viewer-Country"] = country
-    return dict(redirect.handler(shape(f"/{shortcode}", method, headers), None))
+    return dict(redirect.handler(v2(f"/{shortcode}", method, headers), None))
 
 
 def receive_all(url: str) -> list[dict[str, Any]]:
@@ -178,11 +171,10 @@ def day_total(code_id: str) -> int:
 
 # -- the redirect ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape", [v1, v2])
-def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_account: Any, shape: Any) -> None:
+def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_account: Any) -> None:
     caller = make_account("business").caller()
     code = codes.create(caller, {"url": "https://example.com/landing?a=1"}, int(time.time()))
-    r = scan(code["shortcode"], IPHONE, "de", shape=shape)
+    r = scan(code["shortcode"], IPHONE, "de")
     assert r["statusCode"] == 302
     assert r["headers"]["Location"] == "https://example.com/landing?a=1"
     assert r["headers"]["Cache-Control"] == "no-store"
@@ -296,8 +288,7 @@ def test_nothing_of_the_request_is_stored_or_logged(queue: str, make_account: An
                                                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     code = codes.create(make_account().caller(), {"url": "https://example.com/p"}, int(time.time()))
-    for shape in (v1, v2):
-        scan(code["shortcode"], SECRET_UA, "FR", shape=shape)
+    scan(code["shortcode"], SECRET_UA, "FR")
     msgs = receive_all(queue)
     assert run_consumer(msgs) == []
     dump = json.dumps(all_items()) + json.dumps(msgs) + caplog.text
