@@ -18,15 +18,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from qrpro.api.pipeline import PUBLIC_ROUTES
+from qrpro.domain.errors import ApiError, InvalidApiKey, NotSignedIn, PayloadTooLarge
 from qrpro_cli.runtime import Runtime, available
 
 log = logging.getLogger("qrpro.local")
 
 TEXT_TYPES = ("application/json", "text/", "application/xml", "image/svg+xml")
+# The same bodies as the deployed gateway responses (infra/constructs/api.py).
 GATEWAY_ERRORS = {
-    "not_signed_in": (401, {"error": "not_signed_in"}),
-    "invalid_api_key": (401, {"error": "invalid_api_key"}),
+    "not_signed_in": (401, NotSignedIn().body()),
+    "invalid_api_key": (401, InvalidApiKey().body()),
+    "payload_too_large": (413, PayloadTooLarge().body()),
 }
+
+
+def internal(request_id: str) -> dict[str, Any]:
+    return {**ApiError().body(), "request_id": request_id}
 MAX_GATEWAY_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 
 
@@ -92,7 +100,7 @@ Router = Callable[[str, str], tuple[str, bool]]  # (method, path) -> (function, 
 
 def api_router(method: str, path: str) -> tuple[str, bool]:
     """The REST API's resources: as in infra/, the export has its own function."""
-    if method == "GET" and path == "/docs/openapi.json":
+    if (method, path) in PUBLIC_ROUTES:  # the reference: GET /, /docs and its assets
         return "api", False
     if path.rstrip("/") == "/api/user/export" and available("export"):
         return "export", True
@@ -118,7 +126,7 @@ class Gateway:
             if out["message"] == "Unauthorized":
                 return GATEWAY_ERRORS["not_signed_in"]
             log.error("authorizer failed: %s: %s", out["type"], out["message"])
-            return 500, {"error": "internal", "request_id": event["requestContext"]["requestId"]}
+            return 500, internal(event["requestContext"]["requestId"])
         policy = out["result"]
         effect = policy["policyDocument"]["Statement"][0]["Effect"]
         if effect != "Allow":
@@ -129,7 +137,7 @@ class Gateway:
                body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         request_id = str(uuid.uuid4())
         if len(body) > MAX_GATEWAY_BODY:
-            return _json(413, {"error": "payload_too_large"}, request_id)
+            return _json(*GATEWAY_ERRORS["payload_too_large"], request_id)
         event = build_event(method, raw_path, headers, body, request_id)
         function, needs_auth = self.router(method, event["path"])
         if needs_auth:
@@ -140,7 +148,7 @@ class Gateway:
         out = self.runtime.invoke(function, event, request_id=request_id)
         if not out["ok"]:
             log.error("%s failed: %s: %s\n%s", function, out["type"], out["message"], out["trace"])
-            return _json(500, {"error": "internal", "request_id": request_id}, request_id)
+            return _json(500, internal(request_id), request_id)
         return _proxy_response(out["result"], request_id)
 
 

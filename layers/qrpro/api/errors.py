@@ -24,7 +24,7 @@ def error_response(err: ApiError) -> Response:
 
 
 def internal_error(request_id: str) -> Response:
-    return json_response(500, {"error": "internal", "request_id": request_id})
+    return json_response(500, {"error": "internal", "message": ApiError.default_message, "request_id": request_id})
 
 
 def field_path(loc: Any) -> str:

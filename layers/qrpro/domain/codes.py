@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypeAliasType
 
 from qrpro.config import settings
 from qrpro.domain.urls import MAX_URL, split_checked
@@ -18,12 +19,19 @@ SHORTCODE_LEN = 7
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
 
-LogoKey = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
-                  "youtube", "whatsapp"]
-FrameStyle = Literal["none", "scan-me", "banner-top", "banner-bottom"]
+# Named types: each becomes one shared schema of the OpenAPI document (docs/api.md section 12).
+LogoKey = TypeAliasType("LogoKey", Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook",
+                                           "linkedin", "x", "youtube", "whatsapp"])
+FrameStyle = TypeAliasType("FrameStyle", Literal["none", "scan-me", "banner-top", "banner-bottom"])
+CodeStatus = TypeAliasType("CodeStatus", Literal["active", "paused", "grace", "expired"])
+EditableStatus = TypeAliasType("EditableStatus", Literal["active", "paused"])
+HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status"])  # history entries (6.8)
+BulkAction = TypeAliasType("BulkAction", Literal["pause", "resume", "delete", "move"])
 
 
 class Status(StrEnum):
+    """The values of ``CodeStatus`` as constants for the data layer."""
+
     ACTIVE = "active"
     PAUSED = "paused"
     GRACE = "grace"
@@ -106,7 +114,7 @@ class CodePatch(_Fields):
     """Body of PATCH /api/codes/{id}: any mutable field."""
 
     url: Annotated[str | None, Field(max_length=MAX_URL)] = None
-    status: Literal["active", "paused"] | None = None
+    status: EditableStatus | None = None
 
     @field_validator("url")
     @classmethod

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
+
+from typing_extensions import TypeAliasType
+
+# Named schemas of the OpenAPI document.
+PlanName = TypeAliasType("PlanName", Literal["solo", "business", "team", "agency"])
 
 
 class PlanStatus(StrEnum):

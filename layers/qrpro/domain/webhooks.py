@@ -22,14 +22,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypeAliasType
 
 from qrpro.domain.urls import MAX_URL, split_checked
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
                "scans.cap_reached")
 PING = "ping"  # POST /api/webhooks/{id}/test only; never subscribable
-EventType = Literal["code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
-                    "scans.cap_reached"]
+EventType = TypeAliasType("EventType", Literal["code.created", "code.updated", "code.deleted", "code.expired",
+                                              "code.reactivated", "scans.cap_reached"])
+DeliveryEventType = TypeAliasType("DeliveryEventType", Literal["code.created", "code.updated", "code.deleted",
+                                                              "code.expired", "code.reactivated",
+                                                              "scans.cap_reached", "ping"])
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
 SECRET_BYTES = 32  # the spec asks for 24 to 64
