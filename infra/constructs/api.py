@@ -18,6 +18,7 @@ from constructs import Construct
 from infra.constructs.functions import LOG_RETENTION
 
 STAGE = "prod"
+DOCS_ASSETS = ("init.js", "swagger-ui.css", "swagger-ui-bundle.js")  # lambdas/api/docs.py serves them
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # Every type: API Gateway then returns the function's base64 bodies (PNG, PDF,
 # ZIP) as bytes whatever the client's Accept header, and hands request bodies
@@ -148,9 +149,15 @@ class Api(Construct):
         export.add_method("GET", export_integration, **authed_kw)
         export.add_method("ANY", api_integration, **authed_kw)  # other verbs: 405 from the api function
 
-        openapi = self.rest_api.root.add_resource("docs").add_resource("openapi.json")
-        self.openapi_method = openapi.add_method(
-            "GET", api_integration, authorization_type=apigw.AuthorizationType.NONE)
+        # The reference (docs/api.md section 1), no authorizer: GET /, /docs, its document and assets.
+        public = apigw.AuthorizationType.NONE
+        self.rest_api.root.add_method("GET", api_integration, authorization_type=public)
+        docs = self.rest_api.root.add_resource("docs")
+        docs.add_method("GET", api_integration, authorization_type=public)
+        self.openapi_method = docs.add_resource("openapi.json").add_method(
+            "GET", api_integration, authorization_type=public)
+        for asset in DOCS_ASSETS:
+            docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
 
         for rtype, status, body in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(

@@ -262,3 +262,15 @@ def test_the_api_function_imports_the_reference_only_when_asked() -> None:
     code = "import sys, lambdas.api.handler; print('lambdas.api.docs' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_the_api_function_bundle_carries_the_reference_assets(tmp_path: Path) -> None:
+    from infra import build_assets
+
+    out = build_assets.build_function("api", tmp_path / "api")
+    bundled = out / "lambdas" / "api" / "swagger_ui"
+    assert {p.name for p in bundled.iterdir()} == {"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"}
+    code = "from lambdas.api import docs; print(docs.asset_dir())"
+    where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=out,
+                           env={"PYTHONPATH": str(out), "PATH": "/usr/bin:/bin"})
+    assert where.stdout.strip() == str(bundled)

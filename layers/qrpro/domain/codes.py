@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from typing_extensions import TypeAliasType
 
 from qrpro.config import settings
@@ -75,7 +76,9 @@ class _Fields(BaseModel):
     label: Annotated[str | None, Field(max_length=200)] = None
     tag: Annotated[str | None, Field(max_length=500)] = None
     qr_type: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z_]+$")] = None
-    style_json: Annotated[str | None, Field(max_length=8192)] = None
+    style_json: Annotated[str | dict[str, JsonValue] | None, Field(
+        description="a JSON object (dark, light, error, scale, border), as a string or as the object itself; "
+                    "stored and returned as the string; at most 8 KiB")] = None
     logo_key: LogoKey | None = None
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None
@@ -86,10 +89,16 @@ class _Fields(BaseModel):
     def _trim_tag(cls, v: str | None) -> str | None:
         return None if v is None else v.strip()
 
+    @field_validator("style_json", mode="before")
+    @classmethod
+    def _style_object_as_text(cls, v: Any) -> Any:
+        """The object itself is accepted and kept as its compact JSON text (docs/api.md section 6)."""
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False) if isinstance(v, dict) else v
+
     @field_validator("style_json")
     @classmethod
-    def _check_style(cls, v: str | None) -> str | None:
-        return _style(v)
+    def _check_style(cls, v: str | dict[str, JsonValue] | None) -> str | None:
+        return _style(v if v is None or isinstance(v, str) else json.dumps(v))
 
     @field_validator("group_id")
     @classmethod

@@ -139,3 +139,11 @@ class ServiceUnavailable(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+def _subclasses(cls: type[ApiError]) -> list[type[ApiError]]:
+    return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+# Each error code's default `message` (tests and the gateway responses compare against it).
+MESSAGES: dict[str, str] = {cls.code: cls.default_message for cls in _subclasses(ApiError)}
