@@ -1,7 +1,7 @@
 """The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
 function, ``GET /docs/openapi.json`` without authorizer; a Lambda REQUEST
 authorizer with no result cache; usage plans per plan fed by the
-authorizer's ``usageIdentifierKey``; gateway responses in the contract's
+authorizer's ``usageIdentifierKey``; gateway responses in the API's
 JSON envelope; JSON access logs without viewer IP or user agent."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # ZIP) as bytes whatever the client's Accept header, and hands request bodies
 # over base64-encoded, which the pipeline decodes (qrpro/api/pipeline.py).
 BINARY_MEDIA_TYPES = ["*/*"]
-# Daily requests per key (API.md §3). The exact budget is the DynamoDB counter;
+# Daily requests per key (docs/api.md section 3). The exact budget is the DynamoDB counter;
 # these usage plans are API Gateway's best-effort edge backstop.
 USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
 
@@ -123,7 +123,7 @@ class Api(Construct):
             self, "BearerAuthorizer",
             handler=authorizer_function,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
-            # 0: no cached Allow outlives a revocation (API.md §2).
+            # 0: no cached Allow outlives a revocation (docs/api.md section 2).
             results_cache_ttl=Duration.seconds(0),
         )
         authed = apigw.MethodOptions(

@@ -67,10 +67,10 @@ def test_the_reference_page_in_a_real_browser(stack: Stack, tmp_path: Path) -> N
             op.locator(".opblock-summary").click()
             op.locator("button.try-out__btn").click()
             op.locator("button.execute").click()
-            status = op.locator(".live-responses-table .response-col_status").first
+            status = op.locator(".live-responses-table tbody .response-col_status").first
             status.wait_for(timeout=30_000)
             answered = status.inner_text().strip()
-            body = op.locator(".live-responses-table .microlight").first.inner_text()
+            body = op.locator(".live-responses-table tbody .response-col_description .microlight").first.inner_text()
             page.screenshot(path=str(tmp_path / "reference.png"), full_page=False)
         finally:
             browser.close()

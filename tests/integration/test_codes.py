@@ -1,5 +1,5 @@
 """The code lifecycle through the real pipeline (authorizer + API handler)
-against DynamoDB Local: contract section 6 but the QR image."""
+against DynamoDB Local: docs/api.md section 6 but the QR image."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Groups (contract section 8) through the real authorizer and API handler,
+"""Groups (docs/api.md section 8) through the real authorizer and API handler,
 against DynamoDB Local: shapes, unique names, code_count under every way a
 code enters or leaves a group, roles in team context, plan status."""
 

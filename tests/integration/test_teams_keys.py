@@ -1,4 +1,4 @@
-"""Teams (contract section 9), keys and usage (section 11) through the real
+"""Teams (docs/api.md section 9), keys and usage (section 11) through the real
 authorizer and API handler, against DynamoDB Local."""
 
 from __future__ import annotations

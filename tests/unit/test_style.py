@@ -1,4 +1,4 @@
-"""style_json validation (contract 6, field rules; 6.9)."""
+"""style_json validation (docs/api.md section 6, field rules; 6.9)."""
 
 from __future__ import annotations
 

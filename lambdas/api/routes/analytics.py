@@ -1,4 +1,4 @@
-"""Analytics (contract section 7): per code, per scope, per group."""
+"""Analytics (docs/api.md section 7): per code, per scope, per group."""
 
 from __future__ import annotations
 

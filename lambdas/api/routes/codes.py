@@ -1,4 +1,4 @@
-"""Codes (contract section 6, but the QR image of 6.9)."""
+"""Codes (docs/api.md section 6, but the QR image of 6.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Groups (contract section 8). Every mutation starts with ``mutator(router)``,
+"""Groups (docs/api.md section 8). Every mutation starts with ``mutator(router)``,
 the role check shared with codes and webhooks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""API keys (contract section 11). Keys belong to the user, not to the team
+"""API keys (docs/api.md section 11). Keys belong to the user, not to the team
 context: listing and revoking only ever touch the caller's own keys."""
 
 from __future__ import annotations

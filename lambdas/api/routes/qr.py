@@ -1,4 +1,4 @@
-"""The printable QR image of a code (contract 6.9): GET /api/codes/{id}/qr."""
+"""The printable QR image of a code (docs/api.md 6.9): GET /api/codes/{id}/qr."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Teams (contract section 9): membership is managed in the dashboard (here the
+"""Teams (docs/api.md section 9): membership is managed in the dashboard (here the
 admin CLI); the API reads it. Teams are the user's, whatever the current context."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""User and keys (contract section 11, but export)."""
+"""User and keys (docs/api.md section 11, but export)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhooks (contract section 10): the eight operations."""
+"""Webhooks (docs/api.md section 10): the eight operations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /api/user/export (contract section 11): served by the export function
+"""GET /api/user/export (docs/api.md section 11): served by the export function
 (its own Lambda: bigger memory and timeout), documented in the API's OpenAPI
 document like every other operation."""
 

@@ -41,7 +41,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": cast(list[JsonValue], list(examples))})
 
 
-# -- codes (contract section 6) ---------------------------------------------------------------
+# -- codes (docs/api.md section 6) ---------------------------------------------------------------
 
 class Scope(BaseModel):
     """Whose data a request works on: the user's own, or a team's."""

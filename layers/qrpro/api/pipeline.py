@@ -36,7 +36,7 @@ MAX_SEGMENT = 128
 # The reference (docs/api.md section 1): no auth, no budget.
 PUBLIC_ROUTES = {("GET", path) for path in ("/", "/docs", "/docs/openapi.json", "/docs/init.js",
                                             "/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js")}
-# An expired account keeps these: no lock-in (contract section 3).
+# An expired account keeps these: no lock-in (docs/api.md section 3).
 EXEMPT_WHEN_EXPIRED = [
     ("GET", re.compile(r"^/api/user/?$")),
     ("GET", re.compile(r"^/api/user/export/?$")),

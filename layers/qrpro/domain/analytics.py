@@ -1,4 +1,4 @@
-"""Analytics folding (contract section 7): the window a request covers after
+"""Analytics folding (docs/api.md section 7): the window a request covers after
 the plan's retention cap, zero-filled timeseries, the noise floor that folds
 small countries into ``Other``, device totals and top codes. Pure functions:
 the data layer hands in aggregate items, this module shapes the answer."""

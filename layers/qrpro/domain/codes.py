@@ -1,4 +1,4 @@
-"""Codes: shortcodes, field rules, the status machine (contract section 6)."""
+"""Codes: shortcodes, field rules, the status machine (docs/api.md section 6)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
 
 
 def check_url(url: str, short_host: str | None = None) -> str:
-    """A destination URL as the contract allows it, or ValueError saying why."""
+    """A destination URL as docs/api.md allows it, or ValueError saying why."""
     _, host, port = split_checked(url, ("http", "https"), "must be an absolute http or https URL",
                                   "must be an absolute http or https URL (no other scheme)")
     short = (short_host if short_host is not None else settings().short_host).lower()

@@ -1,4 +1,4 @@
-"""Domain errors: each one is an error of the contract (section 5).
+"""Domain errors: each one is an error of docs/api.md (section 5).
 
 Routes and data access raise these; one exception handler in the API function
 turns them into the JSON envelope ``{"error": code, "message": ..., ...extra}``:

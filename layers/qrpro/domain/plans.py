@@ -1,4 +1,4 @@
-"""Plans and their limits (contract section 3)."""
+"""Plans and their limits (docs/api.md section 3)."""
 
 from __future__ import annotations
 

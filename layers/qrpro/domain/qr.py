@@ -1,4 +1,4 @@
-"""Printable QR images (contract 6.9): SVG, PNG and PDF from one scene.
+"""Printable QR images (docs/api.md 6.9): SVG, PNG and PDF from one scene.
 
 segno computes the symbol (the module matrix). Everything else (quiet zone,
 frame, caption, centre logo) is laid out once, in module units, as a short

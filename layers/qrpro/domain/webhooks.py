@@ -1,4 +1,4 @@
-"""Webhooks (contract section 10): events, Standard Webhooks signing, the
+"""Webhooks (docs/api.md section 10): events, Standard Webhooks signing, the
 payload, the retry schedule and the address rules that keep deliveries off
 internal networks (SSRF). Pure: no network, time and randomness passed in.
 
@@ -277,7 +277,7 @@ def gone(status_code: int | None) -> bool:
 
 
 def parse_schedule(text: str | None) -> tuple[int, ...]:
-    """A backoff schedule from text: ``"5,300"``; ``"none"`` for no retries; unset for the contract's."""
+    """A backoff schedule from text: ``"5,300"``; ``"none"`` for no retries; unset for the API's."""
     if text is None or not text.strip():
         return BACKOFF
     if text.strip().lower() == "none":
