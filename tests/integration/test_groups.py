@@ -287,7 +287,8 @@ def test_roles_in_team_context(api: Any, make_account: Any) -> None:
     g = new_group(api, admin.token, "Team group")
     code_id = new_code(owner)
     assert (item(f"TEAM#{team_id}", f"GROUP#{g['id']}") or {})["name"] == "Team group"
-    denied = {"error": "insufficient_role", "role": "member", "required": "admin"}
+    denied = {"error": "insufficient_role", "role": "member", "required": "admin",
+              "message": MESSAGES["insufficient_role"]}
     attempts = [("POST", "/api/groups", {"name": "Nope"}),
                 ("PATCH", f"/api/groups/{g['id']}", {"name": "Renamed"}),
                 ("POST", f"/api/groups/{g['id']}/codes", {"code_ids": [code_id]}),

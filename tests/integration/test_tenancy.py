@@ -35,7 +35,8 @@ from qrpro.domain.errors import MESSAGES
 from tests.conftest import InProcessApi, Reply, reset_caches
 
 NOW = int(time.time())
-MEMBER_DENIED = {"error": "insufficient_role", "role": "member", "required": "admin"}
+MEMBER_DENIED = {"error": "insufficient_role", "role": "member", "required": "admin",
+                 "message": MESSAGES["insufficient_role"]}
 HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["code.created"]}
 
 
