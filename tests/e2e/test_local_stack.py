@@ -34,9 +34,10 @@ def test_create_account_then_get_user_over_http(stack: Stack) -> None:
 def test_auth_errors_over_http(stack: Stack) -> None:
     assert stack.api("GET", "/api/user").json() == {"error": "not_signed_in", "message": MESSAGES["not_signed_in"]}
     r = stack.api("GET", "/api/user", "abnd_qrpro_" + "x" * 43)
-    assert (r.status, r.body) == (401, b'{"error":"invalid_api_key"}')  # compact, like every answer
+    compact = json.dumps({"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]}, separators=(",", ":"))
+    assert (r.status, r.body) == (401, compact.encode())  # compact, like every answer
     r = stack.api("GET", "/api/codes", stack.account("solo")["api_key"])
-    assert (r.status, r.body) == (403, b'{"error":"insufficient_plan","plan":"solo","required":"business"}')
+    assert r.status == 403 and r.body.startswith(b'{"error":"insufficient_plan","plan":"solo","required":"business",')
     key = stack.account()["api_key"]
     assert stack.api("PUT", "/api/user", key).json() == {"error": "method_not_allowed",
                                                          "message": MESSAGES["method_not_allowed"]}
