@@ -1,26 +1,49 @@
 # QR Pro. `make local` runs the local stack, `make test` runs every test;
-# both install what they need on first use (.venv/ and node_modules/).
+# each installs what it needs on first use (.venv/ and node_modules/):
+# `make local` only the local stack's packages (pyproject extra `local`, npm
+# `dependencies`), `make test` everything (extra `dev`, npm devDependencies,
+# Debian's chromium for the browser test).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PY_STAMP := $(VENV)/.stamp-installed
-NODE_STAMP := node_modules/.stamp-installed
+LOCAL_STAMP := $(VENV)/.stamp-local
+DEV_STAMP := $(VENV)/.stamp-dev
+NODE_LOCAL_STAMP := node_modules/.stamp-local
+NODE_STAMP := node_modules/.stamp-dev
+CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: install local test lint unit integration e2e bench fuzz clean
+.PHONY: install install-local local test lint unit integration e2e bench fuzz openapi clean
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(DEV_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
-$(PY_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+install-local: $(LOCAL_STAMP) $(NODE_LOCAL_STAMP)
+
+$(VENV)/bin/python:
+	$(PY) -m venv $(VENV)
+
+# The dev install includes the local one: skip it when a fresh dev install is there.
+$(LOCAL_STAMP): pyproject.toml | $(VENV)/bin/python
+	[ $(DEV_STAMP) -nt pyproject.toml ] || $(BIN)/pip install --quiet --disable-pip-version-check -e '.[local]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(LOCAL_STAMP)
+
+$(NODE_LOCAL_STAMP): package.json package-lock.json
+	[ $(NODE_STAMP) -nt package-lock.json ] || npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	touch $@ $(NODE_LOCAL_STAMP)
 
-local: install
+# Debian's chromium for the browser test of GET /docs (needs root, as CI has; ~20 s).
+$(CHROMIUM):
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+local: install-local
 	$(BIN)/qrpro local $(ARGS)
 
 lint: install
@@ -46,6 +69,10 @@ bench: install
 # A longer contract-fuzzing pass than the one in `make test` (~4 minutes).
 fuzz: install
 	QRPRO_FUZZ_EXAMPLES=60 $(BIN)/pytest tests/e2e/test_fuzz.py $(PYTEST_ARGS)
+
+# Regenerate docs/openapi.json from the code (tests/unit/test_openapi.py fails while they differ).
+openapi: install-local
+	$(BIN)/python -m lambdas.api.docs > docs/openapi.json
 
 clean:
 	rm -rf build cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,4 @@
-"""The data export (contract section 11): time and peak memory of the big case.
+"""The data export (docs/api.md section 11): time and peak memory of the big case.
 
 Run as a plain script from the repository root:
 

@@ -1,4 +1,4 @@
-"""QR image rendering: time and peak memory of the worst cases (contract 6.9).
+"""QR image rendering: time and peak memory of the worst cases (docs/api.md 6.9).
 
 Run as a plain script from the repository root:
 
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
 
-# The longest destination the contract allows: 2,048 ASCII characters (version 38 at level m;
+# The longest destination docs/api.md allows: 2,048 ASCII characters (version 38 at level m;
 # too long for level h, so the logo is dropped). V40 is the largest symbol any data can give.
 URL_2048 = "https://example.com/landing?" + "q=" + "x" * (2048 - 30)
 DATA_V40 = "https://example.com/" + "y" * (2331 - 20)  # fills version 40 at level m exactly

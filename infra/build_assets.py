@@ -7,6 +7,8 @@
   ``build/layer-deps/``, keyed on the requirement list), plus ``python/qrpro``.
 - ``build/functions/<fn>/``: ``lambdas/__init__.py`` and ``lambdas/<fn>/``
   (handler ``lambdas.<fn>.handler.handler``). Handlers are copied, never imported.
+  The api function also gets Swagger UI's files in ``lambdas/api/swagger_ui/``
+  (from ``node_modules/swagger-ui-dist``) for ``GET /docs``.
 
 Every output has a hash stamp of its inputs in ``build/stamps/``: unchanged
 inputs are not rebuilt. ``make build`` runs ``python -m infra.build_assets``;
@@ -81,8 +83,17 @@ def _hash(paths: Iterable[Path], extra: Sequence[str] = ()) -> str:
     return digest.hexdigest()
 
 
+# Swagger UI for GET /docs (npm swagger-ui-dist, pinned in package.json), copied into the api function.
+SWAGGER_UI = ROOT / "node_modules" / "swagger-ui-dist"
+SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE")
+
+
+def _extra_files(fn: str) -> list[Path]:
+    return [SWAGGER_UI / name for name in SWAGGER_UI_FILES] if fn == "api" else []
+
+
 def function_hash(fn: str) -> str:
-    return _hash([LAMBDAS / "__init__.py", LAMBDAS / fn], extra=("function", fn))
+    return _hash([LAMBDAS / "__init__.py", LAMBDAS / fn, *_extra_files(fn)], extra=("function", fn))
 
 
 def layer_hash() -> str:
@@ -97,6 +108,14 @@ def build_function(fn: str, out: Path) -> Path:
     (out / "lambdas").mkdir(parents=True)
     shutil.copy2(LAMBDAS / "__init__.py", out / "lambdas" / "__init__.py")
     shutil.copytree(LAMBDAS / fn, out / "lambdas" / fn, ignore=_IGNORED)
+    extra = _extra_files(fn)
+    if extra:
+        missing = [str(p) for p in extra if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"run `npm ci` first: missing {', '.join(missing)}")
+        (out / "lambdas" / fn / "swagger_ui").mkdir()
+        for path in extra:
+            shutil.copy2(path, out / "lambdas" / fn / "swagger_ui" / path.name)
     return out
 
 

@@ -208,7 +208,7 @@ class QrProStack(Stack):
                     "consumer.")
         rest_api = self.api.rest_api
         acknowledge(rest_api, "AwsSolutions-APIG2",
-                    "Requests are validated by the API function (pydantic models, contract error "
+                    "Requests are validated by the API function (pydantic models, docs/api.md error "
                     "envelope); a gateway validator would answer in a different format.")
         acknowledge(rest_api, "AwsSolutions-APIG3",
                     "No WAF: abuse is bounded by the bearer-key authorizer, per-key DynamoDB budgets, "
@@ -218,14 +218,14 @@ class QrProStack(Stack):
                     "request data; JSON access logs (no IP/user agent) are enabled instead.")
         acknowledge(rest_api, "AwsSolutions-COG4",
                     "Authentication is by API bearer keys through the Lambda REQUEST authorizer "
-                    "(contract section 2), not Cognito.")
+                    "(docs/api.md section 2), not Cognito.")
         acknowledge(self.api.openapi_method, "AwsSolutions-APIG4",
-                    "GET /docs/openapi.json is public by contract (the OpenAPI document).")
+                    "GET /docs/openapi.json is public (docs/api.md section 1) (the OpenAPI document).")
         dist = self.redirect.distribution
         acknowledge(dist, "AwsSolutions-CFR1",
                     "Short links must work from every country; no geo restriction.")
         acknowledge(dist, "AwsSolutions-CFR2",
-                    "No WAF on redirects: scans are never rate-limited (contract section 4); the "
+                    "No WAF on redirects: scans are never rate-limited (docs/api.md section 4); the "
                     "function does one cached read per request.")
         acknowledge(dist, "AwsSolutions-CFR3",
                     "CloudFront standard logging is disabled on purpose: it would store viewer IP "

@@ -122,42 +122,58 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     raise SystemExit(f"unknown admin command {cmd}")
 
 
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Help that states each option's default, where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, "", False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def add_parser(sub: Any) -> None:
-    admin = sub.add_parser("admin", help="accounts, plans, teams and keys (the dashboard's stand-in)")
+    fmt = HelpWithDefaults
+    admin = sub.add_parser("admin", help="accounts, plans, teams and keys (the dashboard's stand-in)",
+                           formatter_class=fmt)
     where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--data-dir", default=".qrpro", help="the local stack's data dir (default .qrpro/)")
+    where.add_argument("--data-dir", default=".qrpro",
+                       help="the running local stack's --data-dir (its connection file is there)")
     deployed = where.add_mutually_exclusive_group()
     deployed.add_argument("--table", help="a deployed table's name (uses your AWS credentials)")
     deployed.add_argument("--stack", help="a deployed stack's name: its table, and API Gateway usage keys kept "
                                           "on the right usage plan for every key this command touches")
     cmds = admin.add_subparsers(dest="admin_command", required=True)
 
-    p = cmds.add_parser("create-account", parents=[where], help="a user with a plan and a first API key")
-    p.add_argument("--email", required=True)
-    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"])
-    p = cmds.add_parser("create-key", parents=[where], help="another API key for a user")
-    p.add_argument("--user-id", required=True)
-    p.add_argument("--label")
-    p = cmds.add_parser("create-team", parents=[where], help="a team owned by a user")
-    p.add_argument("--owner-id", required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"])
-    p = cmds.add_parser("add-member", parents=[where], help="add a user to a team (or change the role)")
-    p.add_argument("--team-id", required=True)
-    p.add_argument("--user-id", required=True)
-    p.add_argument("--role", required=True, choices=["owner", "admin", "member"])
-    p = cmds.add_parser("use-team", parents=[where], help="switch a user's context")
-    p.add_argument("--user-id", required=True)
+    p = cmds.add_parser("create-account", parents=[where], formatter_class=fmt,
+                        help="a user with a plan and a first API key")
+    p.add_argument("--email", required=True, help="the account's email")
+    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"], help="the plan")
+    p = cmds.add_parser("create-key", parents=[where], formatter_class=fmt, help="another API key for a user")
+    p.add_argument("--user-id", required=True, help="the user's id (create-account prints it)")
+    p.add_argument("--label", help="a name to tell keys apart")
+    p = cmds.add_parser("create-team", parents=[where], formatter_class=fmt, help="a team owned by a user")
+    p.add_argument("--owner-id", required=True, help="user id of the owner")
+    p.add_argument("--name", required=True, help="the team's name")
+    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"], help="the plan")
+    p = cmds.add_parser("add-member", parents=[where], formatter_class=fmt,
+                        help="add a user to a team (or change the role)")
+    p.add_argument("--team-id", required=True, help="the team's id (create-team prints it)")
+    p.add_argument("--user-id", required=True, help="the user's id (create-account prints it)")
+    p.add_argument("--role", required=True, choices=["owner", "admin", "member"], help="role in the team")
+    p = cmds.add_parser("use-team", parents=[where], formatter_class=fmt, help="switch a user's context")
+    p.add_argument("--user-id", required=True, help="the user's id (create-account prints it)")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--team-id")
-    g.add_argument("--personal", action="store_true")
-    p = cmds.add_parser("set-plan", parents=[where], help="change a user's or team's plan or status")
+    g.add_argument("--team-id", help="the team's id")
+    g.add_argument("--personal", action="store_true", help="back to the user's own data")
+    p = cmds.add_parser("set-plan", parents=[where], formatter_class=fmt,
+                        help="change a user's or team's plan or status")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--user-id")
-    g.add_argument("--team-id")
-    p.add_argument("--plan", choices=["solo", "business", "team", "agency"])
-    p.add_argument("--status", choices=["active", "grace", "expired"])
-    cmds.add_parser("sync-usage-keys", parents=[where],
+    g.add_argument("--user-id", help="the user's id")
+    g.add_argument("--team-id", help="the team's id")
+    p.add_argument("--plan", choices=["solo", "business", "team", "agency"], help="new plan (unchanged when absent)")
+    p.add_argument("--status", choices=["active", "grace", "expired"], help="plan status (unchanged when absent)")
+    cmds.add_parser("sync-usage-keys", parents=[where], formatter_class=fmt,
                     help="with --stack: put every key on its usage plan, delete revoked keys' usage keys")
-    p = cmds.add_parser("run-expiry", parents=[where], help="run the scheduled expiry job now")
-    p.add_argument("--now", type=int, help="unix seconds to run as (default: now)")
+    p = cmds.add_parser("run-expiry", parents=[where], formatter_class=fmt, help="run the scheduled expiry job now")
+    p.add_argument("--now", type=int, help="unix seconds to run as (absent: the current time)")

@@ -62,14 +62,15 @@ def _pid_alive(pid: int) -> bool:
 def read_connection(data_dir: Path) -> dict[str, Any]:
     path = data_dir / CONNECTION_FILE
     if not path.exists():
-        raise eng.StackError(f"no local stack found in {data_dir}/ (start one with `qrpro local`)")
+        raise eng.StackError(f"no local stack found in {data_dir}/: start one with `make local` (or "
+                             "`.venv/bin/qrpro local`), or point at a running one with --data-dir DIR")
     try:
         info: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise eng.StackError(f"{path} is unreadable; restart `qrpro local`") from err
     if not _pid_alive(int(info.get("pid", 0))):
         raise eng.StackError(f"the local stack of {data_dir}/ is not running (stale {CONNECTION_FILE}); "
-                             "start it with `qrpro local`")
+                             "start it with `make local`, or point at a running one with --data-dir DIR")
     return info
 
 
@@ -286,12 +287,12 @@ def run(opts: Options) -> int:
         info = stack.start()
         print(f"QR Pro local stack ({info['engine']}, data in {opts.data_dir}/"
               f"{' in memory' if opts.in_memory else ''})", flush=True)
-        print(f"API:       {info['api_url']}/api   (OpenAPI: {info['api_url']}/docs/openapi.json)", flush=True)
+        print(f"API:       {info['api_url']}/api   (reference: {info['api_url']}/docs)", flush=True)
         print(f"Redirects: {info['redirect_url']}/{{shortcode}}", flush=True)
         print(f"Wiring:    the synthesized template ({'IAM roles enforced' if opts.iam else 'IAM NOT enforced'})",
               flush=True)
-        print("Create an account: qrpro admin create-account --email you@example.com --plan business",
-              flush=True)
+        print("Create an account: .venv/bin/qrpro admin create-account --email you@example.com --plan business "
+              f"--data-dir {opts.data_dir}", flush=True)
         done.wait()
     finally:
         stack.stop()

@@ -11,18 +11,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qrpro", description="QR Pro: local stack and admin CLI")
+    from qrpro_cli import admin
+    from qrpro_cli.admin import HelpWithDefaults
+
+    parser = argparse.ArgumentParser(prog="qrpro", description="QR Pro: local stack and admin CLI",
+                                     formatter_class=HelpWithDefaults)
     sub = parser.add_subparsers(dest="command", required=True)
-    local = sub.add_parser("local", help="run the whole service on this machine")
-    local.add_argument("--api-port", type=int, default=3000)
-    local.add_argument("--redirect-port", type=int, default=3001)
-    local.add_argument("--data-dir", default=".qrpro")
+    local = sub.add_parser("local", help="run the whole service on this machine",
+                           formatter_class=HelpWithDefaults)
+    local.add_argument("--api-port", type=int, default=3000, help="port of the API (and /docs) on 127.0.0.1")
+    local.add_argument("--redirect-port", type=int, default=3001, help="port of the redirects on 127.0.0.1")
+    local.add_argument("--data-dir", default=".qrpro",
+                       help="where data and the connection file for `qrpro admin` live")
     local.add_argument("--in-memory", action="store_true", help="keep no data across restarts")
     local.add_argument("--workers", type=int, default=2, help="containers (processes) per function at most")
-    local.add_argument("--template", help="run this CloudFormation template instead of synthesizing infra/")
+    local.add_argument("--template", default=None,
+                       help="run this CloudFormation template instead of the one synthesized from infra/")
     local.add_argument("--no-iam", action="store_true",
                        help="do not enforce the functions' IAM roles (debugging only: AWS always does)")
-    from qrpro_cli import admin
 
     admin.add_parser(sub)
     args = parser.parse_args(argv)

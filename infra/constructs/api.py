@@ -1,7 +1,7 @@
 """The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
 function, ``GET /docs/openapi.json`` without authorizer; a Lambda REQUEST
 authorizer with no result cache; usage plans per plan fed by the
-authorizer's ``usageIdentifierKey``; gateway responses in the contract's
+authorizer's ``usageIdentifierKey``; gateway responses in the API's
 JSON envelope; JSON access logs without viewer IP or user agent."""
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from constructs import Construct
 from infra.constructs.functions import LOG_RETENTION
 
 STAGE = "prod"
+DOCS_ASSETS = ("init.js", "swagger-ui.css", "swagger-ui-bundle.js")  # lambdas/api/docs.py serves them
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # Every type: API Gateway then returns the function's base64 bodies (PNG, PDF,
 # ZIP) as bytes whatever the client's Accept header, and hands request bodies
 # over base64-encoded, which the pipeline decodes (qrpro/api/pipeline.py).
 BINARY_MEDIA_TYPES = ["*/*"]
-# Daily requests per key (API.md §3). The exact budget is the DynamoDB counter;
+# Daily requests per key (docs/api.md section 3). The exact budget is the DynamoDB counter;
 # these usage plans are API Gateway's best-effort edge backstop.
 USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
 
@@ -53,22 +54,42 @@ def access_log_format() -> str:
 
 
 # (response type, status, body). Status None keeps API Gateway's own status.
+# Every body carries a `message` (docs/api.md section 5); the messages of
+# errors the functions also answer are qrpro.domain.errors' defaults.
 GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
-    (apigw.ResponseType.UNAUTHORIZED, "401", '{"error":"not_signed_in"}'),
+    (apigw.ResponseType.UNAUTHORIZED, "401",
+     '{"error":"not_signed_in","message":"Send an Authorization: Bearer <api key> header."}'),
     # The authorizer returns Deny for a bearer token that is not a live key.
-    (apigw.ResponseType.ACCESS_DENIED, "401", '{"error":"invalid_api_key"}'),
+    (apigw.ResponseType.ACCESS_DENIED, "401",
+     '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
+     '(qrpro admin create-key makes one)."}'),
     # A method that requires a usage-plan key got none (see docs/deploy.md).
-    (apigw.ResponseType.INVALID_API_KEY, "401", '{"error":"invalid_api_key"}'),
-    (apigw.ResponseType.QUOTA_EXCEEDED, "429", '{"error":"rate_limited","window":"day"}'),
-    (apigw.ResponseType.THROTTLED, "429", '{"error":"rate_limited","window":"second"}'),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", '{"error":"payload_too_large"}'),
-    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", '{"error":"unsupported_media_type"}'),
-    # Paths outside /api and /docs/openapi.json (API Gateway says 403 "Missing Authentication Token").
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", '{"error":"not_found"}'),
-    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", '{"error":"not_found"}'),
+    (apigw.ResponseType.INVALID_API_KEY, "401",
+     '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
+     '(qrpro admin create-key makes one)."}'),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429",
+     '{"error":"rate_limited","window":"day","message":"This key has spent its daily request budget: '
+     'retry after the next UTC midnight."}'),
+    (apigw.ResponseType.THROTTLED, "429",
+     '{"error":"rate_limited","window":"second","message":"Too many requests at once: slow down and '
+     'retry in a second."}'),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413",
+     '{"error":"payload_too_large","message":"The body is too large: send at most 1 MiB (an import '
+     'takes at most 1,000 codes)."}'),
+    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415",
+     '{"error":"unsupported_media_type","message":"Send the body as Content-Type: application/json."}'),
+    # Paths outside /api and /docs (API Gateway says 403 "Missing Authentication Token").
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404",
+     '{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
+     'accounts are never visible)."}'),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404",
+     '{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
+     'accounts are never visible)."}'),
     (apigw.ResponseType.DEFAULT_4_XX, None,
      '{"error":"bad_request","message":$context.error.messageString}'),
-    (apigw.ResponseType.DEFAULT_5_XX, "500", '{"error":"internal","request_id":"$context.requestId"}'),
+    (apigw.ResponseType.DEFAULT_5_XX, "500",
+     '{"error":"internal","message":"Something went wrong on our side: retry, and quote the '
+     'request_id if it persists.","request_id":"$context.requestId"}'),
 ]
 
 
@@ -102,7 +123,7 @@ class Api(Construct):
             self, "BearerAuthorizer",
             handler=authorizer_function,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
-            # 0: no cached Allow outlives a revocation (API.md §2).
+            # 0: no cached Allow outlives a revocation (docs/api.md section 2).
             results_cache_ttl=Duration.seconds(0),
         )
         authed = apigw.MethodOptions(
@@ -128,9 +149,15 @@ class Api(Construct):
         export.add_method("GET", export_integration, **authed_kw)
         export.add_method("ANY", api_integration, **authed_kw)  # other verbs: 405 from the api function
 
-        openapi = self.rest_api.root.add_resource("docs").add_resource("openapi.json")
-        self.openapi_method = openapi.add_method(
-            "GET", api_integration, authorization_type=apigw.AuthorizationType.NONE)
+        # The reference (docs/api.md section 1), no authorizer: GET /, /docs, its document and assets.
+        public = apigw.AuthorizationType.NONE
+        self.rest_api.root.add_method("GET", api_integration, authorization_type=public)
+        docs = self.rest_api.root.add_resource("docs")
+        docs.add_method("GET", api_integration, authorization_type=public)
+        self.openapi_method = docs.add_resource("openapi.json").add_method(
+            "GET", api_integration, authorization_type=public)
+        for asset in DOCS_ASSETS:
+            docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
 
         for rtype, status, body in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(

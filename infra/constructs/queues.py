@@ -11,7 +11,7 @@ from constructs import Construct
 SCANS_FUNCTION_TIMEOUT = Duration.seconds(30)
 # The delivery function: 10 s per HTTP attempt, a few per batch.
 WEBHOOKS_FUNCTION_TIMEOUT = Duration.seconds(60)
-# Retries: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about a day, API.md §10): the function
+# Retries: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about a day, docs/api.md section 10): the function
 # extends visibility (ChangeMessageVisibility, at most 12 h) so each receive is one attempt.
 WEBHOOK_ATTEMPTS = 8
 

@@ -48,7 +48,7 @@ class Redirect(Construct):
             if certificate is not None else None,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_ALL,
-            enable_logging=False,  # standard logs hold viewer IPs (privacy, API.md §7)
+            enable_logging=False,  # standard logs hold viewer IPs (privacy, docs/api.md section 7)
         )
         self.domain_name = domain_name if certificate is not None and domain_name else \
             self.distribution.distribution_domain_name

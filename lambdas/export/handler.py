@@ -1,4 +1,4 @@
-"""The export function: `GET /api/user/export` only (contract section 11).
+"""The export function: `GET /api/user/export` only (docs/api.md section 11).
 
 Its own Lambda (more memory and time than the API function); the same
 request pipeline (authorisation, plan, exact daily budget, expired-plan

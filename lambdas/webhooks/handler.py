@@ -1,4 +1,4 @@
-"""Webhook delivery: one attempt per queue message (contract section 10).
+"""Webhook delivery: one attempt per queue message (docs/api.md section 10).
 
 Backoff uses the message's visibility: after a failed attempt the message's
 visibility timeout is set to the next delay of the schedule (5 s, 5 min,

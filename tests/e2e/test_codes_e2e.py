@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import Stack
 
 
@@ -22,11 +23,12 @@ def test_code_lifecycle_over_http(stack: Stack) -> None:
     r = stack.api("DELETE", f"/api/codes/{cid}", key)
     assert r.json()["status"] == "grace" and r.json()["grace_until"] > code["created_at"]
     assert stack.api("PATCH", f"/api/codes/{cid}", key, json_body={"label": "x"}).json() == {
-        "error": "code_not_editable", "status": "grace"}
+        "error": "code_not_editable", "status": "grace", "message": MESSAGES["code_not_editable"]}
     assert stack.api("POST", f"/api/codes/{cid}/reactivate", key).json()["status"] == "active"
     history = stack.api("GET", f"/api/codes/{cid}/history", key).json()["history"]
     assert [(h["field"], h["to"]) for h in history] == [
-        ("status", "active"), ("status", "grace"), ("url", "https://example.com/b")]
+        ("status", "active"), ("status", "grace"), ("url", "https://example.com/b"),
+        ("created", "https://example.com/a")]
     r = stack.api("POST", "/api/codes/import", key, json_body={"codes": [{"url": "https://example.com/1"},
                                                                          {"url": "https://example.com/2"}]})
     assert r.status == 201 and r.json()["count"] == 2

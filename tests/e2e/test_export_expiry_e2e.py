@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import Stack, running_stack
 
 DAY = 86_400
@@ -116,7 +117,8 @@ def test_plan_grace_expires_after_90_days_and_export_stays_available(own_stack: 
 
     assert s.api("GET", "/api/user", key).json()["plan_status"] == "expired"
     r = s.api("GET", "/api/codes", key)
-    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business"})
+    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business",
+                                          "message": MESSAGES["plan_expired"]})
     r = s.api("GET", "/api/user/export", key)
     assert r.status == 200, r.body
     assert [row["id"] for row in _rows(_files(r.body)["codes.csv"])] == [code["id"]]

@@ -38,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lambdas.api.handler import openapi_document
+from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import Stack, running_stack
 from tests.integration.test_webhooks import Receiver
 
@@ -233,4 +234,4 @@ def test_the_webhook_operations_kept_from_the_fuzzer_answer_as_documented(
     assert delivery["event_type"] == "ping" and delivery["status_code"] == 200
     assert [r.path for r in receiver.requests] == ["/ping"]
     missing = call("POST /api/webhooks/{webhook_id}/test", path_parameters={"webhook_id": str(uuid.uuid4())})
-    assert missing == {"error": "not_found"}
+    assert missing == {"error": "not_found", "message": MESSAGES["not_found"]}

@@ -3,6 +3,7 @@ with the admin CLI the way an operator would."""
 
 from __future__ import annotations
 
+from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import Stack
 
 
@@ -17,7 +18,8 @@ def test_team_roles_groups_keys_and_usage_over_http(stack: Stack) -> None:
 
     # a member reads but cannot mutate; an admin can
     r = stack.api("POST", "/api/groups", member["api_key"], json_body={"name": "Posters"})
-    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin"})
+    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin",
+                                          "message": MESSAGES["insufficient_role"]})
     assert r.headers["X-RateLimit-Limit"] == "10000"  # the team's plan, metered per key
     r = stack.api("POST", "/api/groups", admin["api_key"], json_body={"name": "Posters", "color": "#FF8800"})
     assert r.status == 201, r.body
@@ -30,7 +32,7 @@ def test_team_roles_groups_keys_and_usage_over_http(stack: Stack) -> None:
     # the team's data is not the owner's personal data
     assert stack.api("GET", "/api/groups", owner["api_key"]).json() == {"groups": []}
     r = stack.api("GET", f"/api/groups/{group['id']}", owner["api_key"])
-    assert (r.status, r.json()) == (404, {"error": "not_found"})
+    assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]})
 
     # teams and members as the member sees them
     teams = stack.api("GET", "/api/teams", member["api_key"]).json()
@@ -58,7 +60,7 @@ def test_team_roles_groups_keys_and_usage_over_http(stack: Stack) -> None:
     r = stack.api("DELETE", f"/api/keys/{spare['key_id']}", member["api_key"])
     assert (r.status, r.json()) == (200, {"id": spare["key_id"], "revoked": True})
     r = stack.api("GET", "/api/user", spare["api_key"])
-    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    assert (r.status, r.json()) == (401, {"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]})
 
     # deleting the group as admin; the member back in personal context sees their own (empty) scope
     assert stack.api("DELETE", f"/api/groups/{group['id']}", admin["api_key"]).json()["deleted"] is True

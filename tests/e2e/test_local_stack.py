@@ -12,6 +12,7 @@ import boto3
 
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, next_midnight
+from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import BIN, Stack, running_stack, stop_stack_process
 
 
@@ -30,14 +31,16 @@ def test_create_account_then_get_user_over_http(stack: Stack) -> None:
 
 
 def test_auth_errors_over_http(stack: Stack) -> None:
-    assert stack.api("GET", "/api/user").json() == {"error": "not_signed_in"}
+    assert stack.api("GET", "/api/user").json() == {"error": "not_signed_in", "message": MESSAGES["not_signed_in"]}
     r = stack.api("GET", "/api/user", "abnd_qrpro_" + "x" * 43)
-    assert (r.status, r.body) == (401, b'{"error":"invalid_api_key"}')  # compact, like every answer
+    compact = json.dumps({"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]}, separators=(",", ":"))
+    assert (r.status, r.body) == (401, compact.encode())  # compact, like every answer
     r = stack.api("GET", "/api/codes", stack.account("solo")["api_key"])
-    assert (r.status, r.body) == (403, b'{"error":"insufficient_plan","plan":"solo","required":"business"}')
+    assert r.status == 403 and r.body.startswith(b'{"error":"insufficient_plan","plan":"solo","required":"business",')
     key = stack.account()["api_key"]
-    assert stack.api("PUT", "/api/user", key).json() == {"error": "method_not_allowed"}
-    assert stack.api("GET", "/nope", key).json() == {"error": "not_found"}
+    assert stack.api("PUT", "/api/user", key).json() == {"error": "method_not_allowed",
+                                                         "message": MESSAGES["method_not_allowed"]}
+    assert stack.api("GET", "/nope", key).json() == {"error": "not_found", "message": MESSAGES["not_found"]}
 
 
 def test_admin_errors_are_one_line_without_traceback(stack: Stack) -> None:
@@ -128,7 +131,8 @@ def test_the_daily_budget_ends_in_429_over_http(stack: Stack) -> None:
         assert (r.status, r.headers["X-RateLimit-Remaining"]) == (200, remaining)
     r = stack.api("GET", "/api/codes", acct["api_key"])
     reset = next_midnight(now)
-    assert (r.status, r.json()) == (429, {"error": "rate_limited", "window": "day", "retry_at": reset})
+    assert (r.status, r.json()) == (429, {"error": "rate_limited", "window": "day", "retry_at": reset,
+                                          "message": MESSAGES["rate_limited"]})
     assert abs(int(r.headers["Retry-After"]) - (reset - int(time.time()))) <= 2
     assert (r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]) == ("1000", "0")
     assert r.headers["X-RateLimit-Reset"] == str(reset)

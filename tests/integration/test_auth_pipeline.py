@@ -11,7 +11,7 @@ import pytest
 
 from qrpro.data import accounts, apikeys, ratelimit
 from qrpro.domain.clock import next_midnight
-from qrpro.domain.errors import RateLimited
+from qrpro.domain.errors import MESSAGES, RateLimited
 from qrpro.domain.scope import user_scope
 
 
@@ -35,13 +35,13 @@ def test_user_with_rate_limit_headers(api: Any, make_account: Any) -> None:
 def test_missing_or_non_bearer_auth_is_not_signed_in(api: Any, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
     r = api.request("GET", "/api/user", headers=headers)
-    assert (r.status, r.json()) == (401, {"error": "not_signed_in"})
+    assert (r.status, r.json()) == (401, {"error": "not_signed_in", "message": MESSAGES["not_signed_in"]})
 
 
 @pytest.mark.parametrize("token", ["abnd_qrpro_" + "A" * 43, "nonsense", "abnd_qrpro_short"])
 def test_unknown_or_malformed_key_is_invalid(api: Any, table: str, token: str) -> None:
     r = api.request("GET", "/api/user", token)
-    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    assert (r.status, r.json()) == (401, {"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]})
 
 
 def test_revocation_takes_effect_on_the_next_request(api: Any, make_account: Any) -> None:
@@ -49,12 +49,13 @@ def test_revocation_takes_effect_on_the_next_request(api: Any, make_account: Any
     assert api.request("GET", "/api/user", acct.token).status == 200
     apikeys.revoke(acct.user_id, acct.key_id)
     r = api.request("GET", "/api/user", acct.token)
-    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    assert (r.status, r.json()) == (401, {"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]})
 
 
 def test_solo_plan_has_no_api(api: Any, make_account: Any) -> None:
     r = api.request("GET", "/api/user", make_account("solo").token)
-    assert (r.status, r.json()) == (403, {"error": "insufficient_plan", "plan": "solo", "required": "business"})
+    assert (r.status, r.json()) == (403, {"error": "insufficient_plan", "plan": "solo", "required": "business",
+                                          "message": MESSAGES["insufficient_plan"]})
     assert "X-RateLimit-Limit" not in r.headers
 
 
@@ -62,7 +63,7 @@ def test_expired_plan_is_402_except_the_exempt_endpoints(api: Any, make_account:
     acct = make_account("team")
     accounts.set_plan(user_scope(acct.user_id), None, "expired", int(time.time()))
     r = api.request("GET", "/api/codes", acct.token)
-    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "team"})
+    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "team", "message": MESSAGES["plan_expired"]})
     assert r.headers["X-RateLimit-Limit"] == "10000"
     assert api.request("GET", "/api/user", acct.token).status == 200
 
@@ -112,9 +113,9 @@ def test_budget_is_exact_under_concurrency(make_account: Any) -> None:
 def test_unknown_path_and_wrong_method(api: Any, make_account: Any) -> None:
     token = make_account().token
     r = api.request("GET", "/api/nothing-here", token)
-    assert (r.status, r.json()) == (404, {"error": "not_found"})
+    assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]})
     r = api.request("DELETE", "/api/user", token)
-    assert (r.status, r.json()) == (405, {"error": "method_not_allowed"})
+    assert (r.status, r.json()) == (405, {"error": "method_not_allowed", "message": MESSAGES["method_not_allowed"]})
     assert r.headers["X-RateLimit-Limit"] == "1000"
 
 

@@ -1,5 +1,5 @@
 """The code lifecycle through the real pipeline (authorizer + API handler)
-against DynamoDB Local: contract section 6 but the QR image."""
+against DynamoDB Local: docs/api.md section 6 but the QR image."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import from_item, key, table
 from qrpro.domain.codes import BASE58, GRACE_SECONDS
-from qrpro.domain.errors import PlanLimitReached
+from qrpro.domain.errors import MESSAGES, PlanLimitReached
 from qrpro.domain.scope import user_scope
 
 URL = "https://example.com/landing"
@@ -88,7 +88,8 @@ def test_patch_changes_url_status_and_records_history(api: Any, make_account: An
     assert stored(k.pk_short(code["shortcode"]), "SHORT")["status"] == "paused"  # type: ignore[index]
     hist = api.request("GET", f"/api/codes/{code['id']}/history", acct.token).json()["history"]
     assert [(h["field"], h["from"], h["to"], h["by"]) for h in hist] == [
-        ("status", "active", "paused", acct.user_id), ("url", URL, "https://example.org/new", acct.user_id)]
+        ("status", "active", "paused", acct.user_id), ("url", URL, "https://example.org/new", acct.user_id),
+        ("created", None, URL, acct.user_id)]  # history ends with the creation (docs/api.md 6.8)
     r = api.request("PATCH", f"/api/codes/{code['id']}", acct.token, json={"status": "grace"})
     assert (r.status, r.json()["field"]) == (400, "status")
     r = api.request("PATCH", f"/api/codes/{code['id']}", acct.token, json={"url": None})
@@ -106,14 +107,15 @@ def test_delete_enters_grace_then_409_then_reactivate(api: Any, make_account: An
     assert stored(user_scope(acct.user_id), k.PROFILE)["codes_used"] == 0  # type: ignore[index]
     for method, path, payload in [("PATCH", "", {"label": "x"}), ("DELETE", "", None)]:
         r = api.request(method, f"/api/codes/{code['id']}{path}", acct.token, json=payload)
-        assert (r.status, r.json()) == (409, {"error": "code_not_editable", "status": "grace"})
+        assert (r.status, r.json()) == (409, {"error": "code_not_editable", "status": "grace",
+                                              "message": MESSAGES["code_not_editable"]})
     r = api.request("POST", f"/api/codes/{code['id']}/reactivate", acct.token)
     assert r.status == 200 and r.json()["status"] == "active" and r.json()["grace_until"] is None
     assert stored(user_scope(acct.user_id), k.PROFILE)["codes_used"] == 1  # type: ignore[index]
     # Reactivating a live code is a no-op.
     assert api.request("POST", f"/api/codes/{code['id']}/reactivate", acct.token).json()["status"] == "active"
     statuses = [h["to"] for h in api.request("GET", f"/api/codes/{code['id']}/history", acct.token).json()["history"]]
-    assert statuses == ["active", "grace"]
+    assert statuses == ["active", "grace", URL]
 
 
 def test_other_tenants_codes_are_404(api: Any, make_account: Any) -> None:
@@ -122,7 +124,7 @@ def test_other_tenants_codes_are_404(api: Any, make_account: Any) -> None:
     for method, path, payload in [("GET", "", None), ("PATCH", "", {"label": "x"}), ("DELETE", "", None),
                                   ("POST", "/reactivate", None), ("GET", "/history", None)]:
         r = api.request(method, f"/api/codes/{code['id']}{path}", other.token, json=payload)
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), (method, path)
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), (method, path)
     assert api.request("GET", "/api/codes/not-a-uuid", owner.token).status == 404
     assert api.request("GET", f"/api/codes/{code['id']}", owner.token).json()["label"] == ""
 
@@ -140,7 +142,8 @@ def test_plan_cap_holds_under_50_parallel_creates(make_account: Any) -> None:
             codes.create(caller, {"url": URL}, int(time.time()))
             return "created"
         except PlanLimitReached as err:
-            assert err.body() == {"error": "plan_limit", "plan": "business", "limit": 500, "current": 500}
+            assert err.body() == {"error": "plan_limit", "plan": "business", "limit": 500, "current": 500,
+                                  "message": MESSAGES["plan_limit"]}
             return "limited"
 
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -155,7 +158,8 @@ def test_plan_limit_over_http(api: Any, make_account: Any) -> None:
     ddb().update_item(TableName=table(), Key=key(user_scope(acct.user_id), k.PROFILE),
                       UpdateExpression="SET codes_used = :n", ExpressionAttributeValues={":n": {"N": "500"}})
     r = create(api, acct.token)
-    assert (r.status, r.json()) == (402, {"error": "plan_limit", "plan": "business", "limit": 500, "current": 500})
+    assert (r.status, r.json()) == (402, {"error": "plan_limit", "plan": "business", "limit": 500, "current": 500,
+                                          "message": MESSAGES["plan_limit"]})
 
 
 def test_reactivate_checks_the_cap(api: Any, make_account: Any) -> None:
@@ -224,7 +228,8 @@ def test_import_validates_everything_first_then_checks_cap_once(api: Any, make_a
     ddb().update_item(TableName=table(), Key=key(user_scope(acct.user_id), k.PROFILE),
                       UpdateExpression="SET codes_used = :n", ExpressionAttributeValues={":n": {"N": "498"}})
     r = api.request("POST", "/api/codes/import", acct.token, json=[{"url": URL}] * 3)
-    assert (r.status, r.json()) == (402, {"error": "plan_limit", "plan": "business", "limit": 500, "current": 498})
+    assert (r.status, r.json()) == (402, {"error": "plan_limit", "plan": "business", "limit": 500, "current": 498,
+                                          "message": MESSAGES["plan_limit"]})
     assert len(api.request("GET", "/api/codes", acct.token).json()["codes"]) == 4
     r = api.request("POST", "/api/codes/import", acct.token, json=[{"url": URL}] * 1001)
     assert (r.status, r.json()["error"]) == (413, "payload_too_large")
@@ -276,7 +281,8 @@ def test_team_member_cannot_mutate_codes(api: Any, make_account: Any) -> None:
     accounts.use_team(owner.user_id, team_id)
     code = create(api, owner.token).json()
     r = create(api, member.token)
-    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin"})
+    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin",
+                                          "message": MESSAGES["insufficient_role"]})
     assert api.request("GET", f"/api/codes/{code['id']}", member.token).status == 200
     listing = api.request("GET", "/api/codes", member.token).json()
     assert listing["scope"] == {"type": "team", "team_id": team_id, "role": "member"}

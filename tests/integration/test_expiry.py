@@ -16,6 +16,7 @@ from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import from_item, key
 from qrpro.domain.codes import GRACE_SECONDS
+from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import PLAN_GRACE_SECONDS
 from qrpro.domain.scope import team_scope, user_scope
 from qrpro.jobs import expiry
@@ -177,7 +178,8 @@ def test_plans_in_grace_for_90_days_expire(table: str, make_account: Any, api: A
     r = api.request("GET", "/api/user", acct.token)
     assert r.status == 200 and r.json()["plan_status"] == "expired"
     r = api.request("GET", "/api/codes", acct.token)
-    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business"})
+    assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business",
+                                          "message": MESSAGES["plan_expired"]})
 
 
 def test_plan_back_to_active_is_left_alone_and_stale_entries_leave_the_index(table: str, make_account: Any) -> None:

@@ -1,4 +1,4 @@
-"""Groups (contract section 8) through the real authorizer and API handler,
+"""Groups (docs/api.md section 8) through the real authorizer and API handler,
 against DynamoDB Local: shapes, unique names, code_count under every way a
 code enters or leaves a group, roles in team context, plan status."""
 
@@ -14,7 +14,7 @@ import pytest
 from qrpro.data import accounts, codes, groups
 from qrpro.data import keys as k
 from qrpro.data.table import from_item, key
-from qrpro.domain.errors import ValidationFailed
+from qrpro.domain.errors import MESSAGES, ValidationFailed
 from qrpro.domain.scope import user_scope
 
 NOW = int(time.time())
@@ -199,7 +199,7 @@ def test_code_count_follows_creates_moves_deletes_and_expiry(api: Any, make_acco
     assert "group_id" not in (codes.get_item(scope, c1) or {})
     # not in this group (any more): 404
     r = api.request("DELETE", f"/api/groups/{b}/codes/{c1}", acct.token)
-    assert (r.status, r.json()) == (404, {"error": "not_found"})
+    assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]})
     assert_counts_match(scope)
 
 
@@ -213,9 +213,10 @@ def test_move_checks_every_id_first_and_applies_nothing_on_failure(api: Any, mak
 
     for ids in ([mine, theirs], [theirs, mine], [mine, "not-an-id"], [mine, "0" * 36]):
         r = api.request("POST", f"/api/groups/{b}/codes", acct.token, json={"code_ids": ids})
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), ids
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), ids
     r = api.request("POST", f"/api/groups/{b}/codes", acct.token, json={"code_ids": [mine, grace]})
-    assert (r.status, r.json()) == (409, {"error": "code_not_editable", "status": "grace"})
+    assert (r.status, r.json()) == (409, {"error": "code_not_editable", "status": "grace",
+                                          "message": MESSAGES["code_not_editable"]})
     assert (codes.get_item(scope, mine) or {})["group_id"] == a
     assert (count(scope, a), count(scope, b)) == (1, 0)
     assert "group_id" not in (codes.get_item(user_scope(other.user_id), theirs) or {})
@@ -247,7 +248,8 @@ def test_delete_group_ungroups_its_codes_grace_included(api: Any, make_account: 
         assert events_for(code_id)[-1]["data"]["code"]["group_id"] is None
     # the codes stay and still work; the name is free; the group is gone
     assert api.request("GET", f"/api/groups/{g['id']}", acct.token).status == 404
-    assert api.request("DELETE", f"/api/groups/{g['id']}", acct.token).json() == {"error": "not_found"}
+    assert api.request("DELETE", f"/api/groups/{g['id']}", acct.token).json() == {"error": "not_found",
+                                                                                  "message": MESSAGES["not_found"]}
     assert new_group(api, acct.token, "doomed")["code_count"] == 0
     updated = codes.update(acct.caller(), live, {"label": "still editable"}, NOW)
     assert updated["group_id"] is None
@@ -285,7 +287,8 @@ def test_roles_in_team_context(api: Any, make_account: Any) -> None:
     g = new_group(api, admin.token, "Team group")
     code_id = new_code(owner)
     assert (item(f"TEAM#{team_id}", f"GROUP#{g['id']}") or {})["name"] == "Team group"
-    denied = {"error": "insufficient_role", "role": "member", "required": "admin"}
+    denied = {"error": "insufficient_role", "role": "member", "required": "admin",
+              "message": MESSAGES["insufficient_role"]}
     attempts = [("POST", "/api/groups", {"name": "Nope"}),
                 ("PATCH", f"/api/groups/{g['id']}", {"name": "Renamed"}),
                 ("POST", f"/api/groups/{g['id']}/codes", {"code_ids": [code_id]}),
@@ -318,7 +321,8 @@ def test_plan_status_grace_works_expired_is_402(api: Any, make_account: Any) -> 
                                ("GET", f"/api/groups/{g['id']}", None),
                                ("DELETE", f"/api/groups/{g['id']}", None)):
         r = api.request(method, path, acct.token, json=body)
-        assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business"}), path
+        assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business",
+                                              "message": MESSAGES["plan_expired"]}), path
     assert item(scope, f"GROUP#{g['id']}") is not None
 
 
@@ -336,9 +340,9 @@ def test_idempotency_key_on_create(api: Any, make_account: Any) -> None:
 def test_unknown_ids_and_methods(api: Any, make_account: Any) -> None:
     token = make_account().token
     for path in ("/api/groups/nope", f"/api/groups/{'a' * 2000}", f"/api/groups/{'0' * 36}"):
-        assert api.request("GET", path, token).json() == {"error": "not_found"}
+        assert api.request("GET", path, token).json() == {"error": "not_found", "message": MESSAGES["not_found"]}
     r = api.request("PUT", "/api/groups", token, json={"name": "x"})
-    assert (r.status, r.json()) == (405, {"error": "method_not_allowed"})
+    assert (r.status, r.json()) == (405, {"error": "method_not_allowed", "message": MESSAGES["method_not_allowed"]})
 
 
 def test_group_items_live_in_the_scope_partition(make_account: Any, table: str) -> None:

@@ -20,6 +20,7 @@ from lambdas.scans import handler as consumer
 from qrpro.data import accounts, codes, scans
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
+from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import plan
 from qrpro_cli.runtime import FakeContext
 from tests.conftest import reset_caches
@@ -690,7 +691,8 @@ def test_hourly_analytics_rules(queue: str, api: Any, make_account: Any) -> None
     biz = make_account("business")
     code = codes.create(biz.caller(), {"url": "https://example.com/h"}, int(time.time()))
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d&granularity=hour", biz.token)
-    assert (r.status, r.json()) == (403, {"error": "insufficient_plan", "plan": "business", "required": "team"})
+    assert (r.status, r.json()) == (403, {"error": "insufficient_plan", "plan": "business", "required": "team",
+                                          "message": MESSAGES["insufficient_plan"]})
 
     owner = make_account("business")
     team_id = accounts.create_team(owner.user_id, "Hourly", "team", int(time.time()))
@@ -723,7 +725,7 @@ def test_other_tenants_and_missing_objects_are_404(api: Any, make_account: Any) 
     for path in (f"/api/codes/{code['id']}/analytics", f"/api/codes/{uuid.uuid4()}/analytics",
                  f"/api/groups/{uuid.uuid4()}/analytics"):
         r = api.request("GET", path, mine.token)
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), path
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), path
     r = api.request("GET", "/api/analytics", mine.token)
     assert r.status == 200 and r.json()["total"] == 0 and r.json()["top_codes"] == []
 

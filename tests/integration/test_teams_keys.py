@@ -1,4 +1,4 @@
-"""Teams (contract section 9), keys and usage (section 11) through the real
+"""Teams (docs/api.md section 9), keys and usage (section 11) through the real
 authorizer and API handler, against DynamoDB Local."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from qrpro.data.aws import ddb
 from qrpro.data.table import key, table, to_item
 from qrpro.domain.apikeys import token_hash
 from qrpro.domain.clock import month_bucket, next_midnight
+from qrpro.domain.errors import MESSAGES
 from qrpro.domain.scope import team_scope, user_scope
 
 NOW = int(time.time())
@@ -45,7 +46,7 @@ def test_teams_list_one_and_members(api: Any, make_account: Any) -> None:
     for path in (f"/api/teams/{zeta}", f"/api/teams/{zeta}/members", f"/api/teams/{'0' * 36}",
                  "/api/teams/nope/members"):
         r = api.request("GET", path, carol.token)
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), path
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), path
     assert [t["id"] for t in api.request("GET", "/api/teams", carol.token).json()["teams"]] == [alpha]
 
 
@@ -138,18 +139,19 @@ def test_revoke_own_key_only_and_it_fails_at_once(api: Any, make_account: Any) -
     # another user's key, a malformed id, an unknown id: 404, nothing revoked
     for key_id in (other.key_id, "nope", "0" * 36):
         r = api.request("DELETE", f"/api/keys/{key_id}", acct.token)
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), key_id
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), key_id
     assert api.request("GET", "/api/user", other.token).status == 200
 
     r = api.request("DELETE", f"/api/keys/{spare_id}", acct.token)
     assert (r.status, r.json()) == (200, {"id": spare_id, "revoked": True})
     r = api.request("GET", "/api/user", spare)
-    assert (r.status, r.json()) == (401, {"error": "invalid_api_key"})
+    assert (r.status, r.json()) == (401, {"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]})
     assert [x["id"] for x in api.request("GET", "/api/keys", acct.token).json()["keys"]] == [acct.key_id]
     assert api.request("DELETE", f"/api/keys/{spare_id}", acct.token).status == 404
     # revoking the key in use works too; it is dead for the next request
     assert api.request("DELETE", f"/api/keys/{acct.key_id}", acct.token).json()["revoked"] is True
-    assert api.request("GET", "/api/keys", acct.token).json() == {"error": "invalid_api_key"}
+    assert api.request("GET", "/api/keys", acct.token).json() == {"error": "invalid_api_key",
+                                                                  "message": MESSAGES["invalid_api_key"]}
 
 
 def test_keys_are_the_users_in_team_context(api: Any, make_account: Any) -> None:
@@ -175,7 +177,8 @@ def test_expired_plan_keeps_keys_but_not_teams_or_usage(api: Any, make_account: 
     assert api.request("DELETE", f"/api/keys/{spare_id}", acct.token).json() == {"id": spare_id, "revoked": True}
     for path in ("/api/user/usage", "/api/teams"):
         r = api.request("GET", path, acct.token)
-        assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business"}), path
+        assert (r.status, r.json()) == (402, {"error": "plan_expired", "plan": "business",
+                                              "message": MESSAGES["plan_expired"]}), path
     accounts.set_plan(user_scope(acct.user_id), None, "grace", NOW)
     assert api.request("GET", "/api/user/usage", acct.token).status == 200
     assert len(api.request("GET", "/api/teams", acct.token).json()["teams"]) == 1

@@ -31,17 +31,19 @@ from typing import Any
 import boto3
 import pytest
 
+from qrpro.domain.errors import MESSAGES
 from tests.conftest import InProcessApi, Reply, reset_caches
 
 NOW = int(time.time())
-MEMBER_DENIED = {"error": "insufficient_role", "role": "member", "required": "admin"}
+MEMBER_DENIED = {"error": "insufficient_role", "role": "member", "required": "admin",
+                 "message": MESSAGES["insufficient_role"]}
 HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["code.created"]}
 
 
 # -- expectations for another tenant's ids -------------------------------------------------------
 
 def not_found(r: Reply) -> None:
-    assert (r.status, r.json()) == (404, {"error": "not_found"})
+    assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]})
 
 
 def id_in_body(field_name: str) -> Callable[[Reply], None]:

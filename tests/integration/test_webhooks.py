@@ -32,6 +32,7 @@ from qrpro.data import codes as code_data
 from qrpro.data import webhooks as data
 from qrpro.data.table import from_item
 from qrpro.domain import webhooks as rules
+from qrpro.domain.errors import MESSAGES
 from qrpro.domain.sealing import SealError
 from tests.conftest import reset_caches
 
@@ -191,7 +192,8 @@ def test_create_list_get_patch_delete(api: Any, make_account: Any, hooks: str, r
 
     r = api.request("DELETE", f"/api/webhooks/{wid}", acct.token)
     assert (r.status, r.json()) == (200, {"id": wid, "deleted": True})
-    assert api.request("GET", f"/api/webhooks/{wid}", acct.token).json() == {"error": "not_found"}
+    assert api.request("GET", f"/api/webhooks/{wid}", acct.token).json() == {"error": "not_found",
+                                                                             "message": MESSAGES["not_found"]}
     assert api.request("DELETE", f"/api/webhooks/{wid}", acct.token).status == 404
     assert api.request("GET", "/api/webhooks", acct.token).json() == {"webhooks": []}
 
@@ -275,7 +277,7 @@ def test_other_scopes_get_404_and_members_403(api: Any, make_account: Any, hooks
                          ("POST", "/rotate-secret")):
         r = api.request(method, f"/api/webhooks/{wid}{path}", other.token,
                         json={"active": False} if method == "PATCH" else None)
-        assert (r.status, r.json()) == (404, {"error": "not_found"}), (method, path)
+        assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]}), (method, path)
     assert receiver.requests == []
     assert api.request("GET", "/api/webhooks", other.token).json() == {"webhooks": []}
 
@@ -288,7 +290,8 @@ def test_other_scopes_get_404_and_members_403(api: Any, make_account: Any, hooks
     for who in (member, admin):
         accounts.use_team(who.user_id, team_id)
     r = api.request("POST", "/api/webhooks", member.token, json={"url": receiver.url(), "events": ["code.created"]})
-    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin"})
+    assert (r.status, r.json()) == (403, {"error": "insufficient_role", "role": "member", "required": "admin",
+                                          "message": MESSAGES["insufficient_role"]})
     team_hook = create_hook(api, admin.token, receiver.url())
     assert api.request("GET", "/api/webhooks", member.token).json()["webhooks"][0]["id"] == team_hook["id"]
     for method, path in (("PATCH", ""), ("DELETE", ""), ("POST", "/test"), ("POST", "/rotate-secret")):

@@ -39,7 +39,8 @@ def test_hourly_window_is_168_hours_ending_this_hour() -> None:
 def test_hourly_needs_team_or_agency() -> None:
     with pytest.raises(InsufficientPlan) as err:
         analytics.window("7d", "hour", plan("business"), NOW)
-    assert err.value.body() == {"error": "insufficient_plan", "plan": "business", "required": "team"}
+    assert err.value.body() == {"error": "insufficient_plan", "plan": "business", "required": "team",
+                                "message": InsufficientPlan.default_message}
 
 
 def test_hourly_needs_range_7d() -> None:

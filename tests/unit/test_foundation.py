@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -48,7 +49,8 @@ def test_field_paths_follow_the_contract() -> None:
 def test_rate_limited_carries_retry_after_in_seconds() -> None:
     now = 1_795_700_000
     err = RateLimited(retry_at=next_midnight(now), now=now, limit=1000)
-    assert err.body() == {"error": "rate_limited", "window": "day", "retry_at": next_midnight(now)}
+    assert err.body() == {"error": "rate_limited", "window": "day", "retry_at": next_midnight(now),
+                          "message": RateLimited.default_message}
     assert err.headers()["Retry-After"] == str(next_midnight(now) - now)
     assert next_midnight(now) % 86_400 == 0 and 0 < next_midnight(now) - now <= 86_400
 
@@ -97,3 +99,37 @@ def test_shortcodes_are_7_base58_characters_whatever_the_draw(rnd: object) -> No
     code = new_shortcode(rnd.choice)  # type: ignore[attr-defined]
     assert SHORTCODE_RE.match(code) and set(code) <= set(BASE58)
     assert not set(code) & set("0OIl")  # the Base58 alphabet leaves out look-alikes
+
+
+def test_every_error_carries_a_message_for_people() -> None:
+    """docs/api.md section 5: `message` on every error body, the class's default unless the raise site says more."""
+    import inspect
+
+    from qrpro.domain import errors
+
+    for cls in vars(errors).values():
+        if inspect.isclass(cls) and issubclass(cls, errors.ApiError) and cls.__init__ is errors.ApiError.__init__:
+            body = cls().body()
+            assert body["message"] == cls.default_message and body["message"].endswith("."), cls
+            assert cls.default_message != errors.ApiError.default_message or cls is errors.ApiError, cls
+    assert errors.NotFound("user not found").body() == {"error": "not_found", "message": "user not found"}
+    assert errors.ValidationFailed("url", "must be https").body() == {
+        "error": "validation_error", "field": "url", "message": "must be https"}
+
+
+def test_the_gateway_responses_carry_a_message() -> None:
+    from infra.constructs.api import GATEWAY_RESPONSES
+    from qrpro.domain.errors import NotSignedIn
+    from qrpro_cli.gateway import RestApi
+    from qrpro_cli.template import Template
+
+    bodies = [json.loads(t.replace("$context.error.messageString", '"x"')) for _, _, t in GATEWAY_RESPONSES]
+    assert all(body["message"] for body in bodies)
+    assert {"error": "not_signed_in", "message": NotSignedIn.default_message} in bodies
+    # The local gateway answers with the synthesized template's responses.
+    local = RestApi(None, [], {}, None, Template.load().gateway_responses(), "prod")  # type: ignore[arg-type]
+    for kind in ("UNAUTHORIZED", "ACCESS_DENIED", "REQUEST_TOO_LARGE", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_5XX",
+                 "AUTHORIZER_CONFIGURATION_ERROR", "INTEGRATION_TIMEOUT"):
+        _, _, body = local.gateway_response(kind, "r1")
+        assert json.loads(body)["message"], kind
+    assert json.loads(local.gateway_response("DEFAULT_5XX", "r1")[2])["request_id"] == "r1"

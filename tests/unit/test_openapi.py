@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +165,112 @@ def test_document_is_deterministic() -> None:
     from lambdas.api.handler import openapi_document
 
     assert json.dumps(openapi_document()) == json.dumps(openapi_document())
+
+
+# -- issue 15: a committed document, operationIds, named enums, the reference page ---------------
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATION_IDS = {  # docs/api.md section 12
+    "listCodes", "createCode", "getCode", "updateCode", "deleteCode", "importCodes", "reactivateCode",
+    "getCodeHistory", "getCodeQr", "bulkCodes",
+    "getCodeAnalytics", "getScopeAnalytics", "getGroupAnalytics",
+    "listGroups", "createGroup", "getGroup", "updateGroup", "deleteGroup", "addGroupCodes", "removeGroupCode",
+    "listTeams", "getTeam", "listTeamMembers",
+    "listWebhooks", "createWebhook", "getWebhook", "updateWebhook", "deleteWebhook", "testWebhook",
+    "listWebhookDeliveries", "rotateWebhookSecret",
+    "getUser", "getUsage", "listKeys", "revokeKey", "exportData",
+}
+NAMED_ENUMS = {"CodeStatus", "EditableStatus", "LogoKey", "FrameStyle", "BulkAction", "EventType",
+               "DeliveryEventType", "HistoryField", "AnalyticsRange", "Granularity", "Device", "QrFormat",
+               "QrVariant", "PlanName", "PlanStatus", "Role", "ScopeType"}
+
+
+def test_the_committed_document_is_the_code_s_document(doc: dict[str, Any]) -> None:
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert committed == doc, "docs/openapi.json is stale: run `make openapi` and commit it"
+
+
+def test_every_operation_has_the_operation_id_of_the_reference(doc: dict[str, Any]) -> None:
+    ids = [op["operationId"] for op in operations(doc).values()]
+    assert sorted(ids) == sorted(OPERATION_IDS)
+
+
+def _inline_enums(node: Any, path: str = "") -> list[str]:
+    if isinstance(node, dict):
+        found = [path] if "enum" in node else []
+        return found + [p for k, v in node.items() for p in _inline_enums(v, f"{path}/{k}")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _inline_enums(v, f"{path}/{i}")]
+    return []
+
+
+def test_enumerations_are_named_schemas_shared_by_every_operation(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    assert set(schemas) >= NAMED_ENUMS
+    assert set(_inline_enums(doc)) == {f"/components/schemas/{name}" for name in NAMED_ENUMS}
+    assert schemas["Code"]["properties"]["status"] == {"$ref": "#/components/schemas/CodeStatus"}
+    assert schemas["LogoKey"]["enum"][:2] == ["link", "email"]
+    status = next(p for p in doc["paths"]["/api/codes"]["get"]["parameters"] if p["name"] == "status")
+    assert {"$ref": "#/components/schemas/CodeStatus"} in status["schema"]["anyOf"]
+
+
+def test_the_document_names_its_license_contact_and_servers(doc: dict[str, Any]) -> None:
+    assert doc["info"]["license"]["name"] and doc["info"]["contact"]["url"]
+    assert [s["url"] for s in doc["servers"]] == ["https://pro.qr.abundera.ai", "http://127.0.0.1:3000"]
+
+
+def test_binary_responses_are_described_as_bytes(doc: dict[str, Any]) -> None:
+    qr = doc["paths"]["/api/codes/{code_id}/qr"]["get"]["responses"]["200"]["content"]
+    assert set(qr) == {"image/svg+xml", "image/png", "application/pdf"}
+    assert all(media["schema"]["format"] == "binary" for media in qr.values())
+    export = doc["paths"]["/api/user/export"]["get"]["responses"]
+    assert list(export["200"]["content"]) == ["application/zip", "application/json"]  # generators take the first
+    assert export["200"]["content"]["application/zip"]["schema"]["format"] == "binary"
+    assert export["303"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ExportLink"}
+
+
+def _get(path: str, stage_path: str | None = None) -> dict[str, Any]:
+    from lambdas.api.handler import app
+    from qrpro.api import pipeline
+
+    event = {"httpMethod": "GET", "path": path, "headers": {}, "multiValueHeaders": {},
+             "queryStringParameters": None, "body": None, "isBase64Encoded": False,
+             "requestContext": {"requestId": "r1", "path": stage_path or path, "stage": "prod"}}
+    return pipeline.handle(app, event, None)
+
+
+def test_the_reference_page_and_its_assets_need_no_key() -> None:
+    page = _get("/docs")
+    assert page["statusCode"] == 200 and page["multiValueHeaders"]["Content-Type"][0].startswith("text/html")
+    assert '<script src="/docs/swagger-ui-bundle.js">' in page["body"] and "https://" not in page["body"]
+    for asset, ctype in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+                         ("init.js", "text/javascript")):
+        out = _get(f"/docs/{asset}")
+        assert out["statusCode"] == 200 and out["multiValueHeaders"]["Content-Type"][0].startswith(ctype), asset
+        assert len(out["body"]) > 200, asset
+    assert "SwaggerUIBundle" in _get("/docs/swagger-ui-bundle.js")["body"]
+
+
+def test_root_points_to_the_reference_under_the_stage_prefix() -> None:
+    assert _get("/")["multiValueHeaders"]["Location"] == ["/docs"]
+    staged = _get("/", stage_path="/prod/")
+    assert staged["statusCode"] == 302 and staged["multiValueHeaders"]["Location"] == ["/prod/docs"]
+    assert '"/prod/docs/swagger-ui.css"' in _get("/docs", stage_path="/prod/docs")["body"]
+
+
+def test_the_api_function_imports_the_reference_only_when_asked() -> None:
+    code = "import sys, lambdas.api.handler; print('lambdas.api.docs' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_api_function_bundle_carries_the_reference_assets(tmp_path: Path) -> None:
+    from infra import build_assets
+
+    out = build_assets.build_function("api", tmp_path / "api")
+    bundled = out / "lambdas" / "api" / "swagger_ui"
+    assert {p.name for p in bundled.iterdir()} == {"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"}
+    code = "from lambdas.api import docs; print(docs.asset_dir())"
+    where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=out,
+                           env={"PYTHONPATH": str(out), "PATH": "/usr/bin:/bin"})
+    assert where.stdout.strip() == str(bundled)

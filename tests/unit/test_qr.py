@@ -1,4 +1,4 @@
-"""QR images (contract 6.9): every output decodes to exactly the encoded URL.
+"""QR images (docs/api.md 6.9): every output decodes to exactly the encoded URL.
 
 PNG is decoded directly with zxing-cpp; SVG is rasterised with cairosvg first;
 PDF is checked structurally and rasterised with a tiny interpreter of the

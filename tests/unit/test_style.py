@@ -1,4 +1,4 @@
-"""style_json validation (contract 6, field rules; 6.9)."""
+"""style_json validation (docs/api.md section 6, field rules; 6.9)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,15 @@ def test_size_limit_is_8_kib() -> None:
     assert len(padded.encode()) == 8192
     assert parse_style_json(padded) == {"dark": "#000000"}
     assert "8192" in fails(padded[:-1] + " }")
+
+
+def test_style_json_accepts_the_object_itself_and_keeps_it_as_text() -> None:
+    from qrpro.domain.codes import CodeCreate, CodePatch
+
+    created = CodeCreate.model_validate({"url": "https://a.example/", "style_json": {"dark": "#112233", "scale": 4}})
+    assert created.style_json == '{"dark":"#112233","scale":4}'
+    assert CodePatch.model_validate({"style_json": '{"dark": "#112233"}'}).style_json == '{"dark": "#112233"}'
+    from qrpro.domain.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="hex colour"):
+        CodeCreate.model_validate({"url": "https://a.example/", "style_json": {"dark": "red"}})

@@ -1,4 +1,4 @@
-"""Destination URL rules (contract 6): property-based and by example."""
+"""Destination URL rules (docs/api.md section 6): property-based and by example."""
 
 from __future__ import annotations
 

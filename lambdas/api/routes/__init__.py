@@ -1,1 +1,1 @@
-"""The API's routes, one router per area of the contract."""
+"""The API's routes, one router per area of docs/api.md."""

@@ -1,4 +1,4 @@
-"""Analytics (contract section 7): per code, per scope, per group."""
+"""Analytics (docs/api.md section 7): per code, per scope, per group."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pydantic import BaseModel, Field
 from qrpro.api.context import caller, now
 from qrpro.api.openapi import errors
 from qrpro.data import scans
+from qrpro.domain.analytics import AnalyticsRange, Device, Granularity
 
 router = APIGatewayRouter()
 TAGS = ["Analytics"]
-RangeQuery = Annotated[str | None, Query(description="7d, 30d (default), 90d, 1y or 3y; capped to the plan's "
-                                                     "retention", max_length=8)]
-GranularityQuery = Annotated[str | None, Query(description="day (default) or hour (team and agency, range=7d)",
-                                               max_length=8)]
+RangeQuery = Annotated[AnalyticsRange | None, Query(description="30d when absent; capped to the plan's retention")]
+GranularityQuery = Annotated[Granularity | None, Query(description="day when absent; hour needs team or agency and "
+                                                                   "range=7d")]
 
 
 class Bucket(BaseModel):
@@ -26,19 +26,24 @@ class Bucket(BaseModel):
 
 
 class Slice(BaseModel):
-    key: str
+    key: str = Field(description="ISO 3166-1 alpha-2 country, or `Other`")
+    total: int
+
+
+class DeviceSlice(BaseModel):
+    key: Device
     total: int
 
 
 class Analytics(BaseModel):
-    range: str
+    range: AnalyticsRange
     days: int = Field(description="the effective window after the retention cap")
-    granularity: str
+    granularity: Granularity
     total: int = Field(description="equals the sum of timeseries, of by_country and of by_device")
     timeseries: list[Bucket] = Field(description="one entry per bucket, zero-filled, oldest first")
     by_country: list[Slice] = Field(description="largest first; countries under 5 scans and unknown ones in "
                                                 "`Other`, last")
-    by_device: list[Slice] = Field(description="mobile, tablet, desktop, unknown: non-zero ones, largest first")
+    by_device: list[DeviceSlice] = Field(description="mobile, tablet, desktop, unknown: non-zero ones, largest first")
 
 
 class TopCode(BaseModel):
@@ -52,7 +57,7 @@ class ScopeAnalytics(Analytics):
     top_codes: list[TopCode] = Field(description="the 10 codes with most scans in the window")
 
 
-@router.get("/api/codes/<code_id>/analytics", tags=TAGS, summary="Scans of one code",
+@router.get("/api/codes/<code_id>/analytics", operation_id="getCodeAnalytics", tags=TAGS, summary="Scans of one code",
             responses=errors(400, 404, ok=Analytics))
 def code_analytics(code_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
     c = caller(router)
@@ -60,7 +65,8 @@ def code_analytics(code_id: str, range: RangeQuery = None, granularity: Granular
                                                          now(router)))
 
 
-@router.get("/api/analytics", tags=TAGS, summary="Scans of every code in scope, with the top codes",
+@router.get("/api/analytics", operation_id="getScopeAnalytics",
+            tags=TAGS, summary="Scans of every code in scope, with the top codes",
             responses=errors(400, ok=ScopeAnalytics))
 def scope_analytics(range: RangeQuery = None, granularity: GranularityQuery = None) -> ScopeAnalytics:
     c = caller(router)
@@ -68,7 +74,8 @@ def scope_analytics(range: RangeQuery = None, granularity: GranularityQuery = No
                                                                now(router)))
 
 
-@router.get("/api/groups/<group_id>/analytics", tags=TAGS, summary="Scans of a group's codes",
+@router.get("/api/groups/<group_id>/analytics", operation_id="getGroupAnalytics",
+            tags=TAGS, summary="Scans of a group's codes",
             responses=errors(400, 404, ok=Analytics))
 def group_analytics(group_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
     c = caller(router)

@@ -1,8 +1,8 @@
-"""Codes (contract section 6, but the QR image of 6.9)."""
+"""Codes (docs/api.md section 6, but the QR image of 6.9)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
@@ -15,7 +15,7 @@ from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
 from qrpro.data import codes
 from qrpro.domain import imports
-from qrpro.domain.codes import CodeCreate, CodePatch
+from qrpro.domain.codes import BulkAction, CodeCreate, CodePatch, CodeStatus
 from qrpro.domain.errors import ApiError, ValidationFailed
 
 router = APIGatewayRouter()
@@ -26,14 +26,14 @@ class BulkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: Annotated[list[str], Field(min_length=1, max_length=1000)]
-    action: Literal["pause", "resume", "delete", "move"]
+    action: BulkAction
     group_id: str | None = None
 
 
-@router.get("/api/codes", tags=TAGS, summary="List codes, newest first",
+@router.get("/api/codes", operation_id="listCodes", tags=TAGS, summary="List codes, newest first",
             responses=errors(400, ok=CodeList, ok_description="One page of codes"))
 def list_codes(
-    status: Annotated[Literal["active", "paused", "grace", "expired"] | None, Query()] = None,
+    status: Annotated[CodeStatus | None, Query()] = None,
     tag: Annotated[str | None, Query(max_length=500)] = None,
     group_id: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=2048)] = None,
@@ -47,7 +47,7 @@ def list_codes(
             "next_cursor": next_cursor}
 
 
-@router.post("/api/codes", tags=TAGS, summary="Create a code", status_code=201,
+@router.post("/api/codes", operation_id="createCode", tags=TAGS, summary="Create a code", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Code, ok_status=201, ok_description="The new code"))
 def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
     c = mutator(router)
@@ -55,7 +55,7 @@ def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict
     return idempotency.respond(router, lambda: (201, codes.create(c, fields, now(router))))
 
 
-@router.post("/api/codes/import", tags=TAGS, status_code=201,
+@router.post("/api/codes/import", operation_id="importCodes", tags=TAGS, status_code=201,
              responses=errors(400, 409, 413, 415, ok=ImportResult, ok_status=201,
                               ok_description="The created codes, in input order"),
              summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
@@ -81,7 +81,7 @@ def import_codes() -> Response[dict[str, Any]]:
     return idempotency.respond(router, work)
 
 
-@router.post("/api/codes/bulk", tags=TAGS, summary="Pause, resume, delete or move many codes",
+@router.post("/api/codes/bulk", operation_id="bulkCodes", tags=TAGS, summary="Pause, resume, delete or move many codes",
              responses=errors(400, 409, 413, 415, ok=BulkResult, ok_description="What was applied, what failed"))
 def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, Any]]:
     c = mutator(router)
@@ -115,33 +115,37 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, 
     return idempotency.respond(router, work)
 
 
-@router.get("/api/codes/<code_id>", tags=TAGS, summary="One code", responses=errors(404, ok=Code))
+@router.get("/api/codes/<code_id>", operation_id="getCode",
+            tags=TAGS, summary="One code", responses=errors(404, ok=Code))
 def get_code(code_id: str) -> dict[str, Any]:
     return codes.get(caller(router).scope, code_id, now(router))
 
 
-@router.patch("/api/codes/<code_id>", tags=TAGS, summary="Change a code (url, status, fields)",
+@router.patch("/api/codes/<code_id>", operation_id="updateCode",
+              tags=TAGS, summary="Change a code (url, status, fields)",
               responses=errors(400, 404, 409, 413, 415, ok=Code, ok_description="The updated code"))
 def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> dict[str, Any]:
     c = mutator(router)
     return codes.update(c, code_id, body.model_dump(exclude_unset=True), now(router))
 
 
-@router.delete("/api/codes/<code_id>", tags=TAGS, summary="Soft delete: 90 days of grace",
+@router.delete("/api/codes/<code_id>", operation_id="deleteCode", tags=TAGS, summary="Soft delete: 90 days of grace",
                responses=errors(404, 409, ok=Code, ok_description="The code, now in grace"))
 def delete_code(code_id: str) -> dict[str, Any]:
     c = mutator(router)
     return codes.soft_delete(c, code_id, now(router))
 
 
-@router.post("/api/codes/<code_id>/reactivate", tags=TAGS, summary="Grace or expired back to active",
+@router.post("/api/codes/<code_id>/reactivate", operation_id="reactivateCode",
+             tags=TAGS, summary="Grace or expired back to active",
              responses=errors(404, ok=Code, ok_description="The code, active again (unchanged if it was live)"))
 def reactivate(code_id: str) -> dict[str, Any]:
     c = mutator(router)
     return codes.reactivate(c, code_id, now(router))
 
 
-@router.get("/api/codes/<code_id>/history", tags=TAGS, summary="Destination and status changes, newest first",
+@router.get("/api/codes/<code_id>/history", operation_id="getCodeHistory",
+            tags=TAGS, summary="Destination and status changes, newest first",
             responses=errors(404, ok=History))
 def history(code_id: str) -> dict[str, Any]:
     return {"history": codes.history(caller(router).scope, code_id)}

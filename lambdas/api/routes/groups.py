@@ -1,4 +1,4 @@
-"""Groups (contract section 8). Every mutation starts with ``mutator(router)``,
+"""Groups (docs/api.md section 8). Every mutation starts with ``mutator(router)``,
 the role check shared with codes and webhooks."""
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ router = APIGatewayRouter()
 TAGS = ["Groups"]
 
 
-@router.get("/api/groups", tags=TAGS, summary="Every group of the scope, by name",
+@router.get("/api/groups", operation_id="listGroups", tags=TAGS, summary="Every group of the scope, by name",
             responses=errors(ok=GroupList))
 def list_groups() -> dict[str, Any]:
     return {"groups": groups.list_groups(caller(router).scope)}
 
 
-@router.post("/api/groups", tags=TAGS, summary="Create a group (name unique in the scope)", status_code=201,
+@router.post("/api/groups", operation_id="createGroup",
+             tags=TAGS, summary="Create a group (name unique in the scope)", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Group, ok_status=201, ok_description="The new group"))
 def create_group(body: Annotated[GroupCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
     c = mutator(router)
@@ -34,31 +35,36 @@ def create_group(body: Annotated[GroupCreate, Body(embed=False)]) -> Response[di
     return idempotency.respond(router, lambda: (201, groups.create(c, fields, now(router))))
 
 
-@router.get("/api/groups/<group_id>", tags=TAGS, summary="One group, with the ids of its codes",
+@router.get("/api/groups/<group_id>", operation_id="getGroup",
+            tags=TAGS, summary="One group, with the ids of its codes",
             responses=errors(404, ok=GroupDetail))
 def get_group(group_id: str) -> dict[str, Any]:
     return groups.get(caller(router).scope, group_id)
 
 
-@router.patch("/api/groups/<group_id>", tags=TAGS, summary="Rename, describe or recolour a group",
+@router.patch("/api/groups/<group_id>", operation_id="updateGroup",
+              tags=TAGS, summary="Rename, describe or recolour a group",
               responses=errors(400, 404, 413, 415, ok=Group, ok_description="The updated group"))
 def patch_group(group_id: str, body: Annotated[GroupPatch, Body(embed=False)]) -> dict[str, Any]:
     return groups.update(mutator(router), group_id, changes_of(body), now(router))
 
 
-@router.delete("/api/groups/<group_id>", tags=TAGS, summary="Delete a group; its codes stay, ungrouped",
+@router.delete("/api/groups/<group_id>", operation_id="deleteGroup",
+               tags=TAGS, summary="Delete a group; its codes stay, ungrouped",
                responses=errors(404, ok=GroupDeleted, ok_description="The deleted group and the codes it ungrouped"))
 def delete_group(group_id: str) -> dict[str, Any]:
     return groups.delete(mutator(router), group_id, now(router))
 
 
-@router.post("/api/groups/<group_id>/codes", tags=TAGS, summary="Move codes into the group",
+@router.post("/api/groups/<group_id>/codes", operation_id="addGroupCodes",
+             tags=TAGS, summary="Move codes into the group",
              responses=errors(400, 404, 409, 413, 415, ok=GroupDetail, ok_description="The group, with its codes"))
 def add_codes(group_id: str, body: Annotated[GroupCodes, Body(embed=False)]) -> dict[str, Any]:
     return groups.add_codes(mutator(router), group_id, body.code_ids, now(router))
 
 
-@router.delete("/api/groups/<group_id>/codes/<code_id>", tags=TAGS, summary="Take one code out of the group",
+@router.delete("/api/groups/<group_id>/codes/<code_id>", operation_id="removeGroupCode",
+               tags=TAGS, summary="Take one code out of the group",
                responses=errors(404, ok=GroupDetail, ok_description="The group, with its remaining codes"))
 def remove_code(group_id: str, code_id: str) -> dict[str, Any]:
     return groups.remove_code(mutator(router), group_id, code_id, now(router))

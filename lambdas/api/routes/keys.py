@@ -1,4 +1,4 @@
-"""API keys (contract section 11). Keys belong to the user, not to the team
+"""API keys (docs/api.md section 11). Keys belong to the user, not to the team
 context: listing and revoking only ever touch the caller's own keys."""
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ router = APIGatewayRouter()
 TAGS = ["User and keys"]
 
 
-@router.get("/api/keys", tags=TAGS, summary="The caller's API keys (never the token nor its hash)",
+@router.get("/api/keys", operation_id="listKeys",
+            tags=TAGS, summary="The caller's API keys (never the token nor its hash)",
             responses=errors(ok=KeyList))
 def list_keys() -> dict[str, Any]:
     c = caller(router)
     return {"keys": apikeys.list_keys(c.user_id), "allowed": c.plan.api, "plan": c.plan_name}
 
 
-@router.delete("/api/keys/<key_id>", tags=TAGS, summary="Revoke one of the caller's keys, effective immediately",
+@router.delete("/api/keys/<key_id>", operation_id="revokeKey",
+               tags=TAGS, summary="Revoke one of the caller's keys, effective immediately",
                responses=errors(404, ok=KeyRevoked))
 def revoke_key(key_id: str) -> dict[str, Any]:
     if not is_id(key_id):

@@ -1,8 +1,8 @@
-"""The printable QR image of a code (contract 6.9): GET /api/codes/{id}/qr."""
+"""The printable QR image of a code (docs/api.md 6.9): GET /api/codes/{id}/qr."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -21,7 +21,7 @@ _BINARY = {"type": "string", "format": "binary"}
 _IMAGE_RESPONSES: dict[int, Any] = {
     200: {"description": "The QR image; decodes to exactly the encoded URL. `ETag` (strong) and "
                          "`Cache-Control: private, max-age=300`.",
-          "content": {"image/svg+xml": {"schema": {"type": "string"}}, "image/png": {"schema": _BINARY},
+          "content": {"image/svg+xml": {"schema": _BINARY}, "image/png": {"schema": _BINARY},
                       "application/pdf": {"schema": _BINARY}}},
     304: {"description": "Not modified: `If-None-Match` matches the image's ETag (empty body)."},
 }
@@ -38,7 +38,7 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 @router.get(
-    "/api/codes/<code_id>/qr",
+    "/api/codes/<code_id>/qr", operation_id="getCodeQr",
     tags=["Codes"],
     summary="The printable QR image of a code (SVG, PNG or PDF)",
     description="Renders the code with its `style_json`, `logo_key`, `frame_style` and `frame_text`. "
@@ -49,8 +49,8 @@ def etag_matches(header: str | None, etag: str) -> bool:
 )
 def get_qr(
     code_id: str,
-    format: Annotated[Literal["svg", "png", "pdf"], Query(description="image format")] = "svg",
-    variant: Annotated[Literal["dynamic", "static"],
+    format: Annotated[qr.QrFormat, Query(description="image format")] = "svg",
+    variant: Annotated[qr.QrVariant,
                        Query(description="`dynamic` encodes short_url, `static` the destination url")] = "dynamic",
     scale: Annotated[int | None, Query(ge=1, le=style.SCALE_MAX,
                                        description="pixels (PDF: points) per module")] = None,

@@ -1,4 +1,4 @@
-"""User and keys (contract section 11, but export)."""
+"""User and keys (docs/api.md section 11, but export)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from qrpro.domain.clock import next_midnight
 router = APIGatewayRouter()
 
 
-@router.get("/api/user", tags=["User and keys"], summary="The signed-in user, scope and plan limits",
+@router.get("/api/user", operation_id="getUser",
+            tags=["User and keys"], summary="The signed-in user, scope and plan limits",
             responses=errors(ok=User))
 def get_user() -> dict[str, Any]:
     c = caller(router)
@@ -30,7 +31,7 @@ def get_user() -> dict[str, Any]:
     }
 
 
-@router.get("/api/user/usage", tags=["User and keys"],
+@router.get("/api/user/usage", operation_id="getUsage", tags=["User and keys"],
             summary="Today's requests of this key, codes against the plan cap, scans this month",
             responses=errors(ok=Usage))
 def get_usage() -> dict[str, Any]:

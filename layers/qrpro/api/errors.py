@@ -1,4 +1,4 @@
-"""The one place that turns exceptions into the contract's error envelope."""
+"""The one place that turns exceptions into the API's error envelope."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ def error_response(err: ApiError) -> Response:
 
 
 def internal_error(request_id: str) -> Response:
-    return json_response(500, {"error": "internal", "request_id": request_id})
+    return json_response(500, {"error": "internal", "message": ApiError.default_message, "request_id": request_id})
 
 
 def field_path(loc: Any) -> str:
-    """Pydantic's error location as the contract's JSON path: ``codes[3].url``."""
+    """Pydantic's error location as the API's JSON path: ``codes[3].url``."""
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]

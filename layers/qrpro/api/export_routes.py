@@ -1,4 +1,4 @@
-"""GET /api/user/export (contract section 11): served by the export function
+"""GET /api/user/export (docs/api.md section 11): served by the export function
 (its own Lambda: bigger memory and timeout), documented in the API's OpenAPI
 document like every other operation."""
 
@@ -44,7 +44,8 @@ def make_router() -> APIGatewayRouter:
     api functions include this route (the latter for the OpenAPI document)."""
     router = APIGatewayRouter()
 
-    @router.get("/api/user/export", tags=["User and keys"], summary="Export every code and the daily scan rollup (ZIP)",
+    @router.get("/api/user/export", operation_id="exportData",
+                tags=["User and keys"], summary="Export every code and the daily scan rollup (ZIP)",
                 description="A ZIP of `codes.csv` (every code, grace and expired included), `scans.csv` (daily "
                             "rollup) and `README.txt`, built and stored in S3. Small exports come back inline, large "
                             "ones as `303` to a presigned URL (15 minutes); `delivery=url` always answers with the "

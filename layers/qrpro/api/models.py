@@ -1,19 +1,18 @@
-"""Response models: the contract's objects (docs: /work/shared/API.md) as the
-OpenAPI document shows them. Routes name them in ``errors(..., ok=Model)``; they
+"""Response models: the API's objects (docs/api.md) as the OpenAPI document
+shows them. Routes name them in ``errors(..., ok=Model)``; they
 document, they do not validate (the routes return plain dicts built by the
 data layer). Extra properties are allowed: documentation, not a filter."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-StatusName = Literal["active", "paused", "grace", "expired"]
-LogoKeyName = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
-                      "youtube", "whatsapp"]
-FrameStyleName = Literal["none", "scan-me", "banner-top", "banner-bottom"]
-Role = Literal["owner", "admin", "member"]
+from qrpro.domain.codes import CodeStatus, FrameStyle, HistoryField, LogoKey
+from qrpro.domain.plans import PlanName, PlanStatus
+from qrpro.domain.scope import Role, ScopeType
+from qrpro.domain.webhooks import DeliveryEventType, EventType
 
 _CODE_EXAMPLE = {
     "id": "0b7c52d4-3f5e-4d3a-9a43-2f1f0c9b8e11", "shortcode": "aBc123x", "short_url": "https://aqr.net/aBc123x",
@@ -42,7 +41,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": cast(list[JsonValue], list(examples))})
 
 
-# -- codes (contract section 6) ---------------------------------------------------------------
+# -- codes (docs/api.md section 6) ---------------------------------------------------------------
 
 class Scope(BaseModel):
     """Whose data a request works on: the user's own, or a team's."""
@@ -50,7 +49,7 @@ class Scope(BaseModel):
     model_config = _examples({"type": "user"}, {"type": "team", "team_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                                                 "role": "admin"})
 
-    type: Literal["user", "team"]
+    type: ScopeType
     team_id: str | None = Field(None, description="team context only")
     role: Role | None = Field(None, description="the caller's role in the team (team context only)")
 
@@ -68,11 +67,11 @@ class Code(BaseModel):
     tag: str = Field(description="comma-separated tags, as given after trimming")
     qr_type: str
     style_json: str | None = Field(description="a JSON object as a string: dark, light, error, scale, border")
-    logo_key: LogoKeyName | None
-    frame_style: FrameStyleName
+    logo_key: LogoKey | None
+    frame_style: FrameStyle
     frame_text: str
     group_id: str | None
-    status: StatusName
+    status: CodeStatus
     grace_until: int | None = Field(description="unix seconds when a `grace` code expires")
     scans_30d: int = Field(description="scans over the last 30 UTC days, today included")
     created_at: int
@@ -86,7 +85,7 @@ class CodeList(BaseModel):
                               "scope": {"type": "user"}, "next_cursor": None})
 
     codes: list[Code]
-    plan: str
+    plan: PlanName
     plan_limit: int = Field(description="the plan's cap on active + paused codes")
     scope: Scope
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last one")
@@ -96,7 +95,8 @@ class HistoryEntry(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     at: int
-    field: Literal["url", "status"]
+    field: HistoryField = Field(
+        description="`created` (the last entry: `from` null, `to` the first url), `url` or `status`")
     from_: str | None = Field(alias="from")
     to: str | None
     by: str = Field(description="user id, or `system` for the expiry job")
@@ -182,7 +182,7 @@ class Team(BaseModel):
 
     id: str
     name: str
-    plan: str
+    plan: PlanName
     role: Role
     member_count: int
 
@@ -213,7 +213,7 @@ class Webhook(BaseModel):
 
     id: str
     url: str
-    events: list[str]
+    events: list[EventType]
     description: str
     active: bool
     created_at: int
@@ -247,7 +247,7 @@ class Delivery(BaseModel):
 
     id: str
     event_id: str
-    event_type: str
+    event_type: DeliveryEventType
     attempt: int
     status_code: int | None = Field(description="the target's answer; null when none came (timeout, refused)")
     error: str | None
@@ -285,8 +285,8 @@ class User(BaseModel):
 
     id: str
     email: str
-    plan: str
-    plan_status: Literal["active", "grace", "expired"]
+    plan: PlanName
+    plan_status: PlanStatus
     scope: Scope
     current_team_id: str | None
     limits: Limits
@@ -337,7 +337,7 @@ class KeyList(BaseModel):
 
     keys: list[Key]
     allowed: bool = Field(description="whether the plan includes the API")
-    plan: str
+    plan: PlanName
 
 
 class KeyRevoked(BaseModel):

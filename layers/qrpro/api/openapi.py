@@ -20,7 +20,7 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"error": "validation_error", "field": "url", "message": "must be an absolute http or https URL"}]})
 
-    error: str = Field(description="machine-readable error code (contract section 5)")
+    error: str = Field(description="machine-readable error code (docs/api.md section 5)")
     message: str | None = None
     field: str | None = Field(None, description="JSON path of the offending field (validation_error)")
 

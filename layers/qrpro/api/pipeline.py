@@ -33,8 +33,10 @@ MAX_BODY_BYTES = 1024 * 1024
 # No path segment of the API is longer than an id (36): anything far longer is
 # no resource of ours, and must never reach a database key (defence in depth).
 MAX_SEGMENT = 128
-PUBLIC_ROUTES = {("GET", "/docs/openapi.json")}
-# An expired account keeps these: no lock-in (contract section 3).
+# The reference (docs/api.md section 1): no auth, no budget.
+PUBLIC_ROUTES = {("GET", path) for path in ("/", "/docs", "/docs/openapi.json", "/docs/init.js",
+                                            "/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js")}
+# An expired account keeps these: no lock-in (docs/api.md section 3).
 EXEMPT_WHEN_EXPIRED = [
     ("GET", re.compile(r"^/api/user/?$")),
     ("GET", re.compile(r"^/api/user/export/?$")),

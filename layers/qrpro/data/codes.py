@@ -275,6 +275,8 @@ def _create_items(item: dict[str, Any], now: int) -> list[dict[str, Any]]:
     tx = [_put_code(item, None), _put_short(item, new=True), _code_event("code.created", item, now)]
     if item.get("group_id"):
         tx.append(_group_add(item["pk"], item["group_id"], 1))
+    # History ends with the creation (docs/api.md 6.8): from null to the first url.
+    tx.append(_put_history(item["id"], 0, "created", None, item["url"], item["created_by"], now))
     return tx
 
 

@@ -1,4 +1,4 @@
-"""The data export (contract section 11, access pattern 31): every code of a
+"""The data export (docs/api.md section 11, access pattern 31): every code of a
 scope and its daily aggregates, streamed as a ZIP into S3.
 
 Memory stays bounded whatever the account's size: codes are read page by page

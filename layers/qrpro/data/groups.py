@@ -1,4 +1,4 @@
-"""Groups in the single table (contract section 8, docs/data-model.md).
+"""Groups in the single table (docs/api.md section 8, docs/data-model.md).
 
 - group ``{scope}`` / ``GROUP#{id}``: name, description, color, code_count,
   created_at, updated_at;

@@ -125,7 +125,7 @@ def plan_expired(profile: dict[str, Any] | None, now: int) -> bool:
 
 def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str) -> str:
     """One scan as a queue message: a random id (for exactly-once counting) and
-    what the contract allows a scan to keep, the time cut to the hour."""
+    what docs/api.md allows a scan to keep, the time cut to the hour."""
     hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
     return json.dumps({"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name,
                        "hour": hour, "country": country_code, "device": device}, separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""Team reads for the API (contract section 9) and the usage counters of a
+"""Team reads for the API (docs/api.md section 9) and the usage counters of a
 scope (section 11). Teams, members and links are written by
 ``qrpro.data.accounts`` (the admin side); the API only reads them.
 

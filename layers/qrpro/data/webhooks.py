@@ -51,7 +51,7 @@ BACKOFF_ENV = "QRPRO_WEBHOOK_BACKOFF"  # tests only: a shortened schedule ("1,1,
 
 
 def backoff_schedule() -> tuple[int, ...]:
-    """The retry delays: the contract's, unless a test stack shortens them."""
+    """The retry delays: the API's, unless a test stack shortens them."""
     return rules.parse_schedule(os.environ.get(BACKOFF_ENV))
 
 

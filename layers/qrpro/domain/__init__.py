@@ -1,1 +1,1 @@
-"""Pure rules of the contract: no AWS calls in this package."""
+"""Pure rules of docs/api.md: no AWS calls in this package."""

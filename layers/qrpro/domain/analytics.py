@@ -1,4 +1,4 @@
-"""Analytics folding (contract section 7): the window a request covers after
+"""Analytics folding (docs/api.md section 7): the window a request covers after
 the plan's retention cap, zero-filled timeseries, the noise floor that folds
 small countries into ``Other``, device totals and top codes. Pure functions:
 the data layer hands in aggregate items, this module shapes the answer."""
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from typing_extensions import TypeAliasType
 
 from qrpro.domain.clock import days_back, hours_back
 from qrpro.domain.devices import DEVICES, UNKNOWN_COUNTRY
@@ -16,6 +18,10 @@ from qrpro.domain.plans import Plan
 
 RANGES: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "3y": 1095}
 GRANULARITIES = ("day", "hour")
+# The named schemas of the OpenAPI document (the tuples above are their values; a unit test holds them equal).
+AnalyticsRange = TypeAliasType("AnalyticsRange", Literal["7d", "30d", "90d", "1y", "3y"])
+Granularity = TypeAliasType("Granularity", Literal["day", "hour"])
+Device = TypeAliasType("Device", Literal["mobile", "tablet", "desktop", "unknown"])  # devices.DEVICES
 DEFAULT_RANGE, DEFAULT_GRANULARITY = "30d", "day"
 HOURLY_RANGE = "7d"
 NOISE_FLOOR = 5  # countries with fewer scans in the window are folded into "Other"

@@ -1,14 +1,16 @@
-"""Codes: shortcodes, field rules, the status machine (contract section 6)."""
+"""Codes: shortcodes, field rules, the status machine (docs/api.md section 6)."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from typing_extensions import TypeAliasType
 
 from qrpro.config import settings
 from qrpro.domain.urls import MAX_URL, split_checked
@@ -18,12 +20,19 @@ SHORTCODE_LEN = 7
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
 
-LogoKey = Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook", "linkedin", "x",
-                  "youtube", "whatsapp"]
-FrameStyle = Literal["none", "scan-me", "banner-top", "banner-bottom"]
+# Named types: each becomes one shared schema of the OpenAPI document (docs/api.md section 12).
+LogoKey = TypeAliasType("LogoKey", Literal["link", "email", "phone", "wifi", "pdf", "menu", "instagram", "facebook",
+                                           "linkedin", "x", "youtube", "whatsapp"])
+FrameStyle = TypeAliasType("FrameStyle", Literal["none", "scan-me", "banner-top", "banner-bottom"])
+CodeStatus = TypeAliasType("CodeStatus", Literal["active", "paused", "grace", "expired"])
+EditableStatus = TypeAliasType("EditableStatus", Literal["active", "paused"])
+HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status"])  # history entries (6.8)
+BulkAction = TypeAliasType("BulkAction", Literal["pause", "resume", "delete", "move"])
 
 
 class Status(StrEnum):
+    """The values of ``CodeStatus`` as constants for the data layer."""
+
     ACTIVE = "active"
     PAUSED = "paused"
     GRACE = "grace"
@@ -39,7 +48,7 @@ def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
 
 
 def check_url(url: str, short_host: str | None = None) -> str:
-    """A destination URL as the contract allows it, or ValueError saying why."""
+    """A destination URL as docs/api.md allows it, or ValueError saying why."""
     _, host, port = split_checked(url, ("http", "https"), "must be an absolute http or https URL",
                                   "must be an absolute http or https URL (no other scheme)")
     short = (short_host if short_host is not None else settings().short_host).lower()
@@ -67,7 +76,9 @@ class _Fields(BaseModel):
     label: Annotated[str | None, Field(max_length=200)] = None
     tag: Annotated[str | None, Field(max_length=500)] = None
     qr_type: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z_]+$")] = None
-    style_json: Annotated[str | None, Field(max_length=8192)] = None
+    style_json: Annotated[str | dict[str, JsonValue] | None, Field(
+        description="a JSON object (dark, light, error, scale, border), as a string or as the object itself; "
+                    "stored and returned as the string; at most 8 KiB")] = None
     logo_key: LogoKey | None = None
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None
@@ -78,10 +89,16 @@ class _Fields(BaseModel):
     def _trim_tag(cls, v: str | None) -> str | None:
         return None if v is None else v.strip()
 
+    @field_validator("style_json", mode="before")
+    @classmethod
+    def _style_object_as_text(cls, v: Any) -> Any:
+        """The object itself is accepted and kept as its compact JSON text (docs/api.md section 6)."""
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False) if isinstance(v, dict) else v
+
     @field_validator("style_json")
     @classmethod
-    def _check_style(cls, v: str | None) -> str | None:
-        return _style(v)
+    def _check_style(cls, v: str | dict[str, JsonValue] | None) -> str | None:
+        return _style(v if v is None or isinstance(v, str) else json.dumps(v))
 
     @field_validator("group_id")
     @classmethod
@@ -106,7 +123,7 @@ class CodePatch(_Fields):
     """Body of PATCH /api/codes/{id}: any mutable field."""
 
     url: Annotated[str | None, Field(max_length=MAX_URL)] = None
-    status: Literal["active", "paused"] | None = None
+    status: EditableStatus | None = None
 
     @field_validator("url")
     @classmethod

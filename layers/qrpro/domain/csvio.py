@@ -1,4 +1,4 @@
-"""The export's file formats (contract section 11): ``codes.csv``,
+"""The export's file formats (docs/api.md section 11): ``codes.csv``,
 ``scans.csv`` and ``README.txt`` in one ZIP, and the ``codes.csv`` reader that
 ``POST /api/codes/import`` uses for ``text/csv`` bodies.
 
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Protocol
 from qrpro.domain.clock import utc
 from qrpro.domain.errors import ValidationFailed
 
-# Every field of the code object, in the contract's order (section 6).
+# Every field of the code object, in the API's order (section 6).
 CODE_COLUMNS: tuple[str, ...] = (
     "id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
     "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at", "updated_at")

@@ -1,4 +1,4 @@
-"""What a scan keeps of the request: a device class and a country (contract
+"""What a scan keeps of the request: a device class and a country (docs/api.md
 section 7, "Privacy"). Pure functions; the User-Agent is read once here and
 discarded by the caller.
 

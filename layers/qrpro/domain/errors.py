@@ -1,7 +1,9 @@
-"""Domain errors: each one is an error of the contract (section 5).
+"""Domain errors: each one is an error of docs/api.md (section 5).
 
 Routes and data access raise these; one exception handler in the API function
-turns them into the JSON envelope ``{"error": code, ...extra}``.
+turns them into the JSON envelope ``{"error": code, "message": ..., ...extra}``:
+every error carries a ``message`` for people (docs/api.md section 5), the
+class's default one unless the raise site says something more precise.
 """
 
 from __future__ import annotations
@@ -12,17 +14,16 @@ from typing import Any
 class ApiError(Exception):
     status: int = 500
     code: str = "internal"
+    default_message: str = "Something went wrong on our side: retry, and quote the request_id if it persists."
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         super().__init__(message or self.code)
-        self.message = message
+        self.message = message or self.default_message
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code}
-        out.update(self.extra)
-        if self.message and "message" not in out:
-            out["message"] = self.message
+        out: dict[str, Any] = {"error": self.code, **self.extra}
+        out.setdefault("message", self.message)
         return out
 
     def headers(self) -> dict[str, str]:
@@ -33,20 +34,23 @@ class ValidationFailed(ApiError):
     status, code = 400, "validation_error"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(None, field=field)
+        super().__init__(message, field=field)
         self.extra["message"] = message
 
 
 class NotSignedIn(ApiError):
     status, code = 401, "not_signed_in"
+    default_message = "Send an Authorization: Bearer <api key> header."
 
 
 class InvalidApiKey(ApiError):
     status, code = 401, "invalid_api_key"
+    default_message = "This API key is unknown or revoked: use a live key (qrpro admin create-key makes one)."
 
 
 class PlanLimitReached(ApiError):
     status, code = 402, "plan_limit"
+    default_message = "Your plan's code limit is reached: pause or delete a code, or upgrade the plan."
 
     def __init__(self, plan: str, limit: int, current: int) -> None:
         super().__init__(None, plan=plan, limit=limit, current=current)
@@ -54,6 +58,7 @@ class PlanLimitReached(ApiError):
 
 class PlanExpired(ApiError):
     status, code = 402, "plan_expired"
+    default_message = "Your plan has expired: renew it to use the API (you can still export your data)."
 
     def __init__(self, plan: str) -> None:
         super().__init__(None, plan=plan)
@@ -61,6 +66,7 @@ class PlanExpired(ApiError):
 
 class InsufficientPlan(ApiError):
     status, code = 403, "insufficient_plan"
+    default_message = "Your plan does not include this: upgrade to the required plan."
 
     def __init__(self, plan: str, required: str) -> None:
         super().__init__(None, plan=plan, required=required)
@@ -68,6 +74,7 @@ class InsufficientPlan(ApiError):
 
 class InsufficientRole(ApiError):
     status, code = 403, "insufficient_role"
+    default_message = "Your team role cannot change this: ask a team admin or owner."
 
     def __init__(self, role: str, required: str = "admin") -> None:
         super().__init__(None, role=role, required=required)
@@ -75,14 +82,17 @@ class InsufficientRole(ApiError):
 
 class NotFound(ApiError):
     status, code = 404, "not_found"
+    default_message = "Nothing here: check the path and the id (objects of other accounts are never visible)."
 
 
 class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
+    default_message = "This path does not take this method: see GET /docs for the methods it takes."
 
 
 class CodeNotEditable(ApiError):
     status, code = 409, "code_not_editable"
+    default_message = "This code is in grace or expired: reactivate it before editing."
 
     def __init__(self, status: str) -> None:
         super().__init__(None, status=status)
@@ -90,18 +100,22 @@ class CodeNotEditable(ApiError):
 
 class IdempotencyConflict(ApiError):
     status, code = 409, "idempotency_conflict"
+    default_message = "This Idempotency-Key was already used with another request: use a new key."
 
 
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
+    default_message = "The body is too large: send at most 1 MiB (an import takes at most 1,000 codes)."
 
 
 class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
+    default_message = "Send the body as Content-Type: application/json."
 
 
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
+    default_message = "This key has spent its daily request budget: retry after retry_at (see Retry-After)."
 
     def __init__(self, retry_at: int, now: int, limit: int) -> None:
         super().__init__(None, window="day", retry_at=retry_at)
@@ -121,6 +135,15 @@ class ServiceUnavailable(ApiError):
     """A dependency is throttling or down; nothing was written. Safe to retry."""
 
     status, code = 503, "unavailable"
+    default_message = "A dependency is busy and nothing was written: retry in a moment."
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+def _subclasses(cls: type[ApiError]) -> list[type[ApiError]]:
+    return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+# Each error code's default `message` (tests and the gateway responses compare against it).
+MESSAGES: dict[str, str] = {cls.code: cls.default_message for cls in _subclasses(ApiError)}

@@ -1,8 +1,8 @@
-"""Groups (contract section 8): the request bodies and their field rules.
+"""Groups (docs/api.md section 8): the request bodies and their field rules.
 
 A group's name is unique within its scope, compared case-insensitively after
 trimming (the ``GROUPNAME#{lower(name)}`` claim item makes that a conditional
-write). See docs/teams-and-groups.md for the decisions the contract leaves open.
+write). See docs/teams-and-groups.md for the decisions docs/api.md leaves open.
 """
 
 from __future__ import annotations

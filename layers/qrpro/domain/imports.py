@@ -1,4 +1,4 @@
-"""Bulk import payloads (contract 6.6): one object, an array, `{"codes": [...]}`
+"""Bulk import payloads (docs/api.md 6.6): one object, an array, `{"codes": [...]}`
 or a `codes.csv`; validated as a whole before anything is written."""
 
 from __future__ import annotations

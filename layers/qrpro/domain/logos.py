@@ -1,4 +1,4 @@
-"""Preset centre logos for QR images (contract 6.9, ``logo_key``).
+"""Preset centre logos for QR images (docs/api.md 6.9, ``logo_key``).
 
 Each preset is a small generic glyph drawn for this project out of a handful
 of vector primitives (rectangles with optional rounded corners, ellipses and

@@ -1,9 +1,15 @@
-"""Plans and their limits (contract section 3)."""
+"""Plans and their limits (docs/api.md section 3)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
+
+from typing_extensions import TypeAliasType
+
+# Named schemas of the OpenAPI document.
+PlanName = TypeAliasType("PlanName", Literal["solo", "business", "team", "agency"])
 
 
 class PlanStatus(StrEnum):

@@ -1,4 +1,4 @@
-"""Printable QR images (contract 6.9): SVG, PNG and PDF from one scene.
+"""Printable QR images (docs/api.md 6.9): SVG, PNG and PDF from one scene.
 
 segno computes the symbol (the module matrix). Everything else (quiet zone,
 frame, caption, centre logo) is laid out once, in module units, as a short
@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import segno
+from typing_extensions import TypeAliasType
 
 from qrpro.domain import logos
 from qrpro.domain.style import DEFAULTS, ERROR_LEVELS
 
-Format = Literal["svg", "png", "pdf"]
+QrFormat = TypeAliasType("QrFormat", Literal["svg", "png", "pdf"])
+QrVariant = TypeAliasType("QrVariant", Literal["dynamic", "static"])
 FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
 CONTENT_TYPES = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
 FRAME_STYLES = ("none", "scan-me", "banner-top", "banner-bottom")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from typing_extensions import TypeAliasType
 
 from qrpro.domain.errors import InsufficientRole
 from qrpro.domain.plans import Plan, PlanStatus, plan
 
 ROLES = ("owner", "admin", "member")
+Role = TypeAliasType("Role", Literal["owner", "admin", "member"])  # ROLES, as a named schema
+ScopeType = TypeAliasType("ScopeType", Literal["user", "team"])
 MUTATING_ROLES = frozenset({"owner", "admin"})
 
 

@@ -1,4 +1,4 @@
-"""``style_json``: the styling a code carries for its QR image (contract 6.9).
+"""``style_json``: the styling a code carries for its QR image (docs/api.md 6.9).
 
 A string holding a JSON object of at most 8 KiB with only these keys:
 
@@ -20,7 +20,7 @@ from qrpro.domain.errors import ValidationFailed
 
 FIELD = "style_json"
 MAX_BYTES = 8192
-# The largest scale (the contract's 1-50). The worst case PNG at 50 (a 2,048-character
+# The largest scale (the API's 1-50). The worst case PNG at 50 (a 2,048-character
 # URL: version 38, frame, border 20, 10,550 x 12,250 px) renders in about 0.8 s and
 # 45 MB peak RSS on the dev machine (benchmarks/bench_qr.py, docs/qr-images.md).
 # Vector formats cost the same at any scale.

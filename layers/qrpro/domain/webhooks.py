@@ -1,4 +1,4 @@
-"""Webhooks (contract section 10): events, Standard Webhooks signing, the
+"""Webhooks (docs/api.md section 10): events, Standard Webhooks signing, the
 payload, the retry schedule and the address rules that keep deliveries off
 internal networks (SSRF). Pure: no network, time and randomness passed in.
 
@@ -22,14 +22,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypeAliasType
 
 from qrpro.domain.urls import MAX_URL, split_checked
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
                "scans.cap_reached")
 PING = "ping"  # POST /api/webhooks/{id}/test only; never subscribable
-EventType = Literal["code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
-                    "scans.cap_reached"]
+EventType = TypeAliasType("EventType", Literal["code.created", "code.updated", "code.deleted", "code.expired",
+                                              "code.reactivated", "scans.cap_reached"])
+DeliveryEventType = TypeAliasType("DeliveryEventType", Literal["code.created", "code.updated", "code.deleted",
+                                                              "code.expired", "code.reactivated",
+                                                              "scans.cap_reached", "ping"])
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
 SECRET_BYTES = 32  # the spec asks for 24 to 64
@@ -273,7 +277,7 @@ def gone(status_code: int | None) -> bool:
 
 
 def parse_schedule(text: str | None) -> tuple[int, ...]:
-    """A backoff schedule from text: ``"5,300"``; ``"none"`` for no retries; unset for the contract's."""
+    """A backoff schedule from text: ``"5,300"``; ``"none"`` for no retries; unset for the API's."""
     if text is None or not text.strip():
         return BACKOFF
     if text.strip().lower() == "none":

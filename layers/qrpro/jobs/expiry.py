@@ -1,4 +1,4 @@
-"""The scheduled expiry job (contract sections 3 and 6.5; access patterns 32 and 33).
+"""The scheduled expiry job (docs/api.md sections 3 and 6.5; access patterns 32 and 33).
 
 - Codes in ``grace`` whose ``grace_until`` has passed become ``expired``
   (the redirect answers 410): found on the sparse due-date index ``gsi1``
