@@ -114,9 +114,12 @@ class Runtime:
         self.workers = workers
         self._lock = Lock()
         self._pools: dict[str, ProcessPoolExecutor] = {}
+        self._closed = False
 
     def _pool(self, name: str) -> ProcessPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the local stack is stopping")
             if name not in self._pools:
                 ctx = multiprocessing.get_context("spawn")
                 self._pools[name] = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init,
@@ -145,9 +148,10 @@ class Runtime:
         pool = self._pool(name)
         try:
             future = pool.submit(invoke_here, spec.handler, name, event, request_id, spec.timeout, spec.memory)
-        except (BrokenProcessPool, RuntimeError):
+        except (BrokenProcessPool, RuntimeError):  # a container just stopped: start a new one
             self._discard(name, pool)
-            return self.invoke(name, event, kind, request_id)
+            pool = self._pool(name)
+            future = pool.submit(invoke_here, spec.handler, name, event, request_id, spec.timeout, spec.memory)
         try:
             return future.result(timeout=spec.timeout + 5)  # + the container's start, on a cold one
         except FutureTimeout:
@@ -160,6 +164,7 @@ class Runtime:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
