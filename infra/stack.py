@@ -214,8 +214,13 @@ class QrProStack(Stack):
                     "No WAF: abuse is bounded by the bearer-key authorizer, per-key DynamoDB budgets, "
                     "usage plans and stage throttling.")
         acknowledge(rest_api, "AwsSolutions-APIG6",
-                    "Execution logging needs the account-wide API Gateway CloudWatch role and logs "
-                    "request data; JSON access logs (no IP/user agent) are enabled instead.")
+                    "Execution logs record request details (headers, authorizer output) that the privacy "
+                    "rules keep out of logs; JSON access logs (no IP/user agent) are enabled instead.")
+        acknowledge(rest_api.node.find_child("CloudWatchRole"),
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs]",
+                    "API Gateway's account-level logging role: AWS's own policy for it, needed before any "
+                    "stage of the account can write access logs (a fresh account refuses the stage).")
         acknowledge(rest_api, "AwsSolutions-COG4",
                     "Authentication is by API bearer keys through the Lambda REQUEST authorizer "
                     "(contract section 2), not Cognito.")

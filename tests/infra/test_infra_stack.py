@@ -134,8 +134,11 @@ def test_no_function_allows_loopback_webhooks(template: dict[str, Any]) -> None:
 
 
 def test_roles_have_no_managed_policies(template: dict[str, Any]) -> None:
+    """Only API Gateway's account-level logging role uses AWS's managed policy (see its test)."""
+    _, account = one(template, "AWS::ApiGateway::Account")
+    cloudwatch_role = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
     for key, role in of_type(template, "AWS::IAM::Role").items():
-        assert "ManagedPolicyArns" not in role["Properties"], key
+        assert key == cloudwatch_role or "ManagedPolicyArns" not in role["Properties"], key
 
 
 def test_no_wildcard_actions_in_any_policy(template: dict[str, Any]) -> None:
@@ -248,7 +251,22 @@ def test_rest_api_settings(template: dict[str, Any]) -> None:
     assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
     _, stage = one(template, "AWS::ApiGateway::Stage")
     assert stage["Properties"]["TracingEnabled"] is True
-    assert not of_type(template, "AWS::ApiGateway::Account"), "no account-wide CloudWatch role singleton"
+
+
+def test_fresh_account_gets_the_api_gateway_cloudwatch_role(template: dict[str, Any]) -> None:
+    """Stage logging fails in an account without the account-level CloudWatch role ARN:
+    the stack sets it (AWS::ApiGateway::Account), retained on delete, before the stage deploys."""
+    account_key, account = one(template, "AWS::ApiGateway::Account")
+    role_key = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_key]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"}
+    assert json.dumps(role["Properties"]["ManagedPolicyArns"]).count("AmazonAPIGatewayPushToCloudWatchLogs") == 1
+    for res in (account, role):
+        assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain"
+    stage_key, stage = one(template, "AWS::ApiGateway::Stage")
+    assert "AccessLogSetting" in stage["Properties"]
+    assert account_key in stage.get("DependsOn", []), "the stage must wait for the account setting"
 
 
 def test_authorizer_has_no_result_cache(template: dict[str, Any]) -> None:
