@@ -151,9 +151,9 @@ class QrProStack(Stack):
             if name != "redirect" or short_domain:
                 fn.function.add_environment("SHORT_BASE_URL", short_base_url)
 
-        Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
+        jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
              webhooks_function=webhooks.function, expiry_function=expiry.function,
-             scans_queue=queues.scans, webhooks_queue=queues.webhooks, events_dlq=queues.events_dlq)
+             scans_queue=queues.scans, webhooks_queue=queues.webhooks)
 
         Monitoring(self, "Monitoring", functions={n: f.function for n, f in fns.items()},
                    dlqs=queues.dlqs, rest_api=self.api.rest_api)
@@ -176,10 +176,10 @@ class QrProStack(Stack):
         self.functions = fns
         self.storage = storage
         self.queues = queues
-        self._acknowledge(fns, storage, queues, has_short_cert=short_cert is not None and bool(short_domain))
+        self.jobs = jobs
+        self._acknowledge(fns, storage, jobs, has_short_cert=short_cert is not None and bool(short_domain))
 
-    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, queues: Queues,
-                     has_short_cert: bool) -> None:
+    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, jobs: Jobs, has_short_cert: bool) -> None:
         """Every accepted cdk-nag AwsSolutions finding, each with its reason."""
         for fn in fns.values():
             acknowledge(fn, "AwsSolutions-L1",
@@ -197,15 +197,21 @@ class QrProStack(Stack):
         acknowledge(storage.export_bucket, "AwsSolutions-S1",
                     "Exports live one day and are fetched by presigned URL; server access logs would "
                     "only add a second bucket of request metadata.")
+        acknowledge(jobs.failed_events, "AwsSolutions-S1",
+                    "Written only by Lambda's on-failure delivery of the events stream mapping; its "
+                    "request metrics alarm on every write, so access logs would add nothing.")
+        failed_cfn = jobs.failed_events.node.default_child
+        assert isinstance(failed_cfn, CfnElement)
+        acknowledge(fns["events"],
+                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(failed_cfn)}.Arn>/*]",
+                    "Lambda names each failed-batch object itself (on-failure destination); the bucket "
+                    "holds nothing else and the role may only put, never read or delete.")
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")
         acknowledge(storage.webhook_key, "AwsSolutions-SMG4",
                     "Key material that seals webhook secrets: rotating it means re-sealing every "
                     "webhook's secret under the new key (a migration job), not an automatic rotation.")
-        acknowledge(queues.events_dlq, "AwsSolutions-SQS3",
-                    "This queue is itself the on-failure destination (DLQ) of the DynamoDB stream "
-                    "consumer.")
         rest_api = self.api.rest_api
         acknowledge(rest_api, "AwsSolutions-APIG2",
                     "Requests are validated by the API function (pydantic models, contract error "

@@ -56,6 +56,15 @@ def actions_of(stmts: list[dict[str, Any]]) -> set[str]:
     return out
 
 
+def export_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return one(template, "AWS::S3::Bucket", lambda r: r["Properties"]["LifecycleConfiguration"]["Rules"][0]
+               .get("ExpirationInDays") == 1)
+
+
+def failed_events_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return one(template, "AWS::S3::Bucket", lambda r: "MetricsConfigurations" in r["Properties"])
+
+
 def main_table(template: dict[str, Any]) -> dict[str, Any]:
     return one(template, "AWS::DynamoDB::Table", lambda r: "LocalSecondaryIndexes" in r["Properties"])[1]
 
@@ -201,7 +210,7 @@ def test_export_can_write_and_presign_in_its_bucket_only(template: dict[str, Any
     stmts = role_statements(template, "export")
     s3 = [s for s in stmts if any(a.startswith("s3:") for a in actions_of([s]))]
     assert actions_of(s3) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
-    bucket_key = one(template, "AWS::S3::Bucket")[0]
+    bucket_key = export_bucket(template)[0]
     assert all(bucket_key in json.dumps(s["Resource"]) for s in s3)
     writes = [s for s in stmts if "dynamodb:UpdateItem" in actions_of([s])]
     assert writes and all(s["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RATE#*"]}}
@@ -227,7 +236,7 @@ def test_event_sources(template: dict[str, Any]) -> None:
     assert events["BisectBatchOnFunctionError"] is True
     # Without it Lambda ignores the handler's batchItemFailures: a failed fan-out would be lost.
     assert events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert "OnFailure" in events["DestinationConfig"]
+    assert events["MaximumRetryAttempts"] == 10 and events["MaximumRecordAgeInSeconds"] == 24 * 3600
     pattern = json.loads(events["FilterCriteria"]["Filters"][0]["Pattern"])
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
 
@@ -241,6 +250,32 @@ def test_schedules_expiry_every_15_minutes_and_the_scan_drain_every_5(template: 
                 for p in of_type(template, "AWS::Lambda::Permission").values()
                 if p["Properties"]["Principal"] == "events.amazonaws.com"}
     assert invokers == {fns["expiry"][0], fns["scans"][0]}
+
+
+def test_failed_stream_batches_are_kept_whole_in_s3(template: dict[str, Any]) -> None:
+    """An SQS destination keeps only shard positions (gone with the stream's 24 h retention);
+    S3 keeps the whole failed records. The events role may write there, not read or delete."""
+    events_key = functions(template)["events"][0]
+    (mapping,) = [m["Properties"] for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": events_key}]
+    bucket_key, bucket = failed_events_bucket(template)
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [bucket_key, "Arn"]}}}
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["LifecycleConfiguration"]["Rules"] == [
+        {"ExpirationInDays": 90, "Id": "expire-failed-events", "Status": "Enabled"}]
+    assert bucket["DeletionPolicy"] == "Retain"
+    (policy,) = [p for p in of_type(template, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": bucket_key}]
+    _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+    s3 = {a: s["Resource"] for s in role_statements(template, "events") for a in actions_of([s])
+          if a.startswith("s3:")}
+    assert s3 == {"s3:PutObject": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_key, "Arn"]}, "/*"]]},
+                  "s3:ListBucket": {"Fn::GetAtt": [bucket_key, "Arn"]}}
+    for name in set(FUNCTIONS) - {"events"}:
+        assert bucket_key not in json.dumps(role_statements(template, name)), name
 
 
 # --- API Gateway ----------------------------------------------------------------------------
@@ -410,7 +445,7 @@ def test_distribution_never_caches_and_forwards_country_and_ua_not_host(template
 # --- bucket and queues ----------------------------------------------------------------------
 
 def test_export_bucket(template: dict[str, Any]) -> None:
-    key, bucket = one(template, "AWS::S3::Bucket")
+    key, bucket = export_bucket(template)
     props = bucket["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
@@ -418,8 +453,7 @@ def test_export_bucket(template: dict[str, Any]) -> None:
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     rules = props["LifecycleConfiguration"]["Rules"]
     assert any(r["Status"] == "Enabled" and r["ExpirationInDays"] == 1 for r in rules)
-    _, policy = one(template, "AWS::S3::BucketPolicy")
-    assert policy["Properties"]["Bucket"] == {"Ref": key}
+    _, policy = one(template, "AWS::S3::BucketPolicy", lambda p: p["Properties"]["Bucket"] == {"Ref": key})
     _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
 
@@ -430,13 +464,13 @@ def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
 
 def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 5  # scans, webhooks, their DLQs, the stream consumer's DLQ
+    assert len(queues) == 4  # scans, webhooks and their DLQs (stream failures go to S3)
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
     assert len(with_dlq) == 2
     policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 5
+    assert len(policies) == 4
     for policy in policies.values():
         _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
     # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
@@ -452,7 +486,7 @@ def test_alarms(template: dict[str, Any]) -> None:
     assert metrics.count(("AWS/Lambda", "Errors")) == len(FUNCTIONS)
     assert metrics.count(("AWS/Lambda", "Throttles")) == len(FUNCTIONS)
     dlq = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    assert len(dlq) == 3
+    assert len(dlq) == 2
     for alarm in dlq:
         assert alarm["Properties"]["Threshold"] == 0
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
@@ -485,7 +519,8 @@ def test_every_nag_acknowledgment_has_a_reason(synthesized: Synth) -> None:
     assert by_rule["AwsSolutions-APIG4"].endswith("/docs/openapi.json/GET")  # only the public document
     # Bulk-suppressing IAM wildcards is not allowed: only the exact findings below.
     iam5 = {rule for _, rule, _ in acks if rule.startswith("AwsSolutions-IAM5")}
-    assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r}
+    assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r
+                                                          or "FailedEvents" in r}
 
 
 def test_cfn_lint_has_no_errors(synthesized: Synth) -> None:
