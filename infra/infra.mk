@@ -19,6 +19,7 @@ SES_IDENTITY ?=
 REQUIRE_USAGE_KEY ?=
 EXPORT_TIMEOUT ?=
 EXPORT_MEMORY_MB ?=
+ALARM_EMAIL ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
 	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
@@ -27,7 +28,8 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SES_IDENTITY),-c qrpro:sesIdentity=$(SES_IDENTITY)) \
 	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY)) \
 	$(if $(EXPORT_TIMEOUT),-c qrpro:exportTimeoutSeconds=$(EXPORT_TIMEOUT)) \
-	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB))
+	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB)) \
+	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL))
 DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: build synth deploy

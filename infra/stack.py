@@ -8,19 +8,20 @@ Context keys (all optional; see docs/deploy.md):
   SES identity that may send; default the sender's domain)
 - ``qrpro:requireUsageKey`` (default false): make the API methods require the authorizer's
   usage-plan key (turns API Gateway's daily quota into a hard edge backstop)
+- ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnElement, CfnOutput, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnCondition, CfnElement, CfnOutput, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from infra.constructs.api import Api
 from infra.constructs.functions import QrFunction, SharedLayer
-from infra.constructs.jobs import Jobs
+from infra.constructs.jobs import FAILED_EVENTS_METRICS, Jobs
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
 from infra.constructs.redirect import Redirect
@@ -155,8 +156,15 @@ class QrProStack(Stack):
              webhooks_function=webhooks.function, expiry_function=expiry.function,
              scans_queue=queues.scans, webhooks_queue=queues.webhooks)
 
-        Monitoring(self, "Monitoring", functions={n: f.function for n, f in fns.items()},
-                   dlqs=queues.dlqs, rest_api=self.api.rest_api)
+        # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
+        self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
+        self.monitoring = Monitoring(
+            self, "Monitoring", functions={n: f.function for n, f in fns.items()}, dlqs=queues.dlqs,
+            scans_queue=queues.scans, rest_api=self.api.rest_api,
+            tables={"main": table, "idempotency": storage.idempotency_table},
+            failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
+            distribution=self.redirect.distribution, in_us_east_1=self.in_us_east_1,
+            alarm_email=ctx("qrpro:alarmEmail") or None)
 
         CfnOutput(self, "ApiUrl", value=api_base_url, description="Base URL of the API (/api)")
         CfnOutput(self, "RedirectUrl", value=self.redirect.url, description="Short-link base URL")
@@ -169,6 +177,11 @@ class QrProStack(Stack):
             CfnOutput(self, "ApiDomainTarget", value=self.api.domain.domain_name_alias_domain_name,
                       description="CNAME/alias target for the API domain")
         CfnOutput(self, "ExportBucketName", value=storage.export_bucket.bucket_name)
+        CfnOutput(self, "FailedEventsBucketName", value=jobs.failed_events.bucket_name,
+                  description="Whole records of outbox (events stream) batches given up after retries")
+        CfnOutput(self, "AlarmsTopicArn", value=self.monitoring.topic.topic_arn,
+                  description="SNS topic every alarm notifies (subscribe on-call tools here)")
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         for plan, usage_plan in self.api.usage_plans.items():
             CfnOutput(self, f"UsagePlan{plan.title()}Id", value=usage_plan.usage_plan_id,
                       description=f"Usage plan for {plan} keys (attach each key's usage_key here)")

@@ -24,6 +24,7 @@ SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
+FAILED_EVENTS_METRICS = "FailedEventsWrites"  # S3 request metrics filter id (the alarm's FilterId)
 
 
 class S3OnFailure(sources.S3OnFailureDestination):
@@ -63,7 +64,7 @@ class Jobs(Construct):
             lifecycle_rules=[s3.LifecycleRule(id="expire-failed-events", enabled=True,
                                               expiration=FAILED_EVENTS_EXPIRY)],
             # Request metrics: the PutRequests of this bucket are its "DLQ depth" alarm.
-            metrics=[s3.BucketMetrics(id="FailedEventsWrites")],
+            metrics=[s3.BucketMetrics(id=FAILED_EVENTS_METRICS)],
             removal_policy=RemovalPolicy.RETAIN,
         )
 

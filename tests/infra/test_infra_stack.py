@@ -299,7 +299,7 @@ def test_fresh_account_gets_the_api_gateway_cloudwatch_role(template: dict[str, 
     assert json.dumps(role["Properties"]["ManagedPolicyArns"]).count("AmazonAPIGatewayPushToCloudWatchLogs") == 1
     for res in (account, role):
         assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain"
-    stage_key, stage = one(template, "AWS::ApiGateway::Stage")
+    _, stage = one(template, "AWS::ApiGateway::Stage")
     assert "AccessLogSetting" in stage["Properties"]
     assert account_key in stage.get("DependsOn", []), "the stage must wait for the account setting"
 
@@ -480,17 +480,92 @@ def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
 
 # --- monitoring and outputs -----------------------------------------------------------------
 
+def alarms_by_metric(template: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if "MetricName" in props:
+            key = (props["Namespace"], props["MetricName"])
+        else:  # a math expression: named by the metrics it sums
+            stats = [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+            key = (stats[0]["Namespace"], stats[0]["MetricName"])
+        out.setdefault(key, []).append(alarm)
+    return out
+
+
+def test_every_alarm_notifies_the_alarms_topic(template: dict[str, Any]) -> None:
+    topic_key, topic = one(template, "AWS::SNS::Topic")
+    alarms = of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 30
+    for key, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_key}], key
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", key
+    # Encrypted with a rotated customer key that CloudWatch may use (it cannot use aws/sns), TLS only.
+    key_ref = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    kms_key = template["Resources"][key_ref]["Properties"]
+    assert kms_key["EnableKeyRotation"] is True
+    grants = [s for s in kms_key["KeyPolicy"]["Statement"]
+              if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grants and set(grants[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    (policy,) = [p for p in of_type(template, "AWS::SNS::TopicPolicy").values()
+                 if {"Ref": topic_key} in p["Properties"]["Topics"]]
+    _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+    assert not of_type(template, "AWS::SNS::Subscription"), "no subscription without qrpro:alarmEmail"
+
+
 def test_alarms(template: dict[str, Any]) -> None:
-    alarms = list(of_type(template, "AWS::CloudWatch::Alarm").values())
-    metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
-    assert metrics.count(("AWS/Lambda", "Errors")) == len(FUNCTIONS)
-    assert metrics.count(("AWS/Lambda", "Throttles")) == len(FUNCTIONS)
-    dlq = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
+    by = alarms_by_metric(template)
+    fns = functions(template)
+    for metric in ("Errors", "Throttles"):
+        watched = {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in by[("AWS/Lambda", metric)]}
+        assert watched == {key for key, _ in fns.values()}, metric
+    dlq = by[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
     assert len(dlq) == 2
     for alarm in dlq:
-        assert alarm["Properties"]["Threshold"] == 0
-        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
-    assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
+        assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
+            0, "GreaterThanThreshold")
+    (age,) = by[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
+    scans_queue = next(k for k, q in of_type(template, "AWS::SQS::Queue").items()
+                       if k.startswith("QueuesScans") and "RedrivePolicy" in q["Properties"])
+    assert age["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [scans_queue, "QueueName"]}
+    (iterator,) = by[("AWS/Lambda", "IteratorAge")]
+    assert iterator["Properties"]["Dimensions"][0]["Value"] == {"Ref": fns["events"][0]}
+    assert iterator["Properties"]["Statistic"] == "Maximum"
+    (failed,) = by[("AWS/S3", "PutRequests")]  # the failed-events bucket is the stream's "DLQ"
+    bucket_key = failed_events_bucket(template)[0]
+    assert {"Name": "BucketName", "Value": {"Ref": bucket_key}} in failed["Properties"]["Dimensions"]
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents", "SystemErrors"):
+        assert len(by[("AWS/DynamoDB", metric)]) == 2, metric  # main and idempotency tables
+    assert len(by[("AWS/ApiGateway", "5XXError")]) == 1
+
+
+def test_alarm_on_scans_the_redirect_could_not_queue(template: dict[str, Any]) -> None:
+    from lambdas.redirect import handler
+
+    by = alarms_by_metric(template)
+    for status, name in handler.METRICS.items():
+        (alarm,) = by[(handler.METRIC_NAMESPACE, name)]
+        props = alarm["Properties"]
+        assert props["Dimensions"] == [{"Name": "service", "Value": handler.METRIC_SERVICE}], status
+        assert (props["Statistic"], props["Threshold"]) == ("Sum", 1)
+
+
+def test_cloudfront_5xx_alarm_only_where_the_metric_lives(template: dict[str, Any]) -> None:
+    """CloudFront metrics exist in us-east-1 only: the alarm is conditional on the stack's region."""
+    (alarm,) = alarms_by_metric(template)[("AWS/CloudFront", "5xxErrorRate")]
+    dist_key = one(template, "AWS::CloudFront::Distribution")[0]
+    assert {"Name": "Region", "Value": "Global"} in alarm["Properties"]["Dimensions"]
+    assert {"Name": "DistributionId", "Value": {"Ref": dist_key}} in alarm["Properties"]["Dimensions"]
+    condition = template["Conditions"][alarm["Condition"]]
+    assert condition == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+
+
+def test_one_dashboard_with_the_service_health(template: dict[str, Any]) -> None:
+    _, dashboard = one(template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("alarm", "5xxErrorRate", "us-east-1", "ScansParked", "ScansBuffered", "IteratorAge",
+                   "ApproximateAgeOfOldestMessage", "ReadThrottleEvents", "5XXError", "Throttles"):
+        assert needle in body, needle
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -544,6 +619,7 @@ def with_domains() -> Synth:
         "qrpro:requireUsageKey": "true",
         "qrpro:exportTimeoutSeconds": "300",
         "qrpro:exportMemoryMb": "1769",
+        "qrpro:alarmEmail": "oncall@example.com",
     }, nag=False)
 
 
@@ -569,6 +645,10 @@ def test_custom_domains_context(with_domains: Synth) -> None:
     required = {m["Properties"]["AuthorizationType"]: m["Properties"].get("ApiKeyRequired", False)
                 for m in methods}
     assert required == {"CUSTOM": True, "NONE": False}
+    _, sub = one(template, "AWS::SNS::Subscription")
+    topic_key = one(template, "AWS::SNS::Topic")[0]
+    assert sub["Properties"] == {"Protocol": "email", "Endpoint": "oncall@example.com",
+                                 "TopicArn": {"Ref": topic_key}}
 
 
 def export_timeouts(template: dict[str, Any]) -> tuple[Any, Any, Any]:
