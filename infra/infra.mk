@@ -20,6 +20,9 @@ REQUIRE_USAGE_KEY ?=
 EXPORT_TIMEOUT ?=
 EXPORT_MEMORY_MB ?=
 ALARM_EMAIL ?=
+API_RESERVED_CONCURRENCY ?=
+AUTHORIZER_RESERVED_CONCURRENCY ?=
+WAF ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
 	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
@@ -29,7 +32,10 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY)) \
 	$(if $(EXPORT_TIMEOUT),-c qrpro:exportTimeoutSeconds=$(EXPORT_TIMEOUT)) \
 	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB)) \
-	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL))
+	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL)) \
+	$(if $(API_RESERVED_CONCURRENCY),-c qrpro:apiReservedConcurrency=$(API_RESERVED_CONCURRENCY)) \
+	$(if $(AUTHORIZER_RESERVED_CONCURRENCY),-c qrpro:authorizerReservedConcurrency=$(AUTHORIZER_RESERVED_CONCURRENCY)) \
+	$(if $(WAF),-c qrpro:waf=$(WAF))
 DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: build synth deploy

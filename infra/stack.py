@@ -9,6 +9,10 @@ Context keys (all optional; see docs/deploy.md):
 - ``qrpro:requireUsageKey`` (default false): make the API methods require the authorizer's
   usage-plan key (turns API Gateway's daily quota into a hard edge backstop)
 - ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
+- ``qrpro:apiReservedConcurrency`` (default 100) and ``qrpro:authorizerReservedConcurrency``
+  (default 50): concurrency kept for the API's functions whatever redirects and exports do;
+  0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
+- ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
 from infra.constructs.redirect import Redirect
 from infra.constructs.storage import Storage
+from infra.constructs.waf import Waf
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -36,6 +41,27 @@ DEFAULT_SES_SENDER = "no-reply@aqr.net"
 # The export runs behind API Gateway: 29 s is the default integration timeout. Regional REST
 # APIs can raise it by a quota increase; very large exports need that (docs/performance.md).
 DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
+# Reserved for the API's functions so a surge of redirects or exports cannot starve them. It is
+# also their ceiling: 100 api executions serve the stage's 500 req/s at 200 ms each; the
+# authorizer runs a single GetItem. Lambda refuses a reservation that leaves the account fewer
+# than 100 unreserved executions (default quota 1,000; new accounts may start at 10).
+DEFAULT_API_CONCURRENCY, DEFAULT_AUTHORIZER_CONCURRENCY = 100, 50
+
+
+def truthy(value: object) -> bool:
+    return str(value or "false").lower() in {"1", "true", "yes"}
+
+
+def reserved(value: object, default: int, key: str) -> int | None:
+    """A reserved-concurrency context value: a count, or None for 0 (reserve nothing)."""
+    raw = default if value is None or value == "" else value
+    try:
+        count = int(str(raw))
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{key} must be a whole number >= 0 (0: no reservation), not {raw!r}")
+    return count or None
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -63,7 +89,12 @@ class QrProStack(Stack):
         api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
-        require_usage_key = str(ctx("qrpro:requireUsageKey") or "false").lower() in {"1", "true", "yes"}
+        require_usage_key = truthy(ctx("qrpro:requireUsageKey"))
+        with_waf = truthy(ctx("qrpro:waf"))
+        api_concurrency = reserved(ctx("qrpro:apiReservedConcurrency"), DEFAULT_API_CONCURRENCY,
+                                   "qrpro:apiReservedConcurrency")
+        authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
+                                          DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
         export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
         export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
         if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
@@ -92,8 +123,8 @@ class QrProStack(Stack):
             fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env, **kw)
             return fns[name]
 
-        api = function("api", timeout=Duration.seconds(29), memory_size=1024)
-        authorizer = function("authorizer", timeout=Duration.seconds(5))
+        api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
+        authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
         redirect = function("redirect", timeout=Duration.seconds(5))
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
         events = function("events", timeout=Duration.seconds(60))
@@ -158,6 +189,9 @@ class QrProStack(Stack):
 
         # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
         self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
+        self.waf = Waf(self, "Waf", stage_arn=self.api.rest_api.deployment_stage.stage_arn,
+                       distribution=self.redirect.distribution,
+                       in_us_east_1=self.in_us_east_1) if with_waf else None
         self.monitoring = Monitoring(
             self, "Monitoring", functions={n: f.function for n, f in fns.items()}, dlqs=queues.dlqs,
             scans_queue=queues.scans, rest_api=self.api.rest_api,
@@ -190,9 +224,11 @@ class QrProStack(Stack):
         self.storage = storage
         self.queues = queues
         self.jobs = jobs
-        self._acknowledge(fns, storage, jobs, has_short_cert=short_cert is not None and bool(short_domain))
+        self._acknowledge(fns, storage, jobs, has_short_cert=short_cert is not None and bool(short_domain),
+                          with_waf=with_waf)
 
-    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, jobs: Jobs, has_short_cert: bool) -> None:
+    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, jobs: Jobs, has_short_cert: bool,
+                     with_waf: bool) -> None:
         """Every accepted cdk-nag AwsSolutions finding, each with its reason."""
         for fn in fns.values():
             acknowledge(fn, "AwsSolutions-L1",
@@ -229,9 +265,10 @@ class QrProStack(Stack):
         acknowledge(rest_api, "AwsSolutions-APIG2",
                     "Requests are validated by the API function (pydantic models, contract error "
                     "envelope); a gateway validator would answer in a different format.")
-        acknowledge(rest_api, "AwsSolutions-APIG3",
-                    "No WAF: abuse is bounded by the bearer-key authorizer, per-key DynamoDB budgets, "
-                    "usage plans and stage throttling.")
+        if not with_waf:
+            acknowledge(rest_api, "AwsSolutions-APIG3",
+                        "WAF is optional (qrpro:waf): abuse is bounded by the bearer-key authorizer, per-key "
+                        "DynamoDB budgets, usage plans and stage throttling.")
         acknowledge(rest_api, "AwsSolutions-APIG6",
                     "Execution logs record request details (headers, authorizer output) that the privacy "
                     "rules keep out of logs; JSON access logs (no IP/user agent) are enabled instead.")
@@ -249,8 +286,8 @@ class QrProStack(Stack):
         acknowledge(dist, "AwsSolutions-CFR1",
                     "Short links must work from every country; no geo restriction.")
         acknowledge(dist, "AwsSolutions-CFR2",
-                    "No WAF on redirects: scans are never rate-limited (contract section 4); the "
-                    "function does one cached read per request.")
+                    "WAF is optional (qrpro:waf) and, being CLOUDFRONT-scoped, exists only in us-east-1 "
+                    "stacks; scans are never rate-limited by plan (contract section 4).")
         acknowledge(dist, "AwsSolutions-CFR3",
                     "CloudFront standard logging is disabled on purpose: it would store viewer IP "
                     "addresses, which the privacy rules forbid.")

@@ -11,7 +11,7 @@ condition); the dashboard graphs the metric from us-east-1 wherever it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import CfnCondition, CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -136,9 +136,10 @@ class Monitoring(Construct):
                    scans_queue: sqs.IQueue, dlqs: Mapping[str, sqs.IQueue], tables: Mapping[str, dynamodb.ITable],
                    distribution: cloudfront.IDistribution, scan_metrics: Mapping[str, cw.IMetric],
                    iterator_age: cw.IMetric, failed_writes: cw.IMetric) -> cw.Dashboard:
-        def graph(title: str, left: list[cw.IMetric], right: list[cw.IMetric] | None = None,
+        def graph(title: str, left: Sequence[cw.IMetric], right: Sequence[cw.IMetric] | None = None,
                   region: str | None = None) -> cw.GraphWidget:
-            return cw.GraphWidget(title=title, left=left, right=right or [], width=8, height=6, region=region)
+            return cw.GraphWidget(title=title, left=list(left), right=list(right or []), width=8, height=6,
+                                  region=region)
 
         redirect = functions["redirect"]
         dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))

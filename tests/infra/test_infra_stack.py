@@ -690,3 +690,69 @@ def test_local_bundler_stages_a_function_without_docker(tmp_path: Path) -> None:
     assert LocalBundler("function", "redirect").try_bundle(str(tmp_path)) is True
     assert (tmp_path / "lambdas" / "__init__.py").is_file()
     assert sorted(p.name for p in (tmp_path / "lambdas").iterdir()) == ["__init__.py", "redirect"]
+
+
+# --- reserved concurrency and WAF -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def with_waf() -> Synth:
+    """WAF on, concurrency reservations off (what an account with a small quota deploys)."""
+    return synth({"qrpro:waf": "true", "qrpro:apiReservedConcurrency": "0",
+                  "qrpro:authorizerReservedConcurrency": "0"})
+
+
+def test_api_and_authorizer_have_reserved_concurrency(template: dict[str, Any], with_waf: Synth) -> None:
+    reserved = {name: res["Properties"].get("ReservedConcurrentExecutions")
+                for name, (_, res) in functions(template).items()}
+    assert reserved == {name: {"api": 100, "authorizer": 50}.get(name) for name in FUNCTIONS}
+    # 0 reserves nothing (never ReservedConcurrentExecutions: 0, which would stop the function).
+    assert not any("ReservedConcurrentExecutions" in res["Properties"]
+                   for _, res in functions(with_waf.template).values())
+
+
+@pytest.mark.parametrize("value", ["-1", "ten"])
+def test_bad_reserved_concurrency_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match=r"apiReservedConcurrency must be a whole number >= 0"):
+        synth({"qrpro:apiReservedConcurrency": value}, nag=False)
+
+
+def test_no_waf_by_default(template: dict[str, Any]) -> None:
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::WAFv2::")]
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    assert "WebACLId" not in dist["Properties"]["DistributionConfig"]
+
+
+def _rate_rule(acl: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = acl["Properties"]["Rules"]
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    assert acl["Properties"]["DefaultAction"] == {"Allow": {}}
+    for config in (acl["Properties"]["VisibilityConfig"], rule["VisibilityConfig"]):
+        assert config["SampledRequestsEnabled"] is False  # samples keep client IPs
+    statement: dict[str, Any] = rule["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP"
+    return statement
+
+
+def test_waf_rate_limits_the_api_stage_and_the_distribution_in_us_east_1(with_waf: Synth) -> None:
+    template = with_waf.template
+    assert with_waf.nag_error is None, with_waf.nag_error
+    acls = of_type(template, "AWS::WAFv2::WebACL")
+    (api_key,) = [k for k, a in acls.items() if a["Properties"]["Scope"] == "REGIONAL"]
+    assert _rate_rule(acls[api_key])["Limit"] == 3000
+    body = acls[api_key]["Properties"]["CustomResponseBodies"]["rate_limited"]
+    assert json.loads(body["Content"]) == {"error": "rate_limited", "window": "second"}
+    _, assoc = one(template, "AWS::WAFv2::WebACLAssociation")
+    stage_key = one(template, "AWS::ApiGateway::Stage")[0]
+    assert assoc["Properties"]["WebACLArn"] == {"Fn::GetAtt": [api_key, "Arn"]}
+    assert {"Ref": stage_key} in assoc["Properties"]["ResourceArn"]["Fn::Join"][1]
+    # CLOUDFRONT-scope ACLs exist only in us-east-1: created and attached there only.
+    (cf_key,) = [k for k, a in acls.items() if a["Properties"]["Scope"] == "CLOUDFRONT"]
+    assert _rate_rule(acls[cf_key])["Limit"] >= 10_000  # a flood guard: scans are never limited by plan
+    condition = acls[cf_key]["Condition"]
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    assert dist["Properties"]["DistributionConfig"]["WebACLId"] == {
+        "Fn::If": [condition, {"Fn::GetAtt": [cf_key, "Arn"]}, {"Ref": "AWS::NoValue"}]}
+    proc = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(with_waf.template_path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode & 3 == 0, proc.stdout + proc.stderr
