@@ -1,7 +1,9 @@
 # Infrastructure targets (included by the main Makefile). Nothing here runs
 # Docker; only `deploy` talks to AWS.
 #
-#   make build    Lambda assets into build/ (layer: pip wheels for arm64/cp313 + qrpro)
+#   make lock     re-resolve requirements-lambda.lock (pyproject.toml's dependencies, for
+#                 Lambda's CPython 3.13 on arm64, with hashes; installs uv into the venv)
+#   make build    Lambda assets into build/ (layer: the locked arm64/cp313 wheels + qrpro)
 #   make synth    build + cdk synth (cdk-nag AwsSolutions runs in the synth) + cfn-lint
 #   make deploy   synth + cdk deploy of the synthesized assembly (see docs/deploy.md)
 #
@@ -38,11 +40,15 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(WAF),-c qrpro:waf=$(WAF))
 DEPLOY_ARGS ?= --require-approval broadening
 
-.PHONY: build synth deploy
+.PHONY: lock build synth deploy
 
 # Node 20 is what this machine has; jsii's end-of-life banner is noise in every synth.
 build synth deploy: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 build synth deploy: export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
+
+lock: install
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5'
+	$(BIN)/python -m infra.build_assets --lock
 
 build: install
 	$(BIN)/python -m infra.build_assets
