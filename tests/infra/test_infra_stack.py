@@ -416,7 +416,10 @@ def test_cloudfront_has_both_lambda_permissions(template: dict[str, Any]) -> Non
         assert props["FunctionName"] in ({"Fn::GetAtt": [redirect_key, "Arn"]},
                                          {"Fn::GetAtt": [url_key, "FunctionArn"]})
         assert {"Ref": dist_key} in props["SourceArn"]["Fn::Join"][1]
+        if props["Action"] == "lambda:InvokeFunction":  # only through the URL, not a direct Invoke
+            assert props["InvokedViaFunctionUrl"] is True
         found.add(props["Action"])
+    # Function URLs created since October 2025 refuse CloudFront without both (Lambda dual auth).
     assert found == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
 
 
