@@ -11,9 +11,12 @@ PYTEST_ARGS ?=
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): pyproject.toml
+# The runtime dependencies at the versions of requirements-lambda.lock (what Lambda runs):
+# the tests exercise the code with the same libraries (tests/infra/test_infra_bundling.py).
+$(PY_STAMP): pyproject.toml requirements-lambda.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*==[^ ]*\).*/\1/p' requirements-lambda.lock > $(VENV)/lambda-pins.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -c $(VENV)/lambda-pins.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -81,3 +81,41 @@ def test_asset_hashes_track_their_inputs() -> None:
     assert bundling.function_hash("api") != bundling.function_hash("redirect")
     assert bundling.function_hash("api") == bundling.function_hash("api")
     assert len(bundling.layer_hash()) == 64
+
+
+def test_tests_run_the_library_versions_lambda_runs() -> None:
+    """The venv (Python 3.11 here) holds the locked versions (`make install` uses the lock as
+    constraints), so only the interpreter differs between the tests and Lambda (3.13)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    stale = []
+    for name, (pinned, _) in bundling.lock_entries(bundling.LOCK.read_text()).items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            stale.append(f"{name}: venv {installed}, lock {pinned}")
+    assert not stale, "run `make install` (venv older than the lock): " + "; ".join(stale)
+
+
+# Standard-library modules removed in Python 3.12 and 3.13 (PEP 594, PEP 632): importable by the
+# tests' 3.11, missing on Lambda's python3.13.
+REMOVED_BY_313 = frozenset({
+    "distutils", "imp", "asynchat", "asyncore", "smtpd", "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt",
+    "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau",
+    "telnetlib", "uu", "xdrlib", "lib2to3",
+})
+
+
+def test_lambda_code_imports_nothing_python_313_removed() -> None:
+    import ast
+
+    sources = [*bundling.LAMBDAS.rglob("*.py"), *bundling.LAYER_SRC.rglob("*.py")]
+    assert len(sources) > 20
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in REMOVED_BY_313, f"{path}: {name}"
