@@ -184,8 +184,8 @@ class QrProStack(Stack):
                 fn.function.add_environment("SHORT_BASE_URL", short_base_url)
 
         jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
-             webhooks_function=webhooks.function, expiry_function=expiry.function,
-             scans_queue=queues.scans, webhooks_queue=queues.webhooks)
+                    webhooks_function=webhooks.function, expiry_function=expiry.function,
+                    scans_queue=queues.scans, webhooks_queue=queues.webhooks)
 
         # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
         self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
