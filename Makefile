@@ -22,13 +22,21 @@ install-local: $(LOCAL_STAMP) $(NODE_LOCAL_STAMP)
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 
+# The runtime dependencies at the versions of requirements-lambda.lock (what Lambda runs):
+# the tests and the local stack exercise the code with the same libraries
+# (tests/infra/test_infra_bundling.py).
+PINS := $(VENV)/lambda-pins.txt
+$(PINS): requirements-lambda.lock | $(VENV)/bin/python
+	sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*==[^ ]*\).*/\1/p' requirements-lambda.lock > $@
+
 # The dev install includes the local one: skip it when a fresh dev install is there.
-$(LOCAL_STAMP): pyproject.toml | $(VENV)/bin/python
-	[ $(DEV_STAMP) -nt pyproject.toml ] || $(BIN)/pip install --quiet --disable-pip-version-check -e '.[local]'
+$(LOCAL_STAMP): pyproject.toml $(PINS)
+	[ $(DEV_STAMP) -nt pyproject.toml ] && [ $(DEV_STAMP) -nt $(PINS) ] || \
+	  $(BIN)/pip install --quiet --disable-pip-version-check -e '.[local]' -c $(PINS)
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(DEV_STAMP): pyproject.toml $(PINS)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -c $(PINS)
 	touch $@ $(LOCAL_STAMP)
 
 $(NODE_LOCAL_STAMP): package.json package-lock.json

@@ -1,7 +1,9 @@
 # Infrastructure targets (included by the main Makefile). Nothing here runs
 # Docker; only `deploy` talks to AWS.
 #
-#   make build    Lambda assets into build/ (layer: pip wheels for arm64/cp313 + qrpro)
+#   make lock     re-resolve requirements-lambda.lock (pyproject.toml's dependencies, for
+#                 Lambda's CPython 3.13 on arm64, with hashes; installs uv into the venv)
+#   make build    Lambda assets into build/ (layer: the locked arm64/cp313 wheels + qrpro)
 #   make synth    build + cdk synth (cdk-nag AwsSolutions runs in the synth) + cfn-lint
 #   make deploy   synth + cdk deploy of the synthesized assembly (see docs/deploy.md)
 #
@@ -19,6 +21,10 @@ SES_IDENTITY ?=
 REQUIRE_USAGE_KEY ?=
 EXPORT_TIMEOUT ?=
 EXPORT_MEMORY_MB ?=
+ALARM_EMAIL ?=
+API_RESERVED_CONCURRENCY ?=
+AUTHORIZER_RESERVED_CONCURRENCY ?=
+WAF ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
 	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
@@ -27,14 +33,22 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SES_IDENTITY),-c qrpro:sesIdentity=$(SES_IDENTITY)) \
 	$(if $(REQUIRE_USAGE_KEY),-c qrpro:requireUsageKey=$(REQUIRE_USAGE_KEY)) \
 	$(if $(EXPORT_TIMEOUT),-c qrpro:exportTimeoutSeconds=$(EXPORT_TIMEOUT)) \
-	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB))
+	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB)) \
+	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL)) \
+	$(if $(API_RESERVED_CONCURRENCY),-c qrpro:apiReservedConcurrency=$(API_RESERVED_CONCURRENCY)) \
+	$(if $(AUTHORIZER_RESERVED_CONCURRENCY),-c qrpro:authorizerReservedConcurrency=$(AUTHORIZER_RESERVED_CONCURRENCY)) \
+	$(if $(WAF),-c qrpro:waf=$(WAF))
 DEPLOY_ARGS ?= --require-approval broadening
 
-.PHONY: build synth deploy
+.PHONY: lock build synth deploy
 
 # Node 20 is what this machine has; jsii's end-of-life banner is noise in every synth.
 build synth deploy: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 build synth deploy: export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
+
+lock: install
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5'
+	$(BIN)/python -m infra.build_assets --lock
 
 build: install
 	$(BIN)/python -m infra.build_assets

@@ -8,23 +8,29 @@ Context keys (all optional; see docs/deploy.md):
   SES identity that may send; default the sender's domain)
 - ``qrpro:requireUsageKey`` (default false): make the API methods require the authorizer's
   usage-plan key (turns API Gateway's daily quota into a hard edge backstop)
+- ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
+- ``qrpro:apiReservedConcurrency`` (default 100) and ``qrpro:authorizerReservedConcurrency``
+  (default 50): concurrency kept for the API's functions whatever redirects and exports do;
+  0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
+- ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnElement, CfnOutput, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnCondition, CfnElement, CfnOutput, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from infra.constructs.api import Api
 from infra.constructs.functions import QrFunction, SharedLayer
-from infra.constructs.jobs import Jobs
+from infra.constructs.jobs import FAILED_EVENTS_METRICS, Jobs
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
 from infra.constructs.redirect import Redirect
 from infra.constructs.storage import Storage
+from infra.constructs.waf import Waf
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -35,6 +41,27 @@ DEFAULT_SES_SENDER = "no-reply@aqr.net"
 # The export runs behind API Gateway: 29 s is the default integration timeout. Regional REST
 # APIs can raise it by a quota increase; very large exports need that (docs/performance.md).
 DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
+# Reserved for the API's functions so a surge of redirects or exports cannot starve them. It is
+# also their ceiling: 100 api executions serve the stage's 500 req/s at 200 ms each; the
+# authorizer runs a single GetItem. Lambda refuses a reservation that leaves the account fewer
+# than 100 unreserved executions (default quota 1,000; new accounts may start at 10).
+DEFAULT_API_CONCURRENCY, DEFAULT_AUTHORIZER_CONCURRENCY = 100, 50
+
+
+def truthy(value: object) -> bool:
+    return str(value or "false").lower() in {"1", "true", "yes"}
+
+
+def reserved(value: object, default: int, key: str) -> int | None:
+    """A reserved-concurrency context value: a count, or None for 0 (reserve nothing)."""
+    raw = default if value is None or value == "" else value
+    try:
+        count = int(str(raw))
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{key} must be a whole number >= 0 (0: no reservation), not {raw!r}")
+    return count or None
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -62,7 +89,12 @@ class QrProStack(Stack):
         api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
-        require_usage_key = str(ctx("qrpro:requireUsageKey") or "false").lower() in {"1", "true", "yes"}
+        require_usage_key = truthy(ctx("qrpro:requireUsageKey"))
+        with_waf = truthy(ctx("qrpro:waf"))
+        api_concurrency = reserved(ctx("qrpro:apiReservedConcurrency"), DEFAULT_API_CONCURRENCY,
+                                   "qrpro:apiReservedConcurrency")
+        authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
+                                          DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
         export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
         export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
         if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
@@ -91,8 +123,8 @@ class QrProStack(Stack):
             fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env, **kw)
             return fns[name]
 
-        api = function("api", timeout=Duration.seconds(29), memory_size=1024)
-        authorizer = function("authorizer", timeout=Duration.seconds(5))
+        api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
+        authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
         redirect = function("redirect", timeout=Duration.seconds(5))
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
         events = function("events", timeout=Duration.seconds(60))
@@ -151,12 +183,22 @@ class QrProStack(Stack):
             if name != "redirect" or short_domain:
                 fn.function.add_environment("SHORT_BASE_URL", short_base_url)
 
-        Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
-             webhooks_function=webhooks.function, expiry_function=expiry.function,
-             scans_queue=queues.scans, webhooks_queue=queues.webhooks, events_dlq=queues.events_dlq)
+        jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
+                    webhooks_function=webhooks.function, expiry_function=expiry.function,
+                    scans_queue=queues.scans, webhooks_queue=queues.webhooks)
 
-        Monitoring(self, "Monitoring", functions={n: f.function for n, f in fns.items()},
-                   dlqs=queues.dlqs, rest_api=self.api.rest_api)
+        # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
+        self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
+        self.waf = Waf(self, "Waf", stage_arn=self.api.rest_api.deployment_stage.stage_arn,
+                       distribution=self.redirect.distribution,
+                       in_us_east_1=self.in_us_east_1) if with_waf else None
+        self.monitoring = Monitoring(
+            self, "Monitoring", functions={n: f.function for n, f in fns.items()}, dlqs=queues.dlqs,
+            scans_queue=queues.scans, rest_api=self.api.rest_api,
+            tables={"main": table, "idempotency": storage.idempotency_table},
+            failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
+            distribution=self.redirect.distribution, in_us_east_1=self.in_us_east_1,
+            alarm_email=ctx("qrpro:alarmEmail") or None)
 
         CfnOutput(self, "ApiUrl", value=api_base_url, description="Base URL of the API (/api)")
         CfnOutput(self, "RedirectUrl", value=self.redirect.url, description="Short-link base URL")
@@ -169,6 +211,11 @@ class QrProStack(Stack):
             CfnOutput(self, "ApiDomainTarget", value=self.api.domain.domain_name_alias_domain_name,
                       description="CNAME/alias target for the API domain")
         CfnOutput(self, "ExportBucketName", value=storage.export_bucket.bucket_name)
+        CfnOutput(self, "FailedEventsBucketName", value=jobs.failed_events.bucket_name,
+                  description="Whole records of outbox (events stream) batches given up after retries")
+        CfnOutput(self, "AlarmsTopicArn", value=self.monitoring.topic.topic_arn,
+                  description="SNS topic every alarm notifies (subscribe on-call tools here)")
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         for plan, usage_plan in self.api.usage_plans.items():
             CfnOutput(self, f"UsagePlan{plan.title()}Id", value=usage_plan.usage_plan_id,
                       description=f"Usage plan for {plan} keys (attach each key's usage_key here)")
@@ -176,10 +223,12 @@ class QrProStack(Stack):
         self.functions = fns
         self.storage = storage
         self.queues = queues
-        self._acknowledge(fns, storage, queues, has_short_cert=short_cert is not None and bool(short_domain))
+        self.jobs = jobs
+        self._acknowledge(fns, storage, jobs, has_short_cert=short_cert is not None and bool(short_domain),
+                          with_waf=with_waf)
 
-    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, queues: Queues,
-                     has_short_cert: bool) -> None:
+    def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, jobs: Jobs, has_short_cert: bool,
+                     with_waf: bool) -> None:
         """Every accepted cdk-nag AwsSolutions finding, each with its reason."""
         for fn in fns.values():
             acknowledge(fn, "AwsSolutions-L1",
@@ -197,25 +246,37 @@ class QrProStack(Stack):
         acknowledge(storage.export_bucket, "AwsSolutions-S1",
                     "Exports live one day and are fetched by presigned URL; server access logs would "
                     "only add a second bucket of request metadata.")
+        acknowledge(jobs.failed_events, "AwsSolutions-S1",
+                    "Written only by Lambda's on-failure delivery of the events stream mapping; its "
+                    "request metrics alarm on every write, so access logs would add nothing.")
+        failed_cfn = jobs.failed_events.node.default_child
+        assert isinstance(failed_cfn, CfnElement)
+        acknowledge(fns["events"],
+                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(failed_cfn)}.Arn>/*]",
+                    "Lambda names each failed-batch object itself (on-failure destination); the bucket "
+                    "holds nothing else and the role may only put, never read or delete.")
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")
         acknowledge(storage.webhook_key, "AwsSolutions-SMG4",
                     "Key material that seals webhook secrets: rotating it means re-sealing every "
                     "webhook's secret under the new key (a migration job), not an automatic rotation.")
-        acknowledge(queues.events_dlq, "AwsSolutions-SQS3",
-                    "This queue is itself the on-failure destination (DLQ) of the DynamoDB stream "
-                    "consumer.")
         rest_api = self.api.rest_api
         acknowledge(rest_api, "AwsSolutions-APIG2",
                     "Requests are validated by the API function (pydantic models, docs/api.md error "
                     "envelope); a gateway validator would answer in a different format.")
-        acknowledge(rest_api, "AwsSolutions-APIG3",
-                    "No WAF: abuse is bounded by the bearer-key authorizer, per-key DynamoDB budgets, "
-                    "usage plans and stage throttling.")
+        if not with_waf:
+            acknowledge(rest_api, "AwsSolutions-APIG3",
+                        "WAF is optional (qrpro:waf): abuse is bounded by the bearer-key authorizer, per-key "
+                        "DynamoDB budgets, usage plans and stage throttling.")
         acknowledge(rest_api, "AwsSolutions-APIG6",
-                    "Execution logging needs the account-wide API Gateway CloudWatch role and logs "
-                    "request data; JSON access logs (no IP/user agent) are enabled instead.")
+                    "Execution logs record request details (headers, authorizer output) that the privacy "
+                    "rules keep out of logs; JSON access logs (no IP/user agent) are enabled instead.")
+        acknowledge(rest_api.node.find_child("CloudWatchRole"),
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs]",
+                    "API Gateway's account-level logging role: AWS's own policy for it, needed before any "
+                    "stage of the account can write access logs (a fresh account refuses the stage).")
         acknowledge(rest_api, "AwsSolutions-COG4",
                     "Authentication is by API bearer keys through the Lambda REQUEST authorizer "
                     "(docs/api.md section 2), not Cognito.")
@@ -225,8 +286,8 @@ class QrProStack(Stack):
         acknowledge(dist, "AwsSolutions-CFR1",
                     "Short links must work from every country; no geo restriction.")
         acknowledge(dist, "AwsSolutions-CFR2",
-                    "No WAF on redirects: scans are never rate-limited (docs/api.md section 4); the "
-                    "function does one cached read per request.")
+                    "WAF is optional (qrpro:waf) and, being CLOUDFRONT-scoped, exists only in us-east-1 "
+                    "stacks; scans are never rate-limited by plan (docs/api.md section 4).")
         acknowledge(dist, "AwsSolutions-CFR3",
                     "CloudFront standard logging is disabled on purpose: it would store viewer IP "
                     "addresses, which the privacy rules forbid.")

@@ -270,6 +270,8 @@ class StreamTrigger(Trigger):
                 log.error("%s failed on a batch of %d: %s: %s", self.function, len(batch), out["type"], out["message"])
             attempts += 1
             if failed:  # checkpoint before the first failed record; retry from there
+                log.warning("%s reported %d of %d stream records failed: retrying", self.function, len(failed),
+                            len(batch))
                 batch = batch[ids.index(min(failed, key=ids.index)):]
             oldest = min(int(r["dynamodb"].get("ApproximateCreationDateTime", time.time())) for r in batch)
             if (0 <= self.max_retries < attempts) or (0 <= self.max_age < time.time() - oldest):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
@@ -107,8 +107,11 @@ class Api(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             binary_media_types=BINARY_MEDIA_TYPES,
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
-            # No account-wide AWS::ApiGateway::Account singleton: access logs only.
-            cloud_watch_role=False,
+            # Stage logging needs the account's API Gateway CloudWatch role (AWS::ApiGateway::Account):
+            # without it a fresh account refuses the stage ("CloudWatch Logs role ARN must be set in
+            # account settings"). Retained on delete: other APIs of the account may rely on it.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 tracing_enabled=True,

@@ -38,7 +38,7 @@ class QrFunction(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, name: str, layer: lambda_.ILayerVersion,
                  environment: Mapping[str, str], timeout: Duration = Duration.seconds(10),
-                 memory_size: int = 512, log_level: str = "INFO") -> None:
+                 memory_size: int = 512, log_level: str = "INFO", reserved_concurrency: int | None = None) -> None:
         super().__init__(scope, construct_id)
         self.name = name
         self.log_group = logs.LogGroup(
@@ -72,6 +72,7 @@ class QrFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
             environment=env,
             description=f"QR Pro {name}",
         )

@@ -1,30 +1,72 @@
 """Asynchronous work: the scans aggregator (SQS), the outbox fan-out (DynamoDB
-stream, ``EVENT#`` items only), webhook delivery (SQS, backoff by visibility),
-the expiry job (EventBridge, every 15 minutes) and the drain of scans parked
-in DynamoDB during an SQS outage (EventBridge, every 5 minutes)."""
+stream, ``EVENT#`` items only, failed batches kept whole in S3), webhook
+delivery (SQS, backoff by visibility), the expiry job (EventBridge, every 15
+minutes) and the drain of scans parked in DynamoDB during an SQS outage
+(EventBridge, every 5 minutes)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
 OUTBOX_PREFIX = "EVENT#"
+# Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
+FAILED_EVENTS_EXPIRY = Duration.days(90)
+FAILED_EVENTS_METRICS = "FailedEventsWrites"  # S3 request metrics filter id (the alarm's FilterId)
+
+
+class S3OnFailure(sources.S3OnFailureDestination):
+    """CDK's S3 on-failure destination (same template: ``DestinationConfig.OnFailure.Destination``
+    is the bucket ARN), granting only what Lambda needs to write there (``s3:PutObject`` and
+    ``s3:ListBucket``) instead of ``grantReadWrite`` (wildcard actions, deletes included)."""
+
+    def __init__(self, bucket: s3.IBucket) -> None:
+        super().__init__(bucket)
+        self._bucket = bucket
+
+    def bind(self, _target: Any, target_handler: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
+        target_handler.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[self._bucket.arn_for_objects("*")]))
+        target_handler.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self._bucket.bucket_arn]))
+        return lambda_.DlqDestinationConfig(destination=self._bucket.bucket_arn)
 
 
 class Jobs(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable,
                  scans_function: lambda_.Function, events_function: lambda_.Function,
                  webhooks_function: lambda_.Function, expiry_function: lambda_.Function,
-                 scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue, events_dlq: sqs.IQueue) -> None:
+                 scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
+
+        # Where a stream batch goes once its retries are spent: S3 keeps the whole invocation
+        # record (the EVENT# items themselves), an SQS destination only their shard positions,
+        # which the 24 h stream retention then deletes. Retained with the stack (the records are
+        # what an operator replays); each object expires after 90 days.
+        self.failed_events = s3.Bucket(
+            self, "FailedEvents",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-failed-events", enabled=True,
+                                              expiration=FAILED_EVENTS_EXPIRY)],
+            # Request metrics: the PutRequests of this bucket are its "DLQ depth" alarm.
+            metrics=[s3.BucketMetrics(id=FAILED_EVENTS_METRICS)],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
 
         # Scans: big batches folded into a few ADD updates; partial failures reported.
         # A 2 s window keeps analytics a few seconds behind; at most 10 concurrent
@@ -46,7 +88,7 @@ class Jobs(Construct):
             report_batch_item_failures=True,
             retry_attempts=10,
             max_record_age=Duration.hours(24),
-            on_failure=sources.SqsDlq(events_dlq),
+            on_failure=S3OnFailure(self.failed_events),
             filters=[lambda_.FilterCriteria.filter({
                 "eventName": lambda_.FilterRule.is_equal("INSERT"),
                 "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},

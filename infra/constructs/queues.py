@@ -1,5 +1,6 @@
 """SQS queues: scans (redirect → aggregator), webhooks (fan-out → delivery),
-each with a dead-letter queue, plus the DLQ of the DynamoDB stream consumer."""
+each with a dead-letter queue. (The DynamoDB stream consumer's failures go to
+S3: infra/constructs/jobs.py.)"""
 
 from __future__ import annotations
 
@@ -48,9 +49,4 @@ class Queues(Construct):
             max_receive_count=WEBHOOK_ATTEMPTS + 2,  # slack for throttled/failed invocations
         )
 
-        # On-failure destination of the events (DynamoDB stream) consumer.
-        self.events_dlq = _queue(self, "EventsDlq", visibility=Duration.seconds(30), retention=fourteen_days)
-
-        self.dlqs: dict[str, sqs.Queue] = {
-            "scans": self.scans_dlq, "webhooks": self.webhooks_dlq, "events": self.events_dlq,
-        }
+        self.dlqs: dict[str, sqs.Queue] = {"scans": self.scans_dlq, "webhooks": self.webhooks_dlq}

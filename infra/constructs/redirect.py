@@ -54,8 +54,9 @@ class Redirect(Construct):
             self.distribution.distribution_domain_name
 
         # CloudFront (OAC) needs BOTH lambda:InvokeFunctionUrl and lambda:InvokeFunction
-        # (source ARN: this distribution); FunctionUrlOrigin.with_origin_access_control adds
-        # both in this CDK version, and tests/infra asserts they exist.
+        # (source ARN: this distribution; the second only via the function URL). Since
+        # aws-cdk-lib 2.275 (the floor in pyproject.toml) FunctionUrlOrigin.with_origin_access_control
+        # grants both; tests/infra asserts the template has them.
 
     @property
     def url(self) -> str:

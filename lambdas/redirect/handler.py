@@ -9,6 +9,11 @@ for ``CACHE_SECONDS`` (a changed destination or status shows within 5 s), so a
 hot code costs one AWS call per scan: the SQS enqueue. Of the request, only
 the country header and a device class derived from the User-Agent are kept;
 nothing of it is logged.
+
+A scan that SQS did not take is counted in CloudWatch (``ScansParked``: kept in
+DynamoDB for the scheduled drain; ``ScansBuffered``: kept only in this
+container's memory) by one Embedded Metric Format line on stdout: a count,
+no visitor data, no client call and no import on the hot path.
 """
 
 from __future__ import annotations
@@ -27,6 +32,20 @@ BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
 SHORTCODE_LEN = 7
 
 _cache: dict[str, tuple[float, Any]] = {}
+
+# EMF: CloudWatch turns this log line into a metric (docs/operations.md has the alarms on it).
+METRIC_NAMESPACE, METRIC_SERVICE = "QRPro", "qrpro-redirect"
+METRICS = {"pending": "ScansParked", "buffered": "ScansBuffered"}  # by scans.enqueue's answer
+_EMF = ('{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"' + METRIC_NAMESPACE + '",'
+        '"Dimensions":[["service"]],"Metrics":[{"Name":"%s","Unit":"Count"}]}]},'
+        '"service":"' + METRIC_SERVICE + '","%s":1}')
+
+
+def count_unqueued(status: str) -> None:
+    """One EMF line when ``scans.enqueue`` did not reach SQS (``queued`` costs nothing)."""
+    name = METRICS.get(status)
+    if name is not None:
+        print(_EMF % (time.time() * 1000, name, name), flush=True)
 
 
 def _cached(name: str, load: Any) -> Any:
@@ -114,6 +133,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         user_agent = headers.get("user-agent")
         if not is_bot(user_agent):
             place = headers.get("cloudfront-viewer-country")
-            scans.enqueue(scans.scan_message(short["code_id"], scope, profile["plan"], int(now),
-                                             country(place), device(user_agent)))
+            count_unqueued(scans.enqueue(scans.scan_message(short["code_id"], scope, profile["plan"], int(now),
+                                                            country(place), device(user_agent))))
     return redirect(short["url"])

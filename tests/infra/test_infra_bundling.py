@@ -1,10 +1,13 @@
 """The Docker-free bundler: function assets are copies of the sources, the layer
-is pip-installed for arm64/cp313 (the command is checked here, not run)."""
+is pip-installed for arm64/cp313 from requirements-lambda.lock (the command is
+checked here, not run), and the lock matches pyproject.toml."""
 
 from __future__ import annotations
 
-import tomllib
+import re
 from pathlib import Path
+
+import pytest
 
 from infra import build_assets as bundling
 
@@ -17,26 +20,102 @@ def test_function_asset_has_package_init_and_only_its_function(tmp_path: Path) -
     assert not list(out.rglob("__pycache__"))
 
 
-def test_layer_requirements_are_runtime_deps_without_boto3() -> None:
+def test_lock_matches_pyproject_runtime_dependencies() -> None:
+    """`make lock` re-resolves it; this fails when pyproject.toml or the lock is edited alone."""
+    assert bundling.lock_problems() == []
+
+
+def test_lock_check_catches_an_edit_on_either_side() -> None:
+    deps = bundling.runtime_dependencies()
+    text = bundling.LOCK.read_text()
+    added = bundling.lock_problems([*deps, "requests>=2"], text)
+    assert any("make lock" in p for p in added) and "requests is not in the lock" in added
+    bumped = [d if not d.startswith("pydantic") else "pydantic>=99" for d in deps]
+    assert any("does not satisfy 'pydantic>=99'" in p for p in bundling.lock_problems(bumped, text))
+    pin = re.search(r"^segno==(\S+) ", text, re.M)
+    assert pin
+    hand_edited = text.replace(f"segno=={pin.group(1)}", "segno==0.1")
+    assert any("segno==0.1" in p for p in bundling.lock_problems(deps, hand_edited))
+
+
+def test_lock_is_resolved_for_lambda_and_pins_every_package_with_hashes() -> None:
+    assert bundling.LOCK_TARGET == ("--python-version", "3.13", "--python-platform", "aarch64-manylinux_2_28",
+                                    "--only-binary", ":all:")
+    entries = bundling.lock_entries(bundling.LOCK.read_text())
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "pydantic", "pydantic-core", "segno", "pillow"} <= set(entries)
+    for name, (_, block) in entries.items():
+        assert "--hash=sha256:" in block, name
+
+
+def test_layer_requirements_are_the_lock_without_what_lambda_provides() -> None:
     reqs = bundling.layer_requirements()
-    project = tomllib.loads((bundling.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert reqs == [d for d in project if not d.startswith("boto3")]
-    names = {r.split("[")[0].split(">")[0].split("<")[0].strip() for r in reqs}
+    names = set(bundling.lock_entries(reqs))
+    assert names == set(bundling.lock_entries(bundling.LOCK.read_text())) - set(bundling.RUNTIME_PROVIDED)
     assert {"aws-lambda-powertools", "pydantic", "segno"} <= names
-    assert not names & {"boto3", "botocore"}
-    assert any(r.startswith("aws-lambda-powertools[tracer]") for r in reqs)
+    assert not names & {"boto3", "botocore", "s3transfer"}
 
 
-def test_pip_command_targets_lambda_arm64_python313(tmp_path: Path) -> None:
-    cmd = bundling.pip_command(tmp_path / "python")
+def test_pip_command_installs_exactly_the_lock_for_lambda_arm64_python313(tmp_path: Path) -> None:
+    cmd = bundling.pip_command(tmp_path / "python", tmp_path / "req.txt")
     joined = " ".join(cmd)
     for flag in ("--platform manylinux2014_aarch64", "--only-binary=:all:", "--python-version 3.13",
-                 "--implementation cp", f"--target {tmp_path / 'python'}"):
+                 "--implementation cp", f"--target {tmp_path / 'python'}", "--require-hashes", "--no-deps",
+                 f"-r {tmp_path / 'req.txt'}"):
         assert flag in joined
-    assert "boto3" not in joined
+
+
+def test_the_layer_asset_hash_covers_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock = tmp_path / "requirements-lambda.lock"
+    (tmp_path / "layer").mkdir()
+    monkeypatch.setattr(bundling, "ROOT", tmp_path)
+    monkeypatch.setattr(bundling, "LAYER_SRC", tmp_path / "layer")
+    monkeypatch.setattr(bundling, "LOCK", lock)
+    hashes = []
+    for text in ("segno==1.6.6 \\\n    --hash=sha256:aa\n", "segno==1.6.7 \\\n    --hash=sha256:bb\n"):
+        lock.write_text(text)
+        hashes.append((bundling.layer_hash(), bundling.deps_hash()))
+    assert hashes[0][0] != hashes[1][0] and hashes[0][1] != hashes[1][1]
 
 
 def test_asset_hashes_track_their_inputs() -> None:
     assert bundling.function_hash("api") != bundling.function_hash("redirect")
     assert bundling.function_hash("api") == bundling.function_hash("api")
     assert len(bundling.layer_hash()) == 64
+
+
+def test_tests_run_the_library_versions_lambda_runs() -> None:
+    """The venv (Python 3.11 here) holds the locked versions (`make install` uses the lock as
+    constraints), so only the interpreter differs between the tests and Lambda (3.13)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    stale = []
+    for name, (pinned, _) in bundling.lock_entries(bundling.LOCK.read_text()).items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            stale.append(f"{name}: venv {installed}, lock {pinned}")
+    assert not stale, "run `make install` (venv older than the lock): " + "; ".join(stale)
+
+
+# Standard-library modules removed in Python 3.12 and 3.13 (PEP 594, PEP 632): importable by the
+# tests' 3.11, missing on Lambda's python3.13.
+REMOVED_BY_313 = frozenset({
+    "distutils", "imp", "asynchat", "asyncore", "smtpd", "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt",
+    "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau",
+    "telnetlib", "uu", "xdrlib", "lib2to3",
+})
+
+
+def test_lambda_code_imports_nothing_python_313_removed() -> None:
+    import ast
+
+    sources = [*bundling.LAMBDAS.rglob("*.py"), *bundling.LAYER_SRC.rglob("*.py")]
+    assert len(sources) > 20
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in REMOVED_BY_313, f"{path}: {name}"

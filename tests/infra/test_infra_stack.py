@@ -56,6 +56,15 @@ def actions_of(stmts: list[dict[str, Any]]) -> set[str]:
     return out
 
 
+def export_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return one(template, "AWS::S3::Bucket", lambda r: r["Properties"]["LifecycleConfiguration"]["Rules"][0]
+               .get("ExpirationInDays") == 1)
+
+
+def failed_events_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return one(template, "AWS::S3::Bucket", lambda r: "MetricsConfigurations" in r["Properties"])
+
+
 def main_table(template: dict[str, Any]) -> dict[str, Any]:
     return one(template, "AWS::DynamoDB::Table", lambda r: "LocalSecondaryIndexes" in r["Properties"])[1]
 
@@ -134,8 +143,11 @@ def test_no_function_allows_loopback_webhooks(template: dict[str, Any]) -> None:
 
 
 def test_roles_have_no_managed_policies(template: dict[str, Any]) -> None:
+    """Only API Gateway's account-level logging role uses AWS's managed policy (see its test)."""
+    _, account = one(template, "AWS::ApiGateway::Account")
+    cloudwatch_role = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
     for key, role in of_type(template, "AWS::IAM::Role").items():
-        assert "ManagedPolicyArns" not in role["Properties"], key
+        assert key == cloudwatch_role or "ManagedPolicyArns" not in role["Properties"], key
 
 
 def test_no_wildcard_actions_in_any_policy(template: dict[str, Any]) -> None:
@@ -198,7 +210,7 @@ def test_export_can_write_and_presign_in_its_bucket_only(template: dict[str, Any
     stmts = role_statements(template, "export")
     s3 = [s for s in stmts if any(a.startswith("s3:") for a in actions_of([s]))]
     assert actions_of(s3) == {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
-    bucket_key = one(template, "AWS::S3::Bucket")[0]
+    bucket_key = export_bucket(template)[0]
     assert all(bucket_key in json.dumps(s["Resource"]) for s in s3)
     writes = [s for s in stmts if "dynamodb:UpdateItem" in actions_of([s])]
     assert writes and all(s["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RATE#*"]}}
@@ -224,7 +236,7 @@ def test_event_sources(template: dict[str, Any]) -> None:
     assert events["BisectBatchOnFunctionError"] is True
     # Without it Lambda ignores the handler's batchItemFailures: a failed fan-out would be lost.
     assert events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert "OnFailure" in events["DestinationConfig"]
+    assert events["MaximumRetryAttempts"] == 10 and events["MaximumRecordAgeInSeconds"] == 24 * 3600
     pattern = json.loads(events["FilterCriteria"]["Filters"][0]["Pattern"])
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
 
@@ -240,6 +252,32 @@ def test_schedules_expiry_every_15_minutes_and_the_scan_drain_every_5(template: 
     assert invokers == {fns["expiry"][0], fns["scans"][0]}
 
 
+def test_failed_stream_batches_are_kept_whole_in_s3(template: dict[str, Any]) -> None:
+    """An SQS destination keeps only shard positions (gone with the stream's 24 h retention);
+    S3 keeps the whole failed records. The events role may write there, not read or delete."""
+    events_key = functions(template)["events"][0]
+    (mapping,) = [m["Properties"] for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": events_key}]
+    bucket_key, bucket = failed_events_bucket(template)
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [bucket_key, "Arn"]}}}
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["LifecycleConfiguration"]["Rules"] == [
+        {"ExpirationInDays": 90, "Id": "expire-failed-events", "Status": "Enabled"}]
+    assert bucket["DeletionPolicy"] == "Retain"
+    (policy,) = [p for p in of_type(template, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": bucket_key}]
+    _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+    s3 = {a: s["Resource"] for s in role_statements(template, "events") for a in actions_of([s])
+          if a.startswith("s3:")}
+    assert s3 == {"s3:PutObject": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_key, "Arn"]}, "/*"]]},
+                  "s3:ListBucket": {"Fn::GetAtt": [bucket_key, "Arn"]}}
+    for name in set(FUNCTIONS) - {"events"}:
+        assert bucket_key not in json.dumps(role_statements(template, name)), name
+
+
 # --- API Gateway ----------------------------------------------------------------------------
 
 def test_rest_api_settings(template: dict[str, Any]) -> None:
@@ -248,7 +286,22 @@ def test_rest_api_settings(template: dict[str, Any]) -> None:
     assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
     _, stage = one(template, "AWS::ApiGateway::Stage")
     assert stage["Properties"]["TracingEnabled"] is True
-    assert not of_type(template, "AWS::ApiGateway::Account"), "no account-wide CloudWatch role singleton"
+
+
+def test_fresh_account_gets_the_api_gateway_cloudwatch_role(template: dict[str, Any]) -> None:
+    """Stage logging fails in an account without the account-level CloudWatch role ARN:
+    the stack sets it (AWS::ApiGateway::Account), retained on delete, before the stage deploys."""
+    account_key, account = one(template, "AWS::ApiGateway::Account")
+    role_key = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_key]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"}
+    assert json.dumps(role["Properties"]["ManagedPolicyArns"]).count("AmazonAPIGatewayPushToCloudWatchLogs") == 1
+    for res in (account, role):
+        assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain"
+    _, stage = one(template, "AWS::ApiGateway::Stage")
+    assert "AccessLogSetting" in stage["Properties"]
+    assert account_key in stage.get("DependsOn", []), "the stage must wait for the account setting"
 
 
 def test_authorizer_has_no_result_cache(template: dict[str, Any]) -> None:
@@ -363,7 +416,10 @@ def test_cloudfront_has_both_lambda_permissions(template: dict[str, Any]) -> Non
         assert props["FunctionName"] in ({"Fn::GetAtt": [redirect_key, "Arn"]},
                                          {"Fn::GetAtt": [url_key, "FunctionArn"]})
         assert {"Ref": dist_key} in props["SourceArn"]["Fn::Join"][1]
+        if props["Action"] == "lambda:InvokeFunction":  # only through the URL, not a direct Invoke
+            assert props["InvokedViaFunctionUrl"] is True
         found.add(props["Action"])
+    # Function URLs created since October 2025 refuse CloudFront without both (Lambda dual auth).
     assert found == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
 
 
@@ -392,7 +448,7 @@ def test_distribution_never_caches_and_forwards_country_and_ua_not_host(template
 # --- bucket and queues ----------------------------------------------------------------------
 
 def test_export_bucket(template: dict[str, Any]) -> None:
-    key, bucket = one(template, "AWS::S3::Bucket")
+    key, bucket = export_bucket(template)
     props = bucket["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
@@ -400,8 +456,7 @@ def test_export_bucket(template: dict[str, Any]) -> None:
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     rules = props["LifecycleConfiguration"]["Rules"]
     assert any(r["Status"] == "Enabled" and r["ExpirationInDays"] == 1 for r in rules)
-    _, policy = one(template, "AWS::S3::BucketPolicy")
-    assert policy["Properties"]["Bucket"] == {"Ref": key}
+    _, policy = one(template, "AWS::S3::BucketPolicy", lambda p: p["Properties"]["Bucket"] == {"Ref": key})
     _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
 
@@ -412,13 +467,13 @@ def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
 
 def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 5  # scans, webhooks, their DLQs, the stream consumer's DLQ
+    assert len(queues) == 4  # scans, webhooks and their DLQs (stream failures go to S3)
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
     assert len(with_dlq) == 2
     policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 5
+    assert len(policies) == 4
     for policy in policies.values():
         _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
     # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
@@ -428,17 +483,92 @@ def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
 
 # --- monitoring and outputs -----------------------------------------------------------------
 
+def alarms_by_metric(template: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if "MetricName" in props:
+            key = (props["Namespace"], props["MetricName"])
+        else:  # a math expression: named by the metrics it sums
+            stats = [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+            key = (stats[0]["Namespace"], stats[0]["MetricName"])
+        out.setdefault(key, []).append(alarm)
+    return out
+
+
+def test_every_alarm_notifies_the_alarms_topic(template: dict[str, Any]) -> None:
+    topic_key, topic = one(template, "AWS::SNS::Topic")
+    alarms = of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 30
+    for key, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_key}], key
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", key
+    # Encrypted with a rotated customer key that CloudWatch may use (it cannot use aws/sns), TLS only.
+    key_ref = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    kms_key = template["Resources"][key_ref]["Properties"]
+    assert kms_key["EnableKeyRotation"] is True
+    grants = [s for s in kms_key["KeyPolicy"]["Statement"]
+              if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grants and set(grants[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    (policy,) = [p for p in of_type(template, "AWS::SNS::TopicPolicy").values()
+                 if {"Ref": topic_key} in p["Properties"]["Topics"]]
+    _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
+    assert not of_type(template, "AWS::SNS::Subscription"), "no subscription without qrpro:alarmEmail"
+
+
 def test_alarms(template: dict[str, Any]) -> None:
-    alarms = list(of_type(template, "AWS::CloudWatch::Alarm").values())
-    metrics = [(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms]
-    assert metrics.count(("AWS/Lambda", "Errors")) == len(FUNCTIONS)
-    assert metrics.count(("AWS/Lambda", "Throttles")) == len(FUNCTIONS)
-    dlq = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    assert len(dlq) == 3
+    by = alarms_by_metric(template)
+    fns = functions(template)
+    for metric in ("Errors", "Throttles"):
+        watched = {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in by[("AWS/Lambda", metric)]}
+        assert watched == {key for key, _ in fns.values()}, metric
+    dlq = by[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert len(dlq) == 2
     for alarm in dlq:
-        assert alarm["Properties"]["Threshold"] == 0
-        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
-    assert metrics.count(("AWS/ApiGateway", "5XXError")) == 1
+        assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
+            0, "GreaterThanThreshold")
+    (age,) = by[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
+    scans_queue = next(k for k, q in of_type(template, "AWS::SQS::Queue").items()
+                       if k.startswith("QueuesScans") and "RedrivePolicy" in q["Properties"])
+    assert age["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [scans_queue, "QueueName"]}
+    (iterator,) = by[("AWS/Lambda", "IteratorAge")]
+    assert iterator["Properties"]["Dimensions"][0]["Value"] == {"Ref": fns["events"][0]}
+    assert iterator["Properties"]["Statistic"] == "Maximum"
+    (failed,) = by[("AWS/S3", "PutRequests")]  # the failed-events bucket is the stream's "DLQ"
+    bucket_key = failed_events_bucket(template)[0]
+    assert {"Name": "BucketName", "Value": {"Ref": bucket_key}} in failed["Properties"]["Dimensions"]
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents", "SystemErrors"):
+        assert len(by[("AWS/DynamoDB", metric)]) == 2, metric  # main and idempotency tables
+    assert len(by[("AWS/ApiGateway", "5XXError")]) == 1
+
+
+def test_alarm_on_scans_the_redirect_could_not_queue(template: dict[str, Any]) -> None:
+    from lambdas.redirect import handler
+
+    by = alarms_by_metric(template)
+    for status, name in handler.METRICS.items():
+        (alarm,) = by[(handler.METRIC_NAMESPACE, name)]
+        props = alarm["Properties"]
+        assert props["Dimensions"] == [{"Name": "service", "Value": handler.METRIC_SERVICE}], status
+        assert (props["Statistic"], props["Threshold"]) == ("Sum", 1)
+
+
+def test_cloudfront_5xx_alarm_only_where_the_metric_lives(template: dict[str, Any]) -> None:
+    """CloudFront metrics exist in us-east-1 only: the alarm is conditional on the stack's region."""
+    (alarm,) = alarms_by_metric(template)[("AWS/CloudFront", "5xxErrorRate")]
+    dist_key = one(template, "AWS::CloudFront::Distribution")[0]
+    assert {"Name": "Region", "Value": "Global"} in alarm["Properties"]["Dimensions"]
+    assert {"Name": "DistributionId", "Value": {"Ref": dist_key}} in alarm["Properties"]["Dimensions"]
+    condition = template["Conditions"][alarm["Condition"]]
+    assert condition == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+
+
+def test_one_dashboard_with_the_service_health(template: dict[str, Any]) -> None:
+    _, dashboard = one(template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("alarm", "5xxErrorRate", "us-east-1", "ScansParked", "ScansBuffered", "IteratorAge",
+                   "ApproximateAgeOfOldestMessage", "ReadThrottleEvents", "5XXError", "Throttles"):
+        assert needle in body, needle
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -467,7 +597,8 @@ def test_every_nag_acknowledgment_has_a_reason(synthesized: Synth) -> None:
     assert by_rule["AwsSolutions-APIG4"].endswith("/docs/openapi.json/GET")  # only the public document
     # Bulk-suppressing IAM wildcards is not allowed: only the exact findings below.
     iam5 = {rule for _, rule, _ in acks if rule.startswith("AwsSolutions-IAM5")}
-    assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r}
+    assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r
+                                                          or "FailedEvents" in r}
 
 
 def test_cfn_lint_has_no_errors(synthesized: Synth) -> None:
@@ -491,6 +622,7 @@ def with_domains() -> Synth:
         "qrpro:requireUsageKey": "true",
         "qrpro:exportTimeoutSeconds": "300",
         "qrpro:exportMemoryMb": "1769",
+        "qrpro:alarmEmail": "oncall@example.com",
     }, nag=False)
 
 
@@ -516,6 +648,10 @@ def test_custom_domains_context(with_domains: Synth) -> None:
     required = {m["Properties"]["AuthorizationType"]: m["Properties"].get("ApiKeyRequired", False)
                 for m in methods}
     assert required == {"CUSTOM": True, "NONE": False}
+    _, sub = one(template, "AWS::SNS::Subscription")
+    topic_key = one(template, "AWS::SNS::Topic")[0]
+    assert sub["Properties"] == {"Protocol": "email", "Endpoint": "oncall@example.com",
+                                 "TopicArn": {"Ref": topic_key}}
 
 
 def export_timeouts(template: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -557,3 +693,69 @@ def test_local_bundler_stages_a_function_without_docker(tmp_path: Path) -> None:
     assert LocalBundler("function", "redirect").try_bundle(str(tmp_path)) is True
     assert (tmp_path / "lambdas" / "__init__.py").is_file()
     assert sorted(p.name for p in (tmp_path / "lambdas").iterdir()) == ["__init__.py", "redirect"]
+
+
+# --- reserved concurrency and WAF -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def with_waf() -> Synth:
+    """WAF on, concurrency reservations off (what an account with a small quota deploys)."""
+    return synth({"qrpro:waf": "true", "qrpro:apiReservedConcurrency": "0",
+                  "qrpro:authorizerReservedConcurrency": "0"})
+
+
+def test_api_and_authorizer_have_reserved_concurrency(template: dict[str, Any], with_waf: Synth) -> None:
+    reserved = {name: res["Properties"].get("ReservedConcurrentExecutions")
+                for name, (_, res) in functions(template).items()}
+    assert reserved == {name: {"api": 100, "authorizer": 50}.get(name) for name in FUNCTIONS}
+    # 0 reserves nothing (never ReservedConcurrentExecutions: 0, which would stop the function).
+    assert not any("ReservedConcurrentExecutions" in res["Properties"]
+                   for _, res in functions(with_waf.template).values())
+
+
+@pytest.mark.parametrize("value", ["-1", "ten"])
+def test_bad_reserved_concurrency_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match=r"apiReservedConcurrency must be a whole number >= 0"):
+        synth({"qrpro:apiReservedConcurrency": value}, nag=False)
+
+
+def test_no_waf_by_default(template: dict[str, Any]) -> None:
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::WAFv2::")]
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    assert "WebACLId" not in dist["Properties"]["DistributionConfig"]
+
+
+def _rate_rule(acl: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = acl["Properties"]["Rules"]
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    assert acl["Properties"]["DefaultAction"] == {"Allow": {}}
+    for config in (acl["Properties"]["VisibilityConfig"], rule["VisibilityConfig"]):
+        assert config["SampledRequestsEnabled"] is False  # samples keep client IPs
+    statement: dict[str, Any] = rule["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP"
+    return statement
+
+
+def test_waf_rate_limits_the_api_stage_and_the_distribution_in_us_east_1(with_waf: Synth) -> None:
+    template = with_waf.template
+    assert with_waf.nag_error is None, with_waf.nag_error
+    acls = of_type(template, "AWS::WAFv2::WebACL")
+    (api_key,) = [k for k, a in acls.items() if a["Properties"]["Scope"] == "REGIONAL"]
+    assert _rate_rule(acls[api_key])["Limit"] == 3000
+    body = acls[api_key]["Properties"]["CustomResponseBodies"]["rate_limited"]
+    assert json.loads(body["Content"]) == {"error": "rate_limited", "window": "second"}
+    _, assoc = one(template, "AWS::WAFv2::WebACLAssociation")
+    stage_key = one(template, "AWS::ApiGateway::Stage")[0]
+    assert assoc["Properties"]["WebACLArn"] == {"Fn::GetAtt": [api_key, "Arn"]}
+    assert {"Ref": stage_key} in assoc["Properties"]["ResourceArn"]["Fn::Join"][1]
+    # CLOUDFRONT-scope ACLs exist only in us-east-1: created and attached there only.
+    (cf_key,) = [k for k, a in acls.items() if a["Properties"]["Scope"] == "CLOUDFRONT"]
+    assert _rate_rule(acls[cf_key])["Limit"] >= 10_000  # a flood guard: scans are never limited by plan
+    condition = acls[cf_key]["Condition"]
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    _, dist = one(template, "AWS::CloudFront::Distribution")
+    assert dist["Properties"]["DistributionConfig"]["WebACLId"] == {
+        "Fn::If": [condition, {"Fn::GetAtt": [cf_key, "Arn"]}, {"Ref": "AWS::NoValue"}]}
+    proc = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(with_waf.template_path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode & 3 == 0, proc.stdout + proc.stderr

@@ -304,12 +304,35 @@ def _sqs_down(*args: Any) -> Any:
     raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
 
 
+def emf_metrics(out: str) -> Counter[str]:
+    """The redirect's Embedded Metric Format lines on stdout: metric name -> count."""
+    found: Counter[str] = Counter()
+    for line in out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        doc = json.loads(line)
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == redirect.METRIC_NAMESPACE == "QRPro"
+        assert directive["Dimensions"] == [["service"]] and doc["service"] == "qrpro-redirect"
+        (metric,) = directive["Metrics"]
+        assert metric["Unit"] == "Count" and doc[metric["Name"]] == 1
+        assert set(doc) == {"_aws", "service", metric["Name"]}, "a count only: no visitor data"
+        found[metric["Name"]] += 1
+    return found
+
+
 def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
-        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code = codes.create(make_account().caller(), {"url": "https://example.com/q"}, int(time.time()))
+    scan(code["shortcode"])
+    assert emf_metrics(capsys.readouterr().out) == {}  # a queued scan emits nothing
+    receive_all(queue)
     monkeypatch.setattr(scans, "_send", _sqs_down)
     for _ in range(3):
-        assert scan(code["shortcode"])["statusCode"] == 302  # the visitor is redirected anyway
+        assert scan(code["shortcode"], SECRET_UA)["statusCode"] == 302  # the visitor is redirected anyway
+    out = capsys.readouterr().out
+    assert emf_metrics(out) == {"ScansParked": 3}  # what the ScansParked alarm counts
+    assert SECRET_UA not in out and code["shortcode"] not in out
     assert receive_all(queue) == []
     pending = [i for i in all_items() if i["pk"].startswith("SCANPENDING#")]
     assert len(pending) == 3
@@ -334,7 +357,7 @@ def test_the_schedule_drains_more_than_one_page_of_parked_scans(
 
 
 def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
-        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code = codes.create(make_account().caller(), {"url": "https://example.com/b"}, int(time.time()))
     scan(code["shortcode"])  # warm the cache: lookups keep working from memory
     receive_all(queue)
@@ -344,6 +367,7 @@ def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
     for _ in range(4):
         assert scan(code["shortcode"])["statusCode"] == 302
     assert len(scans._unsent) == 4
+    assert emf_metrics(capsys.readouterr().out) == {"ScansBuffered": 4}
     monkeypatch.setattr(scans, "_send", real_send)
     monkeypatch.setattr(scans, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})  # breaker window over
     assert scan(code["shortcode"])["statusCode"] == 302
