@@ -20,10 +20,11 @@ import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qrpro.domain.urls import MAX_URL, split_checked
+from qrpro.domain.urls import MAX_URL, normalise_url
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
                "scans.cap_reached")
@@ -67,8 +68,7 @@ class WebhookCreate(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        check_url_shape(v, allow_http=True)  # the scheme and addresses are checked with the settings later
-        return v
+        return target_url(v)  # the scheme and addresses are checked with the settings later
 
     @field_validator("events")
     @classmethod
@@ -91,8 +91,7 @@ class WebhookPatch(BaseModel):
     def _url(cls, v: str | None) -> str | None:
         if v is None:
             raise ValueError("must be an https URL (url cannot be null)")
-        check_url_shape(v, allow_http=True)
-        return v
+        return target_url(v)
 
     @field_validator("events")
     @classmethod
@@ -111,15 +110,23 @@ class WebhookPatch(BaseModel):
 
 # -- target URLs and addresses (SSRF) ------------------------------------------------
 
+def _checked(url: str, allow_http: bool) -> tuple[str, str, str, int]:
+    allowed = ("https", "http") if allow_http else ("https",)
+    checked = normalise_url(url, allowed, "must be an https URL", "must be an https URL")
+    if urlsplit(checked.url).fragment:
+        raise ValueError("must not contain a fragment")
+    return checked.url, checked.scheme, checked.host, checked.port or (443 if checked.scheme == "https" else 80)
+
+
+def target_url(url: str) -> str:
+    """A target URL in its stored ASCII form (host in punycode), or ValueError."""
+    return _checked(url, allow_http=True)[0]
+
+
 def check_url_shape(url: str, allow_http: bool) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a target URL, or ValueError saying why it is refused.
     Addresses are checked separately, on what the host resolves to."""
-    allowed = ("https", "http") if allow_http else ("https",)
-    parts, host, port = split_checked(url, allowed, "must be an https URL", "must be an https URL")
-    scheme = parts.scheme.lower()
-    if parts.fragment:
-        raise ValueError("must not contain a fragment")
-    return scheme, host, port or (443 if scheme == "https" else 80)
+    return _checked(url, allow_http)[1:]
 
 
 _V4_FORBIDDEN = [(ipaddress.IPv4Network(net), why) for net, why in (
