@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from qrpro.config import settings
+from qrpro.domain.bodies import RequestBody
 from qrpro.domain.urls import MAX_URL, CheckedUrl, is_loopback_host, normalise_url
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -72,6 +74,11 @@ def check_url(url: str, short_base: str | None = None) -> str:
     return checked.url
 
 
+def _style_text(value: Any) -> Any:
+    """``style_json`` sent as the object itself: stored as its compact JSON text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if isinstance(value, dict) else value
+
+
 def _style(value: str | None) -> str | None:
     if value is None:
         return None
@@ -81,15 +88,18 @@ def _style(value: str | None) -> str | None:
     return value
 
 
-class _Fields(BaseModel):
-    """Optional fields shared by create, import and patch."""
+StyleJson = Annotated[str | None, BeforeValidator(_style_text), WithJsonSchema({
+    "anyOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}],
+    "description": "a JSON object, or that object as a string; stored as the string (at most 8 KiB)"})]
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+class _Fields(RequestBody):
+    """Optional fields shared by create, import and patch."""
 
     label: Annotated[str | None, Field(max_length=200)] = None
     tag: Annotated[str | None, Field(max_length=500)] = None
     qr_type: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z_]+$")] = None
-    style_json: Annotated[str | None, Field(max_length=8192)] = None
+    style_json: StyleJson = None
     logo_key: LogoKey | None = None
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from qrpro.domain.bodies import RequestBody
 from qrpro.domain.urls import MAX_URL, normalise_url
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
@@ -56,10 +57,8 @@ def _events(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))  # each once, in the given order
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(RequestBody):
     """Body of POST /api/webhooks."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: Annotated[str, Field(max_length=MAX_URL, description="https target (http/loopback only locally)")]
     events: Annotated[list[EventType], Field(description="event types to receive; `ping` is sent by /test only")]
@@ -76,10 +75,8 @@ class WebhookCreate(BaseModel):
         return _events(v)
 
 
-class WebhookPatch(BaseModel):
+class WebhookPatch(RequestBody):
     """Body of PATCH /api/webhooks/{id}: any of url, events, description, active."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: Annotated[str | None, Field(max_length=MAX_URL)] = None
     events: list[EventType] | None = None
