@@ -230,6 +230,30 @@ def test_import_validates_everything_first_then_checks_cap_once(api: Any, make_a
     assert (r.status, r.json()["error"]) == (413, "payload_too_large")
 
 
+@pytest.mark.parametrize(("body", "field", "fragment"), [
+    ('url,label\nhttps://example.com/a,"never closed\n', "codes[0].label", "never closed"),
+    ('url,label\nhttps://example.com/a,"A"B\n', "codes[0].label", "after the closing quote"),
+    ('url,label\nhttps://example.com/a,ok\nhttps://example.com/b,x"y\n', "codes[1].label", "unquoted cell"),
+])
+def test_malformed_csv_import_is_refused_naming_row_and_column(api: Any, make_account: Any, body: str, field: str,
+                                                                fragment: str) -> None:
+    """Issue 16 (4): docs/security.md says "parsed strictly"; a lenient reader mangled these values."""
+    acct = make_account()
+    r = api.request("POST", "/api/codes/import", acct.token, body=body.encode(), headers={"Content-Type": "text/csv"})
+    assert (r.status, r.json()["error"], r.json()["field"]) == (400, "validation_error", field), r.body
+    assert fragment in r.json()["message"]
+    assert api.request("GET", "/api/codes", acct.token).json()["codes"] == []
+
+
+def test_import_wrapper_names_an_unknown_field_beside_codes(api: Any, make_account: Any) -> None:
+    acct = make_account()
+    r = api.request("POST", "/api/codes/import", acct.token, json={"codes": [{"url": URL}], "x": 1})
+    assert (r.status, r.json()["field"], r.json()["message"].split(" (")[0]) == (400, "x", "unknown field")
+    r = api.request("POST", "/api/codes/import", acct.token, json={"codes": {"url": URL}})
+    assert (r.status, r.json()["field"]) == (400, "codes")
+    assert api.request("GET", "/api/codes", acct.token).json()["codes"] == []
+
+
 def test_idempotency_key_replays_and_conflicts(api: Any, make_account: Any) -> None:
     acct = make_account()
     headers = {"Idempotency-Key": "create-1"}
