@@ -273,6 +273,26 @@ def test_idempotency_key_replays_and_conflicts(api: Any, make_account: Any) -> N
     assert a.json() == b.json() and len(api.request("GET", "/api/codes", acct.token).json()["codes"]) == 3
 
 
+def test_idempotency_keys_are_scoped_by_scope_and_canonical_path(api: Any, make_account: Any) -> None:
+    """Issue 16 (5): the same key and body in personal then team context creates in each scope; the
+    same key on /api/codes/ (trailing slash) is the same request as on /api/codes."""
+    owner = make_account("team")
+    team_id = accounts.create_team(owner.user_id, "Acme", "team", int(time.time()))
+    headers = {"Idempotency-Key": "same-key"}
+    personal = api.request("POST", "/api/codes", owner.token, json={"url": URL}, headers=headers)
+    slash = api.request("POST", "/api/codes/", owner.token, json={"url": URL}, headers=headers)
+    assert personal.status == slash.status == 201 and personal.body == slash.body
+    accounts.use_team(owner.user_id, team_id)
+    team = api.request("POST", "/api/codes", owner.token, json={"url": URL}, headers=headers)
+    assert team.status == 201 and team.json()["id"] != personal.json()["id"], team.body
+    assert [c["id"] for c in api.request("GET", "/api/codes", owner.token).json()["codes"]] == [team.json()["id"]]
+    accounts.use_team(owner.user_id, None)
+    assert [c["id"] for c in api.request("GET", "/api/codes", owner.token).json()["codes"]] == [personal.json()["id"]]
+    # the key is per operation too: the same key on another path is another request
+    group = api.request("POST", "/api/groups", owner.token, json={"name": "G"}, headers=headers)
+    assert group.status == 201 and "name" in group.json()
+
+
 def test_bulk_applies_what_it_can(api: Any, make_account: Any) -> None:
     acct, other = make_account(), make_account()
     mine = [create(api, acct.token).json()["id"] for _ in range(3)]
