@@ -167,7 +167,9 @@ def test_no_code_can_point_at_the_stacks_own_redirect_origin(stack: Stack) -> No
     key = stack.account()["api_key"]
     code = create(stack, key, "https://example.com/start")
     port = stack.redirect_url.rsplit(":", 1)[1]
-    for host in ("127.0.0.1", "localhost", "127.1", "2130706433", "%31%32%37.0.0.1", "１２７．０．０．１", "[::1]"):
+    hosts = ("127.0.0.1", "localhost", "127.1", "2130706433", "%31%32%37.0.0.1", "[::1]",
+             "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11")  # full-width 127.0.0.1
+    for host in hosts:
         r = stack.api("PATCH", f"/api/codes/{code['id']}", key,
                       json_body={"url": f"http://{host}:{port}/{code['shortcode']}"})
         assert r.status == 400 and "loop" in r.json()["message"], (host, r.body)

@@ -153,8 +153,8 @@ def test_an_array_or_a_scalar_where_an_object_is_expected_is_400_on_the_body(api
 def test_patch_webhook_active_takes_only_booleans(api: Any, make_account: Any) -> None:
     """The issue's example: "off" stored false, "yes" and 1 stored true."""
     acct = make_account("business")
-    hook = api.request("POST", "/api/webhooks", acct.token, json={"url": "https://93.184.215.14/in",  # a public literal: no DNS
-                                                                   "events": ["code.created"]})
+    body = {"url": "https://93.184.215.14/in", "events": ["code.created"]}  # a public literal: no DNS lookup
+    hook = api.request("POST", "/api/webhooks", acct.token, json=body)
     assert hook.status == 201, hook.body
     hook_id = hook.json()["id"]
     for value in ("off", "yes", "false", 1, 0, "1"):

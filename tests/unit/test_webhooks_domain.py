@@ -156,7 +156,8 @@ FORBIDDEN = [
     ("64:ff9b::c0a8:1", "private (IPv4 inside IPv6)"), ("64:ff9b::6440:1", "carrier-grade NAT (IPv4 inside IPv6)"),
     ("64:ff9b:1::a00:1", "private (IPv4 inside IPv6)"),  # local-use NAT64 (RFC 8215) of 10.0.0.1
     ("64:ff9b:1::808:808", "reserved"), ("64:ff9b:1:ffff::808:808", "reserved"),  # local-use: never public
-    ("2002:7f00:1::1", "loopback (IPv4 inside IPv6)"), ("2002:a9fe:a9fe::1", "link-local (metadata) (IPv4 inside IPv6)"),
+    ("2002:7f00:1::1", "loopback (IPv4 inside IPv6)"),
+    ("2002:a9fe:a9fe::1", "link-local (metadata) (IPv4 inside IPv6)"),
     # ... and the special-purpose IPv6 blocks are refused whatever Python's is_global says
     ("3fff::1", "reserved"), ("3fff:fff:ffff::1", "reserved"),  # documentation (RFC 9637)
     ("2001:db8::1", "reserved"), ("2001:db8:ffff::1", "reserved"),  # documentation

@@ -297,7 +297,7 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
     (``_Malformed``). Lines end with CRLF, LF or CR; an empty line is ``[]``."""
     pos, end = 0, len(text)
     while pos < end:
-        start, cells = pos, []
+        start, cells = pos, list[str]()
         while True:
             quoted, start_of_cell = text.startswith('"', pos), pos
             match = (_QUOTED if quoted else _PLAIN).match(text, pos)
