@@ -22,6 +22,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +36,7 @@ TEXT_TYPES = ("application/json", "text/", "application/xml", "image/svg+xml")
 MAX_GATEWAY_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 NO_CLIENT_IP = "192.0.2.1"  # RFC 5737 documentation address: never the caller's
 API_ID = "local"
+API_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}  # what ANY covers
 # API Gateway's statuses for its response types (when the template sets none).
 RESPONSE_STATUS = {
     "UNAUTHORIZED": 401, "ACCESS_DENIED": 403, "MISSING_AUTHENTICATION_TOKEN": 403, "RESOURCE_NOT_FOUND": 404,
@@ -209,6 +211,10 @@ class RestApi:
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
         request_id = str(uuid.uuid4())
+        if method not in API_METHODS:  # API Gateway's methods are these seven; docs/api.md says 405 for others
+            return _json(405, {"error": "method_not_allowed",
+                               "message": f"{method} is not supported: use {', '.join(sorted(API_METHODS))}"},
+                         request_id)
         if len(body) > MAX_GATEWAY_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", request_id)
         path = urlsplit(raw_path).path
@@ -283,6 +289,11 @@ class FunctionUrlEdge:
         return event
 
 
+def _json(status: int, body: dict[str, Any], request_id: str) -> Reply:
+    return status, [("Content-Type", "application/json; charset=utf-8"), ("X-Request-Id", request_id)], \
+        json.dumps(body, separators=(",", ":")).encode()
+
+
 def _proxy_response(result: dict[str, Any], request_id: str) -> Reply:
     headers: list[tuple[str, str]] = []
     for name, values in (result.get("multiValueHeaders") or {}).items():
@@ -298,24 +309,94 @@ def _proxy_response(result: dict[str, Any], request_id: str) -> Reply:
 
 def make_server(host: str, port: int, gateway: RestApi | FunctionUrlEdge) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        """HTTP in, the gateway's answer out. Every method reaches the gateway (the API answers
+        `405 method_not_allowed` on a known path); what http.server refuses itself, and a body
+        whose framing cannot be trusted, is answered with the JSON error envelope. Nothing is
+        logged with a client address, and no exception reaches socketserver's handler (which
+        prints the peer address with a traceback)."""
+
         protocol_version = "HTTP/1.1"
         server_version = "qrpro-local"
         sys_version = ""
+        timeout = 120  # a client that never sends the body it announced does not hold a thread forever
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            status, headers, data = gateway.handle(self.command, self.path, list(self.headers.items()), body)
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):  # TRACE, CONNECT and any other token: the gateway decides
+                return self._serve
+            raise AttributeError(name)
+
+        def handle_one_request(self) -> None:
+            self.answered = False
+            try:
+                super().handle_one_request()
+            except OSError:  # the client went away (reset, broken pipe, timeout)
+                self.close_connection = True
+            except Exception:
+                log.exception("local gateway: a request failed")  # the traceback holds no client address
+                self._refuse(500, {"error": "internal"})
+
+        def _write(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+            self.answered = True
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
+        def _refuse(self, status: int, body: dict[str, Any]) -> None:
+            """An answer the gateway gives without reading on: the connection closes after it."""
+            self.close_connection = True
+            if not self.answered:
+                self._write(*_json(status, body, str(uuid.uuid4())))
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (bad request line, headers too long, URI too long): JSON, not HTML."""
+            self.command = self.command or ""  # None when the request line itself was refused
+            if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+                self.request_version = "HTTP/1.1"  # else http.server writes no status line (HTTP/0.9)
+            status = HTTPStatus(code)
+            error = {400: "validation_error", 413: "payload_too_large"}.get(
+                code, status.phrase.lower().replace(" ", "_").replace("-", "_"))
+            body: dict[str, Any] = {"error": error,
+                                    "message": f"malformed HTTP request: {message or status.description}"}
+            if code == 400:
+                body["field"] = "request"
+            self._refuse(code, body)
+
+        def _length(self) -> int | None:
+            """The announced body length, or None after answering a request whose framing is broken."""
+            if self.headers.get("Transfer-Encoding"):
+                self._refuse(400, {"error": "validation_error", "field": "Transfer-Encoding",
+                                   "message": "send the body with a Content-Length (no chunked transfer)"})
+                return None
+            values = set(self.headers.get_all("Content-Length") or ["0"])
+            text = values.pop().strip() if len(values) == 1 else ""
+            if not (text.isascii() and text.isdigit()):
+                self._refuse(400, {"error": "validation_error", "field": "Content-Length",
+                                   "message": "must be one whole number of bytes"})
+                return None
+            if int(text) > MAX_GATEWAY_BODY:
+                self._refuse(413, {"error": "payload_too_large", "message": "the body is over 10 MiB"})
+                return None
+            return int(text)
+
+        def _serve(self) -> None:
+            if self.request_version == "HTTP/0.9":  # no headers, no status line: nothing API Gateway speaks
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not supported")
+                return
+            length = self._length()
+            if length is None:
+                return
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the client closed before sending what it announced
+                self.close_connection = True
+                return
+            self._write(*gateway.handle(self.command, self.path, list(self.headers.items()), body))
 
         def log_message(self, format: str, *args: Any) -> None:
             # No access log: it would hold client addresses (privacy promise).
@@ -324,4 +405,3 @@ def make_server(host: str, port: int, gateway: RestApi | FunctionUrlEdge) -> Thr
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
-

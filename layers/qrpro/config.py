@@ -24,6 +24,9 @@ class Settings:
     idempotency_table_name: str = "qrpro-idempotency"
     short_base_url: str = "https://aqr.net"
     api_base_url: str = "https://pro.qr.abundera.ai/api"
+    # The origin that serves the redirects when it is not short_base_url (`qrpro local`:
+    # http://127.0.0.1:<redirect-port>). Destinations may point at neither (redirect loops).
+    redirect_origin: str = ""
     # Key that signs list cursors (tamper evidence). In AWS the stack passes the
     # ARN of a generated secret (read by qrpro.data.secrets); locally the stack
     # writes one per data dir and passes the value.
@@ -39,9 +42,6 @@ class Settings:
     # Only `qrpro local` sets this: allows http:// and loopback webhook targets.
     allow_loopback_webhooks: bool = False
 
-    @property
-    def short_host(self) -> str:
-        return self.short_base_url.split("://", 1)[-1].split("/", 1)[0].lower()
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +52,7 @@ def settings() -> Settings:
         idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "qrpro-idempotency"),
         short_base_url=env.get("SHORT_BASE_URL", "https://aqr.net").rstrip("/"),
         api_base_url=env.get("API_BASE_URL", "https://pro.qr.abundera.ai/api").rstrip("/"),
+        redirect_origin=env.get("REDIRECT_ORIGIN", "").rstrip("/"),
         cursor_secret=env.get("CURSOR_SECRET", ""),
         cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
         webhook_key=env.get("WEBHOOK_KEY", ""),

@@ -48,3 +48,25 @@ def test_idempotent_create_over_http(stack: Stack) -> None:
     assert len(stack.api("GET", "/api/codes", key).json()["codes"]) == 1
     clash = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/y"}, headers=headers)
     assert (clash.status, clash.json()["error"]) == (409, "idempotency_conflict")
+
+
+PER_REQUEST = {"x-request-id", "x-ratelimit-remaining", "date"}
+
+
+def test_an_idempotent_replay_is_the_first_response_byte_for_byte(stack: Stack) -> None:
+    """Issue 15: same status, same body bytes (key order, spacing), same headers in the same order
+    (but the per-request id, the remaining budget and the date). Through the trailing-slash spelling too."""
+    key = stack.account("business")["api_key"]
+    for path, body in (("/api/codes", {"url": "https://example.com/é", "label": "L", "tag": "a,b"}),
+                       ("/api/groups", {"name": "Print", "color": "#1A2B3C"}),
+                       ("/api/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["code.deleted"]}),
+                       ("/api/codes/import", {"codes": [{"url": "https://example.com/1"}]})):
+        headers = {"Idempotency-Key": f"exact-{path}"}
+        first = stack.api("POST", path, key, json_body=body, headers=headers)
+        replays = [stack.api("POST", p, key, json_body=body, headers=headers) for p in (path, path + "/")]
+        assert first.status == 201, first.body
+        for again in replays:
+            assert again.status == first.status and again.body == first.body, (path, again.body)
+            assert [(k, v) for k, v in again.headers.items() if k.lower() not in PER_REQUEST] == [
+                (k, v) for k, v in first.headers.items() if k.lower() not in PER_REQUEST], path
+    assert len(stack.api("GET", "/api/codes", key).json()["codes"]) == 2

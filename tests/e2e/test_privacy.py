@@ -6,12 +6,14 @@ webhook secret in the clear."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
 import boto3
 
 from tests.e2e.conftest import Stack
+from tests.e2e.test_gateway_hygiene import raw
 
 # Documentation-range address (RFC 5737) and a marked UA: header values only, never contacted.
 CLIENT_IP = "198.51.100.23"
@@ -51,6 +53,10 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
         assert r.status == 302
     stack.request("HEAD", f"{stack.redirect_url}/{code['shortcode']}", headers=HEADERS)
     stack.request("GET", f"{stack.redirect_url}/zzzzzzz", headers=HEADERS)
+    # Malformed requests (issue 16): http.server used to log the peer address with a traceback.
+    client_ports = [raw(url, request)[3] for url in (stack.api_url, stack.redirect_url) for request in (
+        f"POST /api/codes HTTP/1.1\r\nX-Forwarded-For: {CLIENT_IP}\r\nContent-Length: abc\r\n\r\n{{}}".encode(),
+        b"GARBAGE\r\n\r\n", b"TRACE /api/codes HTTP/1.1\r\n\r\n")]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the scans reach the aggregates
         total = stack.api("GET", f"/api/codes/{code['id']}/analytics", key).json().get("total")
@@ -60,6 +66,9 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
     assert total == 6
     items = all_items(stack)
     log = stack.log.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception occurred during processing" not in log
+    for port in client_ports:  # the loopback client's address, in any of the forms a logger prints it
+        assert not re.search(rf"127\.0\.0\.1'?[,:] ?{port}\b", log), port
     for where, text in (("table items", items), ("stack log", log)):
         assert CLIENT_IP not in text, where
         assert "PrivacyProbe" not in text and "iPhone OS" not in text, where

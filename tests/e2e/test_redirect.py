@@ -159,3 +159,32 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
             assert until(counted), "parked scans were not counted"
         else:
             assert not until(counted, seconds=8), "scans were parked without the permission"
+
+
+def test_international_destinations_redirect_with_an_ascii_location(stack: Stack) -> None:
+    """Issue 16 (1): stored in ASCII on write, so the gateway can write the header and the browser follows it."""
+    key = stack.account()["api_key"]
+    code = create(stack, key, "https://пример.рф/日本?q=é#ф")
+    ascii_url = "https://xn--e1afmkfd.xn--p1ai/%E6%97%A5%E6%9C%AC?q=%C3%A9#%D1%84"
+    assert code["url"] == ascii_url
+    r = visit(stack, code["shortcode"])
+    assert r.status == 302 and r.headers["Location"] == ascii_url
+    patched = stack.api("PATCH", f"/api/codes/{code['id']}", key, json_body={"url": "https://bücher.example/ü"})
+    assert patched.status == 200 and patched.json()["url"] == "https://xn--bcher-kva.example/%C3%BC"
+    for bad in ("https://example.com/\u202egnp.exe", "https://exa\u200bmple.com/"):
+        r = stack.api("PATCH", f"/api/codes/{code['id']}", key, json_body={"url": bad})
+        assert r.status == 400 and r.json()["field"] == "url", r.body
+
+
+def test_no_code_can_point_at_the_stacks_own_redirect_origin(stack: Stack) -> None:
+    """Issue 16 (2): a loop would count a scan per hop; every spelling of the redirect origin is refused."""
+    key = stack.account()["api_key"]
+    code = create(stack, key, "https://example.com/start")
+    port = stack.redirect_url.rsplit(":", 1)[1]
+    hosts = ("127.0.0.1", "localhost", "127.1", "2130706433", "%31%32%37.0.0.1", "[::1]",
+             "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11")  # full-width 127.0.0.1
+    for host in hosts:
+        r = stack.api("PATCH", f"/api/codes/{code['id']}", key,
+                      json_body={"url": f"http://{host}:{port}/{code['shortcode']}"})
+        assert r.status == 400 and "loop" in r.json()["message"], (host, r.body)
+    assert visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/start"

@@ -235,6 +235,30 @@ def test_import_validates_everything_first_then_checks_cap_once(api: Any, make_a
     assert (r.status, r.json()["error"]) == (413, "payload_too_large")
 
 
+@pytest.mark.parametrize(("body", "field", "fragment"), [
+    ('url,label\nhttps://example.com/a,"never closed\n', "codes[0].label", "never closed"),
+    ('url,label\nhttps://example.com/a,"A"B\n', "codes[0].label", "after the closing quote"),
+    ('url,label\nhttps://example.com/a,ok\nhttps://example.com/b,x"y\n', "codes[1].label", "unquoted cell"),
+])
+def test_malformed_csv_import_is_refused_naming_row_and_column(api: Any, make_account: Any, body: str, field: str,
+                                                                fragment: str) -> None:
+    """Issue 16 (4): docs/security.md says "parsed strictly"; a lenient reader mangled these values."""
+    acct = make_account()
+    r = api.request("POST", "/api/codes/import", acct.token, body=body.encode(), headers={"Content-Type": "text/csv"})
+    assert (r.status, r.json()["error"], r.json()["field"]) == (400, "validation_error", field), r.body
+    assert fragment in r.json()["message"]
+    assert api.request("GET", "/api/codes", acct.token).json()["codes"] == []
+
+
+def test_import_wrapper_names_an_unknown_field_beside_codes(api: Any, make_account: Any) -> None:
+    acct = make_account()
+    r = api.request("POST", "/api/codes/import", acct.token, json={"codes": [{"url": URL}], "x": 1})
+    assert (r.status, r.json()["field"], r.json()["message"].split(" (")[0]) == (400, "x", "unknown field")
+    r = api.request("POST", "/api/codes/import", acct.token, json={"codes": {"url": URL}})
+    assert (r.status, r.json()["field"]) == (400, "codes")
+    assert api.request("GET", "/api/codes", acct.token).json()["codes"] == []
+
+
 def test_idempotency_key_replays_and_conflicts(api: Any, make_account: Any) -> None:
     acct = make_account()
     headers = {"Idempotency-Key": "create-1"}
@@ -252,6 +276,26 @@ def test_idempotency_key_replays_and_conflicts(api: Any, make_account: Any) -> N
     a = api.request("POST", "/api/codes/import", acct.token, json=[{"url": URL}] * 2, headers=imp)
     b = api.request("POST", "/api/codes/import", acct.token, json=[{"url": URL}] * 2, headers=imp)
     assert a.json() == b.json() and len(api.request("GET", "/api/codes", acct.token).json()["codes"]) == 3
+
+
+def test_idempotency_keys_are_scoped_by_scope_and_canonical_path(api: Any, make_account: Any) -> None:
+    """Issue 16 (5): the same key and body in personal then team context creates in each scope; the
+    same key on /api/codes/ (trailing slash) is the same request as on /api/codes."""
+    owner = make_account("team")
+    team_id = accounts.create_team(owner.user_id, "Acme", "team", int(time.time()))
+    headers = {"Idempotency-Key": "same-key"}
+    personal = api.request("POST", "/api/codes", owner.token, json={"url": URL}, headers=headers)
+    slash = api.request("POST", "/api/codes/", owner.token, json={"url": URL}, headers=headers)
+    assert personal.status == slash.status == 201 and personal.body == slash.body
+    accounts.use_team(owner.user_id, team_id)
+    team = api.request("POST", "/api/codes", owner.token, json={"url": URL}, headers=headers)
+    assert team.status == 201 and team.json()["id"] != personal.json()["id"], team.body
+    assert [c["id"] for c in api.request("GET", "/api/codes", owner.token).json()["codes"]] == [team.json()["id"]]
+    accounts.use_team(owner.user_id, None)
+    assert [c["id"] for c in api.request("GET", "/api/codes", owner.token).json()["codes"]] == [personal.json()["id"]]
+    # the key is per operation too: the same key on another path is another request
+    group = api.request("POST", "/api/groups", owner.token, json={"name": "G"}, headers=headers)
+    assert group.status == 201 and "name" in group.json()
 
 
 def test_bulk_applies_what_it_can(api: Any, make_account: Any) -> None:

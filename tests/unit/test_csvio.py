@@ -187,7 +187,43 @@ def test_parse_structural_errors(text: str, field: str, fragment: str) -> None:
 def test_parse_oversized_cell_is_a_validation_error() -> None:
     with pytest.raises(ValidationFailed) as err:
         parse_codes_csv("url\n" + "x" * (csv.field_size_limit() + 10) + "\n")
-    assert err.value.extra["field"] == "body"
+    assert err.value.extra["field"] == "codes[0].url"
+
+
+@pytest.mark.parametrize(("text", "field", "fragment"), [
+    # issue 16 (4): what a lenient reader accepted and mangled
+    ('url,label\nhttps://a.example/,"unterminated\n', "codes[0].label", "line 2 of the CSV, column label: a quoted "
+                                                                          "cell is never closed"),
+    ('url,label\nhttps://a.example/,A\n"https://b.example/,B\n', "codes[1].url", "line 3"),
+    ('url,label\nhttps://a.example/,"quoted"after\n', "codes[0].label", "text after the closing quote"),
+    ('url,label\n"https://a.example/" ,A\n', "codes[0].url", "text after the closing quote"),
+    ('url,label,tag\nhttps://a.example/,A,x"y\n', "codes[0].tag", "a quote inside an unquoted cell"),
+    ('url,label\nhttps://a.example/,"ok"\nhttps://b.example/,"x""\n', "codes[1].label", "never closed"),
+    ('url,"label\n', "body", "the header"),
+    ('url,label\nhttps://a.example/,A,"x"y\n', "codes[0]", "column #3"),
+])
+def test_malformed_csv_is_refused_naming_row_and_column(text: str, field: str, fragment: str) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        parse_codes_csv(text)
+    assert err.value.extra["field"] == field
+    assert fragment in err.value.extra["message"]
+
+
+def test_strict_reading_keeps_every_valid_quoting() -> None:
+    text = 'url,label,tag\r\n"https://a.example/?q=1,2","say ""hi""","multi\nline"\r\nhttps://b.example/,,""\r\n'
+    assert parse_codes_csv(text) == [{"url": "https://a.example/?q=1,2", "label": 'say "hi"', "tag": "multi\nline"},
+                                     {"url": "https://b.example/", "label": "", "tag": ""}]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=12), min_size=2, max_size=2), max_size=4))
+def test_strict_reading_agrees_with_the_csv_module_on_what_csv_writer_writes(rows: list[list[str]]) -> None:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows([["url", "label"], *rows])
+    expected = [r for r in csv.reader(io.StringIO(buf.getvalue(), newline=""), strict=True)][1:]
+    got = parse_codes_csv(buf.getvalue())
+    kept = [r for r in expected if r and not (len(r) == 1 and not r[0].strip())]
+    assert [[g.get("url", ""), g["label"]] for g in got] == [[csvio.unneutralise(c) for c in r] for r in kept]
 
 
 _cells = st.text(max_size=40)

@@ -145,7 +145,26 @@ FORBIDDEN = [
     ("2002:a00:1::1", "private (IPv4 inside IPv6)"), ("2002:c0a8:101::1", "private (IPv4 inside IPv6)"),
     # Teredo: the client address is stored inverted in the last 32 bits (here 192.168.0.1).
     ("2001:0:4136:e378:8000:63bf:3f57:fffe", "private (IPv4 inside IPv6)"),
-    ("::10.0.0.1", "reserved"),
+    ("::10.0.0.1", "private (IPv4 inside IPv6)"),
+    # Issue 16 (6): every IPv6 spelling of an IPv4 address is judged by that address ...
+    ("::ffff:0:a9fe:a9fe", "link-local (metadata) (IPv4 inside IPv6)"),  # IPv4-translated (SIIT)
+    ("::ffff:0:7f00:1", "loopback (IPv4 inside IPv6)"), ("::ffff:0:808:808", "reserved"),
+    ("::ffff:a9fe:a9fe", "link-local (metadata) (IPv4 inside IPv6)"), ("::a9fe:a9fe", "link-local (metadata) "
+                                                                                      "(IPv4 inside IPv6)"),
+    ("::8.8.8.8", "reserved"),  # IPv4-compatible: deprecated, never routed
+    ("64:ff9b::a00:1", "private (IPv4 inside IPv6)"), ("64:ff9b::7f00:1", "loopback (IPv4 inside IPv6)"),
+    ("64:ff9b::c0a8:1", "private (IPv4 inside IPv6)"), ("64:ff9b::6440:1", "carrier-grade NAT (IPv4 inside IPv6)"),
+    ("64:ff9b:1::a00:1", "private (IPv4 inside IPv6)"),  # local-use NAT64 (RFC 8215) of 10.0.0.1
+    ("64:ff9b:1::808:808", "reserved"), ("64:ff9b:1:ffff::808:808", "reserved"),  # local-use: never public
+    ("2002:7f00:1::1", "loopback (IPv4 inside IPv6)"),
+    ("2002:a9fe:a9fe::1", "link-local (metadata) (IPv4 inside IPv6)"),
+    # ... and the special-purpose IPv6 blocks are refused whatever Python's is_global says
+    ("3fff::1", "reserved"), ("3fff:fff:ffff::1", "reserved"),  # documentation (RFC 9637)
+    ("2001:db8::1", "reserved"), ("2001:db8:ffff::1", "reserved"),  # documentation
+    ("2001:2::1", "reserved"), ("2001:20::1", "reserved"), ("2001:1::1", "reserved"),  # IETF assignments
+    ("100::1", "reserved"), ("100:0:0:1::1", "reserved"), ("5f00::1", "reserved"),  # discard, dummy, SRv6
+    ("4000::1", "reserved"), ("e000::1", "reserved"), ("1::1", "reserved"),  # outside global unicast
+    ("fe80::1%eth0", "link-local"),
 ]
 
 
@@ -155,7 +174,8 @@ def test_forbidden_addresses(address: str, why: str) -> None:
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111",
-                                     "2a00:1450:4001:80b::200e", "2002:808:808::1", "::ffff:8.8.8.8"])
+                                     "2a00:1450:4001:80b::200e", "2002:808:808::1", "::ffff:8.8.8.8",
+                                     "64:ff9b::808:808", "2620:4f:8000::1", "2c0f:fb50:4003::1"])
 def test_public_addresses_are_allowed(address: str) -> None:
     assert rules.address_problem(ipaddress.ip_address(address)) is None
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
@@ -15,6 +15,7 @@ from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
 from qrpro.data import codes
 from qrpro.domain import imports
+from qrpro.domain.bodies import RequestBody
 from qrpro.domain.codes import BulkAction, CodeCreate, CodePatch, CodeStatus
 from qrpro.domain.errors import ApiError, ValidationFailed
 
@@ -22,9 +23,7 @@ router = APIGatewayRouter()
 TAGS = ["Codes"]
 
 
-class BulkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BulkRequest(RequestBody):
     ids: Annotated[list[str], Field(min_length=1, max_length=1000)]
     action: BulkAction
     group_id: str | None = None

@@ -1,18 +1,26 @@
 """`Idempotency-Key` for mutating POSTs, on Powertools' idempotency utility.
 
-The key is scoped to the caller's user, the method and the path, so two
-clients cannot collide; the body's SHA-256 is the payload fingerprint, so the
-same key with another body is ``409 idempotency_conflict``. Only successful
-responses are stored (24 h): an error leaves nothing behind and can be retried.
-A webhook's ``secret`` in a stored response is sealed like the webhook's own
-copy (``qrpro.domain.sealing``), so the idempotency table holds no secret in
-the clear either.
+The key is scoped to the caller's user, the scope it acts in (personal or a
+team), the method and the canonical path (no trailing slash), so two clients,
+two scopes or two spellings of one resource cannot collide or split; the
+body's SHA-256 is the payload fingerprint, so the same key with another body
+is ``409 idempotency_conflict``. Only successful responses are stored (24 h):
+an error leaves nothing behind and can be retried.
+
+A replay returns the first response byte for byte: the body is serialised
+once and stored as that text, and the first answer and every replay are both
+built from it (same key order, same values, same headers but the per-request
+``X-RateLimit-*``/``X-Request-Id``).
+A stored body holding a webhook's ``secret`` is sealed as a whole, like the
+webhook's own copy (``qrpro.domain.sealing``), so the idempotency table holds
+no secret in the clear either.
 """
 
 from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -35,6 +43,7 @@ from qrpro.data.aws import client
 from qrpro.data.secrets import webhook_key
 from qrpro.domain import sealing
 from qrpro.domain.errors import IdempotencyConflict, ValidationFailed
+from qrpro.domain.scope import Caller
 
 HEADER = "Idempotency-Key"
 SEALED_FIELD = "secret"  # POST /api/webhooks answers with the signing secret
@@ -53,11 +62,22 @@ def _runner(table_name: str) -> tuple[Callable[..., dict[str, Any]], Idempotency
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def run(request: dict[str, Any]) -> dict[str, Any]:
         status, body = _work.get()()
+        text = serialise(body)
         if SEALED_FIELD in body:
-            body = {**body, SEALED_FIELD: sealing.seal(webhook_key(), body[SEALED_FIELD], _context(request))}
-        return {"status": status, "body": body}
+            return {"status": status, "sealed": sealing.seal(webhook_key(), text, _context(request))}
+        return {"status": status, "text": text}
 
     return run, config
+
+
+def serialise(body: dict[str, Any]) -> str:
+    """The one serialisation of an idempotent answer (compact, as every other answer of the API)."""
+    return json.dumps(body, separators=(",", ":"))
+
+
+def scoped_key(c: Caller, method: str, path: str, key: str) -> str:
+    """What a stored answer is found by: user, scope, method, canonical path and the client's key."""
+    return "|".join((c.user_id, c.scope, method.upper(), path.rstrip("/") or "/", key))
 
 
 def _context(request: dict[str, Any]) -> str:
@@ -78,7 +98,7 @@ def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
     if router.lambda_context is not None and hasattr(router.lambda_context, "get_remaining_time_in_millis"):
         config.register_lambda_context(router.lambda_context)
     request = {
-        "key": f"{c.user_id}|{event.http_method}|{event.path}|{key}",
+        "key": scoped_key(c, event.http_method, event.path, key),
         "fingerprint": hashlib.sha256((event.body or "").encode()).hexdigest(),
     }
     token = _work.set(work)
@@ -90,7 +110,6 @@ def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
         raise IdempotencyConflict("a request with this Idempotency-Key is still in progress") from err
     finally:
         _work.reset(token)
-    body = out["body"]
-    if SEALED_FIELD in body:
-        body = {**body, SEALED_FIELD: sealing.unseal(webhook_key(), body[SEALED_FIELD], _context(request))}
-    return json_response(int(out["status"]), body)
+    # Records stored before the scoped key format are never found (the key is part of the lookup).
+    text = sealing.unseal(webhook_key(), out["sealed"], _context(request)) if "sealed" in out else out["text"]
+    return json_response(int(out["status"]), json.loads(text))

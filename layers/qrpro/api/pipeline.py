@@ -43,7 +43,10 @@ EXEMPT_WHEN_EXPIRED = [
     ("GET", re.compile(r"^/api/keys/?$")),
     ("DELETE", re.compile(r"^/api/keys/[^/]+/?$")),
 ]
-CSV_ROUTES = {("POST", "/api/codes/import")}
+IMPORT = ("POST", "/api/codes/import")
+CSV_ROUTES = {IMPORT}
+# The one operation whose JSON body may be an array (contract 6.6); every other body is an object.
+ARRAY_ROUTES = {IMPORT}
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -85,9 +88,11 @@ def check_body(event: dict[str, Any], method: str, path: str) -> None:
         raise ValidationFailed("body", "the body is not valid UTF-8") from err
     if method in {"POST", "PATCH", "PUT"} and ctype == "application/json":
         try:
-            json.loads(text)
+            data = json.loads(text)
         except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
             raise ValidationFailed("body", "the body is not valid JSON") from err
+        if not isinstance(data, dict) and (method, path.rstrip("/")) not in ARRAY_ROUTES:
+            raise ValidationFailed("body", "the body must be a JSON object")
     event["body"], event["isBase64Encoded"] = text, False
 
 

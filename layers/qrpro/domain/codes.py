@@ -9,11 +9,12 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 from typing_extensions import TypeAliasType
 
 from qrpro.config import settings
-from qrpro.domain.urls import MAX_URL, split_checked
+from qrpro.domain.bodies import RequestBody
+from qrpro.domain.urls import MAX_URL, CheckedUrl, is_loopback_host, normalise_url
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 SHORTCODE_LEN = 7
@@ -47,16 +48,43 @@ def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
     return "".join(choice(BASE58) for _ in range(SHORTCODE_LEN))
 
 
-def check_url(url: str, short_host: str | None = None) -> str:
-    """A destination URL as docs/api.md allows it, or ValueError saying why."""
-    _, host, port = split_checked(url, ("http", "https"), "must be an absolute http or https URL",
-                                  "must be an absolute http or https URL (no other scheme)")
-    short = (short_host if short_host is not None else settings().short_host).lower()
-    if short:
-        netloc = host.lower() + (f":{port}" if port else "")
-        if host.lower() == short.split(":")[0] and (":" not in short or netloc == short):
+def _origin(base_url: str) -> tuple[str, int | None] | None:
+    """``(canonical host, port or None)`` of a configured origin such as ``https://aqr.net``."""
+    if not base_url:
+        return None
+    if "://" not in base_url:
+        base_url = f"http://{base_url}"
+    found = normalise_url(base_url.rstrip("/"), ("http", "https"), "", "")
+    return found.host, found.port
+
+
+def _loops(url: CheckedUrl, origin: tuple[str, int | None]) -> bool:
+    """Whether ``url`` reaches ``origin``: the same host (a loopback origin: any loopback spelling),
+    on any port when the origin names none, else on that port."""
+    host, port = origin
+    same_host = url.host == host or (is_loopback_host(host) and is_loopback_host(url.host))
+    default = 443 if url.scheme == "https" else 80
+    return same_host and (port is None or (url.port or default) == port)
+
+
+def check_url(url: str, short_base: str | None = None) -> str:
+    """A destination URL as docs/api.md allows it, in its stored ASCII form; or ValueError saying why.
+
+    ``short_base`` (default: the configured short domain and the redirect origin) is refused, judged
+    on the canonical host, so no other spelling of it gets through."""
+    checked = normalise_url(url, ("http", "https"), "must be an absolute http or https URL",
+                        "must be an absolute http or https URL (no other scheme)")
+    bases = [short_base] if short_base is not None else [settings().short_base_url, settings().redirect_origin]
+    for base in bases:
+        origin = _origin(base)
+        if origin is not None and _loops(checked, origin):
             raise ValueError("must not point at the short-link domain (redirect loop)")
-    return url
+    return checked.url
+
+
+def _style_text(value: Any) -> Any:
+    """``style_json`` sent as the object itself: stored as its compact JSON text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if isinstance(value, dict) else value
 
 
 def _style(value: str | None) -> str | None:
@@ -68,17 +96,19 @@ def _style(value: str | None) -> str | None:
     return value
 
 
-class _Fields(BaseModel):
-    """Optional fields shared by create, import and patch."""
+StyleJson = Annotated[str | None, BeforeValidator(_style_text), WithJsonSchema({
+    "anyOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}],
+    "description": "a JSON object (dark, light, error, scale, border), as a string or as the object itself; "
+                   "stored and returned as the string; at most 8 KiB"})]
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+class _Fields(RequestBody):
+    """Optional fields shared by create, import and patch."""
 
     label: Annotated[str | None, Field(max_length=200)] = None
     tag: Annotated[str | None, Field(max_length=500)] = None
     qr_type: Annotated[str | None, Field(max_length=32, pattern=r"^[a-z_]+$")] = None
-    style_json: Annotated[str | dict[str, JsonValue] | None, Field(
-        description="a JSON object (dark, light, error, scale, border), as a string or as the object itself; "
-                    "stored and returned as the string; at most 8 KiB")] = None
+    style_json: StyleJson = None
     logo_key: LogoKey | None = None
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None
@@ -89,16 +119,10 @@ class _Fields(BaseModel):
     def _trim_tag(cls, v: str | None) -> str | None:
         return None if v is None else v.strip()
 
-    @field_validator("style_json", mode="before")
-    @classmethod
-    def _style_object_as_text(cls, v: Any) -> Any:
-        """The object itself is accepted and kept as its compact JSON text (docs/api.md section 6)."""
-        return json.dumps(v, separators=(",", ":"), ensure_ascii=False) if isinstance(v, dict) else v
-
     @field_validator("style_json")
     @classmethod
-    def _check_style(cls, v: str | dict[str, JsonValue] | None) -> str | None:
-        return _style(v if v is None or isinstance(v, str) else json.dumps(v))
+    def _check_style(cls, v: str | None) -> str | None:
+        return _style(v)
 
     @field_validator("group_id")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -279,35 +280,83 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
 # -- reader ------------------------------------------------------------------------------------------
 
 
+_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"')
+_PLAIN = re.compile(r'[^",\r\n]*')
+MAX_CELL = 128 * 1024
+
+
+class _Malformed(Exception):
+    def __init__(self, pos: int, column: int, problem: str) -> None:
+        super().__init__(problem)
+        self.pos, self.column, self.problem = pos, column, problem
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """``(start offset, cells)`` of each record of RFC 4180 CSV, read strictly: a quoted cell must be
+    closed and followed by a comma or a line end; a quote inside an unquoted cell is refused
+    (``_Malformed``). Lines end with CRLF, LF or CR; an empty line is ``[]``."""
+    pos, end = 0, len(text)
+    while pos < end:
+        start, cells = pos, list[str]()
+        while True:
+            quoted, start_of_cell = text.startswith('"', pos), pos
+            match = (_QUOTED if quoted else _PLAIN).match(text, pos)
+            if match is None:
+                raise _Malformed(pos, len(cells), "a quoted cell is never closed")
+            value = match.group(1).replace('""', '"') if quoted else match.group()
+            if len(value) > MAX_CELL:
+                raise _Malformed(pos, len(cells), f"a cell is over {MAX_CELL} characters")
+            cells.append(value)
+            pos = match.end()
+            following = text[pos:pos + 1]
+            if following == ",":
+                pos += 1
+                continue
+            if following in ("", "\r", "\n"):
+                pos += 2 if text.startswith("\r\n", pos) else len(following)
+                break
+            if quoted and following == '"':  # the regex gave back an escaped quote: no closing one follows
+                raise _Malformed(start_of_cell, len(cells) - 1, "a quoted cell is never closed")
+            raise _Malformed(pos, len(cells) - 1, "text after the closing quote of a quoted cell" if quoted else
+                             'a quote inside an unquoted cell (quote the whole cell and double each ")')
+        yield start, [] if cells == [""] else cells
+
+
 def parse_codes_csv(text: str) -> list[dict[str, Any]]:
     """The import payloads of a codes.csv: per row only the importable fields, un-neutralised.
 
     Needs a header row with at least a ``url`` column; other known columns of the export and unknown
     columns are ignored. An empty cell leaves the field out (its default applies), except label, tag
-    and frame_text, which are "". Blank lines are skipped. Structural problems are
-    ``ValidationFailed`` naming ``body`` or the row (``codes[i]``).
+    and frame_text, which are "". Blank lines are skipped. The CSV is read strictly (RFC 4180): an
+    unclosed quote, text after a closing quote or a quote inside an unquoted cell is
+    ``ValidationFailed`` naming the row and column (``codes[i].label``); other structural problems
+    name ``body`` or the row (``codes[i]``).
     """
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=False)
+    text = text.removeprefix("\ufeff")
+    names: list[str] = []
+    out: list[dict[str, Any]] = []
+    wanted: dict[str, int] = {}
+    records = _records(text)
     try:
-        header = next((row for row in reader if row), None)
-        if header is None:
-            raise ValidationFailed("body", "the CSV is empty: a header row with at least a url column is needed")
-        names = [h.strip().lower() for h in header]
-        if "url" not in names:
-            raise ValidationFailed("body", "the CSV header has no url column")
-        wanted: dict[str, int] = {}
-        for index, name in enumerate(names):
-            if name in IMPORTABLE:
-                if name in wanted:
-                    raise ValidationFailed("body", f"the CSV header has the column {name} twice")
-                wanted[name] = index
-        out: list[dict[str, Any]] = []
-        for row in reader:
+        for start, row in records:
+            line = text.count("\n", 0, start) + 1
+            if not names:
+                if not row:
+                    continue
+                names = [h.strip().lower() for h in row]
+                if "url" not in names:
+                    raise ValidationFailed("body", "the CSV header has no url column")
+                for index, name in enumerate(names):
+                    if name in IMPORTABLE:
+                        if name in wanted:
+                            raise ValidationFailed("body", f"the CSV header has the column {name} twice")
+                        wanted[name] = index
+                continue
             if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
                 continue  # a blank line
             i = len(out)
             if len(row) != len(names):
-                raise ValidationFailed(f"codes[{i}]", f"line {reader.line_num} of the CSV has {len(row)} cells; "
+                raise ValidationFailed(f"codes[{i}]", f"line {line} of the CSV has {len(row)} cells; "
                                                       f"the header has {len(names)}")
             item: dict[str, Any] = {}
             for name, index in wanted.items():
@@ -315,6 +364,13 @@ def parse_codes_csv(text: str) -> list[dict[str, Any]]:
                 if value != "" or name in TEXT_FIELDS:
                     item[name] = value
             out.append(item)
-        return out
-    except csv.Error as err:
-        raise ValidationFailed("body", f"not a valid CSV (line {reader.line_num}): {err}") from err
+    except _Malformed as err:
+        line = text.count("\n", 0, err.pos) + 1
+        if not names:
+            raise ValidationFailed("body", f"line {line} of the CSV (the header): {err.problem}") from None
+        column = names[err.column] if err.column < len(names) else f"#{err.column + 1}"
+        field = f"codes[{len(out)}]" + (f".{column}" if err.column < len(names) else "")
+        raise ValidationFailed(field, f"line {line} of the CSV, column {column}: {err.problem}") from None
+    if not names:
+        raise ValidationFailed("body", "the CSV is empty: a header row with at least a url column is needed")
+    return out

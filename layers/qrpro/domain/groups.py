@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from qrpro.domain.bodies import RequestBody
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
@@ -47,10 +49,8 @@ def _color(value: str | None) -> str | None:
     return value
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(RequestBody):
     """Body of POST /api/groups."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(description="1-100 characters, unique in the scope (case-insensitive)")]
     description: Annotated[str | None, Field(max_length=DESCRIPTION_MAX)] = None
@@ -67,10 +67,8 @@ class GroupCreate(BaseModel):
         return _color(v)
 
 
-class GroupPatch(BaseModel):
+class GroupPatch(RequestBody):
     """Body of PATCH /api/groups/{id}: any of the three fields."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str | None, Field(description="1-100 characters, unique in the scope")] = None
     description: Annotated[str | None, Field(max_length=DESCRIPTION_MAX)] = None
@@ -89,10 +87,8 @@ class GroupPatch(BaseModel):
         return _color(v)
 
 
-class GroupCodes(BaseModel):
+class GroupCodes(RequestBody):
     """Body of POST /api/groups/{id}/codes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     code_ids: Annotated[list[Annotated[str, Field(max_length=64)]],
                         Field(min_length=1, max_length=MAX_CODE_IDS,

@@ -35,8 +35,13 @@ def items_of(body: str, content_type: str) -> list[dict[str, Any]]:
         data = json.loads(body or "null")
     except ValueError as err:
         raise ValidationFailed("body", "the body is not valid JSON") from err
-    if isinstance(data, dict) and set(data) == {"codes"}:
+    if isinstance(data, dict) and "codes" in data:  # the {"codes": [...]} form: nothing else beside it
+        extra = sorted(set(data) - {"codes"})
+        if extra:
+            raise ValidationFailed(extra[0], "unknown field (send {\"codes\": [...]} alone)")
         data = data["codes"]
+        if not isinstance(data, list):
+            raise ValidationFailed("codes", "must be an array of codes")
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):

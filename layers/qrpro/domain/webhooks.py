@@ -20,11 +20,13 @@ import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from typing_extensions import TypeAliasType
 
-from qrpro.domain.urls import MAX_URL, split_checked
+from qrpro.domain.bodies import RequestBody
+from qrpro.domain.urls import MAX_URL, normalise_url
 
 EVENT_TYPES = ("code.created", "code.updated", "code.deleted", "code.expired", "code.reactivated",
                "scans.cap_reached")
@@ -59,10 +61,8 @@ def _events(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))  # each once, in the given order
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(RequestBody):
     """Body of POST /api/webhooks."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: Annotated[str, Field(max_length=MAX_URL, description="https target (http/loopback only locally)")]
     events: Annotated[list[EventType], Field(description="event types to receive; `ping` is sent by /test only")]
@@ -71,8 +71,7 @@ class WebhookCreate(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        check_url_shape(v, allow_http=True)  # the scheme and addresses are checked with the settings later
-        return v
+        return target_url(v)  # the scheme and addresses are checked with the settings later
 
     @field_validator("events")
     @classmethod
@@ -80,10 +79,8 @@ class WebhookCreate(BaseModel):
         return _events(v)
 
 
-class WebhookPatch(BaseModel):
+class WebhookPatch(RequestBody):
     """Body of PATCH /api/webhooks/{id}: any of url, events, description, active."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: Annotated[str | None, Field(max_length=MAX_URL)] = None
     events: list[EventType] | None = None
@@ -95,8 +92,7 @@ class WebhookPatch(BaseModel):
     def _url(cls, v: str | None) -> str | None:
         if v is None:
             raise ValueError("must be an https URL (url cannot be null)")
-        check_url_shape(v, allow_http=True)
-        return v
+        return target_url(v)
 
     @field_validator("events")
     @classmethod
@@ -115,15 +111,23 @@ class WebhookPatch(BaseModel):
 
 # -- target URLs and addresses (SSRF) ------------------------------------------------
 
+def _checked(url: str, allow_http: bool) -> tuple[str, str, str, int]:
+    allowed = ("https", "http") if allow_http else ("https",)
+    checked = normalise_url(url, allowed, "must be an https URL", "must be an https URL")
+    if urlsplit(checked.url).fragment:
+        raise ValueError("must not contain a fragment")
+    return checked.url, checked.scheme, checked.host, checked.port or (443 if checked.scheme == "https" else 80)
+
+
+def target_url(url: str) -> str:
+    """A target URL in its stored ASCII form (host in punycode), or ValueError."""
+    return _checked(url, allow_http=True)[0]
+
+
 def check_url_shape(url: str, allow_http: bool) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a target URL, or ValueError saying why it is refused.
     Addresses are checked separately, on what the host resolves to."""
-    allowed = ("https", "http") if allow_http else ("https",)
-    parts, host, port = split_checked(url, allowed, "must be an https URL", "must be an https URL")
-    scheme = parts.scheme.lower()
-    if parts.fragment:
-        raise ValueError("must not contain a fragment")
-    return scheme, host, port or (443 if scheme == "https" else 80)
+    return _checked(url, allow_http)[1:]
 
 
 _V4_FORBIDDEN = [(ipaddress.IPv4Network(net), why) for net, why in (
@@ -147,14 +151,25 @@ _V6_FORBIDDEN = [(ipaddress.IPv6Network(net), why) for net, why in (
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("::/96", "reserved"),  # IPv4-compatible (deprecated)
-    ("100::/64", "reserved"),
-    ("2001:db8::/32", "reserved"),
-    ("2001:10::/28", "reserved"),
+    ("::ffff:0:0:0/96", "reserved"),  # IPv4-translated (SIIT)
+    ("64:ff9b:1::/48", "reserved"),  # local-use IPv4/IPv6 translation (RFC 8215): a private network
+    ("100::/64", "reserved"),  # discard-only
+    ("100:0:0:1::/64", "reserved"),  # dummy prefix (RFC 9780)
+    ("2001::/23", "reserved"),  # IETF protocol assignments (Teredo, ORCHID, benchmarking ...)
+    ("2001:db8::/32", "reserved"),  # documentation
+    ("3fff::/20", "reserved"),  # documentation (RFC 9637)
+    ("5f00::/16", "reserved"),  # SRv6 SIDs
     ("fc00::/7", "private (unique local)"),
     ("fe80::/10", "link-local"),
     ("fec0::/10", "private (site local)"),
     ("ff00::/8", "multicast"),
 )]
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# Forms that carry an IPv4 address in their last 32 bits (compatible, mapped, translated, NAT64
+# well-known and local-use /96); the address is judged by that IPv4 address too.
+_V4_IN_LOW_BITS = [ipaddress.IPv6Network(net) for net in (
+    "::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")]
+_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _6TO4 = ipaddress.IPv6Network("2002::/16")
 _TEREDO = ipaddress.IPv6Network("2001::/32")
@@ -164,11 +179,9 @@ _LOOPBACK_V6 = ipaddress.IPv6Address("::1")
 
 
 def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries (mapped, NAT64, 6to4, Teredo)."""
+    """IPv4 addresses an IPv6 address carries (in the low 32 bits, 6to4, Teredo)."""
     out: list[ipaddress.IPv4Address] = []
-    if ip.ipv4_mapped is not None:
-        out.append(ip.ipv4_mapped)
-    if ip in _NAT64:
+    if any(ip in net for net in _V4_IN_LOW_BITS):
         out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     if ip in _6TO4 and ip.sixtofour is not None:
         out.append(ip.sixtofour)
@@ -180,7 +193,12 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 def address_problem(ip: IPAddress, allow_loopback: bool = False) -> str | None:
     """Why a delivery must not connect to ``ip`` (``None``: it may).
 
-    ``allow_loopback`` (only ``qrpro local``) lets exactly 127.0.0.0/8 and ::1 through.
+    Only globally routable addresses pass: explicit tables (not the running Python's
+    ``is_global``, whose lists differ between versions), then ``is_global`` as a second
+    opinion. IPv6 must be global unicast (2000::/3) outside the special-purpose blocks, or
+    an IPv4-mapped or NAT64 (64:ff9b::/96) form of a public IPv4 address; every IPv4
+    address an IPv6 address carries is judged too. ``allow_loopback`` (only ``qrpro local``)
+    lets exactly 127.0.0.0/8 and ::1 through.
     """
     if allow_loopback and (ip in _LOOPBACK_V4 if isinstance(ip, ipaddress.IPv4Address) else ip == _LOOPBACK_V6):
         return None
@@ -193,17 +211,22 @@ def address_problem(ip: IPAddress, allow_loopback: bool = False) -> str | None:
     else:
         if ip.scope_id:
             return "link-local"
+        if ip.is_loopback or ip.is_unspecified:
+            return "loopback" if ip.is_loopback else "unspecified"
         for v4 in _embedded_v4(ip):
             inner = address_problem(v4)
             if inner is not None:
                 return f"{inner} (IPv4 inside IPv6)"
+        if ip in _V4_MAPPED or ip in _NAT64:
+            return None  # a public IPv4 address, spelled in IPv6
         for net6, why in _V6_FORBIDDEN:
             if ip in net6:
                 return why
+        if ip not in _GLOBAL_UNICAST:
+            return "reserved"
     if not ip.is_global:
         return "not a public address"
     return None
-
 
 
 def parse_ip(text: str) -> IPAddress:
