@@ -81,7 +81,8 @@ def build_event(method: str, raw_path: str, headers: list[tuple[str, str]], body
             "accountId": ACCOUNT, "apiId": API_ID, "stage": stage, "protocol": "HTTP/1.1",
             "requestId": request_id, "extendedRequestId": request_id,
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "requestTimeEpoch": int(now.timestamp() * 1000),
-            "httpMethod": method, "path": f"/{stage}{parts.path}", "resourcePath": resource,
+            # As behind a custom domain: the local port has no stage prefix in its paths.
+            "httpMethod": method, "path": parts.path, "resourcePath": resource,
             "identity": {"sourceIp": NO_CLIENT_IP},
         },
         "body": text_body,

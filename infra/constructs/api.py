@@ -1,6 +1,6 @@
 """The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
-function, ``GET /docs/openapi.json`` without authorizer; a Lambda REQUEST
-authorizer with no result cache; usage plans per plan fed by the
+function, the reference (``GET /``, ``/docs``, its assets and ``/docs/openapi.json``)
+without authorizer; a Lambda REQUEST authorizer with no result cache; usage plans per plan fed by the
 authorizer's ``usageIdentifierKey``; gateway responses in the API's
 JSON envelope; JSON access logs without viewer IP or user agent."""
 
@@ -154,13 +154,13 @@ class Api(Construct):
 
         # The reference (docs/api.md section 1), no authorizer: GET /, /docs, its document and assets.
         public = apigw.AuthorizationType.NONE
-        self.rest_api.root.add_method("GET", api_integration, authorization_type=public)
         docs = self.rest_api.root.add_resource("docs")
-        docs.add_method("GET", api_integration, authorization_type=public)
-        self.openapi_method = docs.add_resource("openapi.json").add_method(
-            "GET", api_integration, authorization_type=public)
-        for asset in DOCS_ASSETS:
-            docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
+        self.public_methods = [
+            self.rest_api.root.add_method("GET", api_integration, authorization_type=public),
+            docs.add_method("GET", api_integration, authorization_type=public),
+            docs.add_resource("openapi.json").add_method("GET", api_integration, authorization_type=public),
+            *(docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
+              for asset in DOCS_ASSETS)]
 
         for rtype, status, body in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(

@@ -346,7 +346,8 @@ def test_routes_and_authorization(template: dict[str, Any]) -> None:
         props = method["Properties"]
         uri = json.dumps(props["Integration"]["Uri"])
         target = next(name for key, name in fns.items() if key in uri)
-        routes[(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])] = (target, props["AuthorizationType"])
+        path = paths[props["ResourceId"]["Ref"]] if "Ref" in props["ResourceId"] else "/"  # GetAtt: the root
+        routes[(path, props["HttpMethod"])] = (target, props["AuthorizationType"])
         assert props["Integration"]["Type"] == "AWS_PROXY"
     assert routes[("/docs/openapi.json", "GET")] == ("api", "NONE")
     assert routes[("/api/user/export", "GET")] == ("export", "CUSTOM")
@@ -354,8 +355,11 @@ def test_routes_and_authorization(template: dict[str, Any]) -> None:
     assert routes[("/api/{proxy+}", "ANY")] == ("api", "CUSTOM")
     assert routes[("/api/user", "ANY")] == ("api", "CUSTOM")
     assert routes[("/api/user/{proxy+}", "ANY")] == ("api", "CUSTOM")
-    # Only the OpenAPI document is public.
-    assert [r for r, (_, auth) in routes.items() if auth != "CUSTOM"] == [("/docs/openapi.json", "GET")]
+    # Only the reference is public: GET /, /docs, its assets and the OpenAPI document.
+    public = {("/", "GET"), ("/docs", "GET"), ("/docs/openapi.json", "GET"), ("/docs/init.js", "GET"),
+              ("/docs/swagger-ui.css", "GET"), ("/docs/swagger-ui-bundle.js", "GET")}
+    assert {r for r, (_, auth) in routes.items() if auth != "CUSTOM"} == public
+    assert all(routes[r] == ("api", "NONE") for r in public)
 
 
 EXPECTED_GATEWAY_RESPONSES = {
@@ -376,7 +380,9 @@ def test_gateway_response(template: dict[str, Any], rtype: str) -> None:
     _, res = one(template, "AWS::ApiGateway::GatewayResponse", lambda r: r["Properties"]["ResponseType"] == rtype)
     props = res["Properties"]
     assert props["StatusCode"] == status
-    assert json.loads(props["ResponseTemplates"]["application/json"]) == body
+    rendered = json.loads(props["ResponseTemplates"]["application/json"])
+    assert isinstance(rendered.pop("message"), str), "every error body carries a message"
+    assert rendered == body
     assert props["ResponseParameters"] == {
         "gatewayresponse.header.Content-Type": "'application/json; charset=utf-8'"}
 
@@ -594,7 +600,9 @@ def test_every_nag_acknowledgment_has_a_reason(synthesized: Synth) -> None:
         assert len(reason.split()) >= 5, (path, rule, reason)
     by_rule = {rule: path for path, rule, _ in acks}
     assert by_rule["AwsSolutions-CFR3"] == "QrPro/Redirect/Distribution"  # standard logging off: viewer IPs
-    assert by_rule["AwsSolutions-APIG4"].endswith("/docs/openapi.json/GET")  # only the public document
+    public = {path.removeprefix("QrPro/Api/RestApi/Default") for path, rule, _ in acks if rule == "AwsSolutions-APIG4"}
+    assert public == {"/GET", "/docs/GET", "/docs/openapi.json/GET", "/docs/init.js/GET", "/docs/swagger-ui.css/GET",
+                      "/docs/swagger-ui-bundle.js/GET"}  # only the public reference
     # Bulk-suppressing IAM wildcards is not allowed: only the exact findings below.
     iam5 = {rule for _, rule, _ in acks if rule.startswith("AwsSolutions-IAM5")}
     assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r
