@@ -56,17 +56,17 @@ def access_log_format() -> str:
 # (response type, status, body). Status None keeps API Gateway's own status.
 # Every body carries a `message` (docs/api.md section 5); the messages of
 # errors the functions also answer are qrpro.domain.errors' defaults.
+INVALID_KEY_BODY = ('{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
+                    '(qrpro admin create-key makes one)."}')
+NOT_FOUND_BODY = ('{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
+                  'accounts are never visible)."}')
 GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
     (apigw.ResponseType.UNAUTHORIZED, "401",
      '{"error":"not_signed_in","message":"Send an Authorization: Bearer <api key> header."}'),
     # The authorizer returns Deny for a bearer token that is not a live key.
-    (apigw.ResponseType.ACCESS_DENIED, "401",
-     '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
-     '(qrpro admin create-key makes one)."}'),
+    (apigw.ResponseType.ACCESS_DENIED, "401", INVALID_KEY_BODY),
     # A method that requires a usage-plan key got none (see docs/deploy.md).
-    (apigw.ResponseType.INVALID_API_KEY, "401",
-     '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
-     '(qrpro admin create-key makes one)."}'),
+    (apigw.ResponseType.INVALID_API_KEY, "401", INVALID_KEY_BODY),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429",
      '{"error":"rate_limited","window":"day","message":"This key has spent its daily request budget: '
      'retry after the next UTC midnight."}'),
@@ -79,12 +79,8 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
     (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415",
      '{"error":"unsupported_media_type","message":"Send the body as Content-Type: application/json."}'),
     # Paths outside /api and /docs (API Gateway says 403 "Missing Authentication Token").
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404",
-     '{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
-     'accounts are never visible)."}'),
-    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404",
-     '{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
-     'accounts are never visible)."}'),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", NOT_FOUND_BODY),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", NOT_FOUND_BODY),
     (apigw.ResponseType.DEFAULT_4_XX, None,
      '{"error":"bad_request","message":$context.error.messageString}'),
     (apigw.ResponseType.DEFAULT_5_XX, "500",
