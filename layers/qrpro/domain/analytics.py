@@ -12,7 +12,7 @@ from typing import Any, Literal
 from typing_extensions import TypeAliasType
 
 from qrpro.domain.clock import days_back, hours_back
-from qrpro.domain.devices import DEVICES, UNKNOWN_COUNTRY
+from qrpro.domain.devices import DEVICES, UNKNOWN, UNKNOWN_COUNTRY
 from qrpro.domain.errors import InsufficientPlan, ValidationFailed
 from qrpro.domain.plans import Plan
 
@@ -89,20 +89,20 @@ def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[st
                 countries[cc] = countries.get(cc, 0) + int(value)
             elif name.startswith(DEVICE_PREFIX):
                 dev = name[len(DEVICE_PREFIX):]
-                dev = dev if dev in DEVICES else "unknown"
                 devices[dev] = devices.get(dev, 0) + int(value)
     return {
         "range": win.range, "days": win.days, "granularity": win.granularity,
         "total": sum(series.values()),
         "timeseries": [{"bucket": b, "scans": n} for b, n in series.items()],
         "by_country": by_country(countries),
-        "by_device": _ranked(devices),
+        "by_device": by_device(devices),
     }
 
 
 def by_country(counts: Mapping[str, int]) -> list[dict[str, Any]]:
     """Largest first; countries under the noise floor and unknown ones folded
-    into ``Other``, listed last and only when non-zero."""
+    into ``Other``, listed last and only when non-zero. The export folds each
+    code-day's countries with this same function (docs/export.md)."""
     kept: dict[str, int] = {}
     other = 0
     for cc, n in counts.items():
@@ -114,6 +114,15 @@ def by_country(counts: Mapping[str, int]) -> list[dict[str, Any]]:
     if other > 0:
         out.append({"key": OTHER, "total": other})
     return out
+
+
+def by_device(counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Largest first, non-zero only; a device name the API does not know counts as ``unknown``."""
+    known: dict[str, int] = {}
+    for dev, n in counts.items():
+        dev = dev if dev in DEVICES else UNKNOWN
+        known[dev] = known.get(dev, 0) + n
+    return _ranked(known)
 
 
 def top_codes(per_code: Mapping[str, int], limit: int = TOP_CODES) -> list[tuple[str, int]]:
