@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, Protocol
 
-from qrpro.domain.analytics import by_country, by_device  # the analytics API's folding, shared
+from qrpro.domain.analytics import fold_countries, fold_devices  # the analytics API's folding, shared
 from qrpro.domain.clock import utc
 from qrpro.domain.errors import ValidationFailed
 
@@ -159,8 +159,8 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
     """scans.csv, scans_by_country.csv and scans_by_device.csv from one pass over ``days``, as text
     chunks handed to the three ``*_out`` callables (headers first).
 
-    Countries and devices are folded per code-day by the analytics functions (``by_country``: the
-    noise floor, unknown countries into ``Other``; ``by_device``), so every file's ``scans`` sums to
+    Countries and devices are folded per code-day by the analytics functions (``fold_countries``:
+    the noise floor, unknown countries into ``Other``; ``fold_devices``), so every file's ``scans`` sums to
     the same total and no country under the floor is ever listed.
 
     The hot loop of a big export (tens of millions of rows), so rows are formatted directly (the
@@ -202,10 +202,10 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
             day_rows.append(f"{labelled}{day},{d.total}\r\n")
             stats.scans += d.total
         prefix = f"{ids}{day},"
-        for part in by_country(d.countries):
-            country_rows.append(f"{prefix}{cell(part['key'])},{part['total']}\r\n")
-        for part in by_device(d.devices):
-            device_rows.append(f"{prefix}{cell(part['key'])},{part['total']}\r\n")
+        for country, n in fold_countries(d.countries):
+            country_rows.append(f"{prefix}{cell(country)},{n}\r\n")
+        for device, n in fold_devices(d.devices):
+            device_rows.append(f"{prefix}{cell(device)},{n}\r\n")
         if len(day_rows) + len(country_rows) + len(device_rows) >= FLUSH_ROWS:
             flush()
     flush()
