@@ -1,6 +1,8 @@
 """Expiry and export as a user meets them on the local stack: `qrpro admin
 run-expiry --now`, the redirect's 410, and the export ZIP inline and through
-a presigned URL served by moto's S3, downloaded with plain HTTP.
+a presigned URL served by moto's S3, downloaded with plain HTTP; scans made
+through the redirect come out of the export adding up to the analytics API's
+totals, under the noise floor.
 
 This file runs its own stack: `run-expiry --now <91 days later>` expires
 whatever is in grace on the stack, which must not reach other files' data.
@@ -22,6 +24,8 @@ from qrpro.domain.errors import MESSAGES
 from tests.e2e.conftest import Stack, running_stack
 
 DAY = 86_400
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,20 @@ def _create(stack: Stack, key: str, url: str, **fields: Any) -> dict[str, Any]:
     assert r.status == 201, r.body
     body: dict[str, Any] = r.json()
     return body
+
+
+def _visit(stack: Stack, shortcode: str, ua: str, country: str | None) -> None:
+    headers = {"User-Agent": ua, **({"CloudFront-Viewer-Country": country} if country else {})}
+    assert stack.request("GET", f"{stack.redirect_url}/{shortcode}", headers=headers).status == 302
+
+
+def _until(check: Any, seconds: float = 20.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
 
 
 def test_deleted_code_expires_after_grace_and_a_reactivated_one_does_not(own_stack: Stack) -> None:
@@ -79,18 +97,40 @@ def test_export_inline_and_by_presigned_url(own_stack: Stack) -> None:
              for i, label in enumerate(["=cmd|' /C calc'!A0", "plain", "@SUM(1)"])]
     assert s.api("DELETE", f"/api/codes/{codes[1]['id']}", key).status == 200
 
+    # Scans through the redirect, the queue and the aggregator: US 6 is named, CA 2 and one without a
+    # country header are under the floor (Other).
+    for country, ua in [("US", PHONE)] * 6 + [("CA", DESKTOP)] * 2 + [(None, PHONE)]:
+        _visit(s, codes[0]["shortcode"], ua, country)
+
+    def counted() -> Any:
+        body = s.api("GET", "/api/analytics?range=3y", key).json()
+        return body if body.get("total") == 9 else None
+
+    analytics = _until(counted)
+    assert analytics is not None, "scans did not reach the analytics"
+    assert analytics["by_country"] == [{"key": "US", "total": 6}, {"key": "Other", "total": 3}]
+
     r = s.api("GET", "/api/user/export", key)
     assert r.status == 200, r.body
     assert r.headers["Content-Type"] == "application/zip"
     assert r.headers["Content-Disposition"].startswith("attachment; filename=")
     files = _files(r.body)
-    assert sorted(files) == ["README.txt", "codes.csv", "scans.csv"]
+    assert sorted(files) == ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv"]
     rows = {row["id"]: row for row in _rows(files["codes.csv"])}
     assert set(rows) == {c["id"] for c in codes}
     assert rows[codes[0]["id"]]["label"] == "'=cmd|' /C calc'!A0"
     assert rows[codes[2]["id"]]["label"] == "'@SUM(1)"
     assert rows[codes[1]["id"]]["status"] == "grace"
-    assert files["scans.csv"].splitlines() == ["code_id,shortcode,day,country,device,scans"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    base = {"code_id": codes[0]["id"], "shortcode": codes[0]["shortcode"]}
+    assert _rows(files["scans.csv"]) == [{**base, "label": "'=cmd|' /C calc'!A0", "day": today, "scans": "9"}]
+    assert _rows(files["scans_by_country.csv"]) == [{**base, "day": today, "country": "US", "scans": "6"},
+                                                    {**base, "day": today, "country": "Other", "scans": "3"}]
+    assert _rows(files["scans_by_device.csv"]) == [{**base, "day": today, "device": "mobile", "scans": "7"},
+                                                   {**base, "day": today, "device": "desktop", "scans": "2"}]
+    for name in ("scans.csv", "scans_by_country.csv", "scans_by_device.csv"):  # a spreadsheet SUM is right
+        assert sum(int(row["scans"]) for row in _rows(files[name])) == analytics["total"], name
+    assert "9 scans in all." in files["README.txt"]
 
     r = s.api("GET", "/api/user/export?delivery=url", key)
     assert r.status == 200, r.body

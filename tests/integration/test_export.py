@@ -1,5 +1,6 @@
 """GET /api/user/export through the real pipeline, against DynamoDB Local and
-moto's S3 server: contents, delivery modes, presigned downloads, and the
+moto's S3 server: contents, delivery modes, presigned downloads, the rollup
+files adding up to the analytics API's totals under the noise floor, and the
 codes.csv round trip through the import."""
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from qrpro.data import accounts, exports
+from qrpro.data import accounts, exports, scans
 from qrpro.data import codes as code_data
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import key, to_item
-from qrpro.domain.clock import days_back
+from qrpro.domain.clock import day_bucket, days_back
 from qrpro.domain.codes import GRACE_SECONDS
-from qrpro.domain.csvio import CODE_COLUMNS, SCAN_COLUMNS, parse_codes_csv
+from qrpro.domain.csvio import CODE_COLUMNS, COUNTRY_COLUMNS, DEVICE_COLUMNS, SCAN_COLUMNS, parse_codes_csv
 from qrpro.domain.imports import validate
 from qrpro.domain.plans import plan
 from qrpro.domain.scope import user_scope
@@ -35,6 +36,7 @@ from tests.conftest import reset_caches
 
 BUCKET = "qrpro-exports-test"
 FAR = 4_000_000_000
+FILES = ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv"]
 
 
 @pytest.fixture
@@ -103,19 +105,23 @@ def _seed(caller: Any, now: int) -> dict[str, Any]:
     return {"ids": [active["id"], paused["id"], grace["id"], gone["id"]], "aggs": aggs}
 
 
-def _expected_scans(aggs: dict[tuple[str, str], dict[str, int]], order: list[str],
-                    shortcodes: dict[str, str]) -> list[dict[str, str]]:
-    out = []
+def _expected_rollup(aggs: dict[tuple[str, str], dict[str, int]], order: list[str],
+                     codes: dict[str, dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """The three rollup files of the seeded aggregates, written out by hand (the countries of ``_seed``
+    are all under the floor or unknown: each code-day has one Other row)."""
+    out: dict[str, list[dict[str, str]]] = {"scans.csv": [], "scans_by_country.csv": [], "scans_by_device.csv": []}
     for cid in order:
         for (code_id, day), counts in sorted(aggs.items(), key=lambda kv: kv[0][1]):
             if code_id != cid:
                 continue
-            base = {"code_id": cid, "shortcode": shortcodes[cid], "day": day}
-            out.append({**base, "country": "", "device": "", "scans": str(counts["total"])})
-            out += [{**base, "country": n[2:], "device": "", "scans": str(v)}
-                    for n, v in sorted(counts.items()) if n.startswith("c_")]
-            out += [{**base, "country": "", "device": n[2:], "scans": str(v)}
-                    for n, v in sorted(counts.items()) if n.startswith("d_")]
+            base = {"code_id": cid, "shortcode": codes[cid]["shortcode"]}
+            out["scans.csv"].append({**base, "label": codes[cid]["label"], "day": day,
+                                     "scans": str(counts["total"])})
+            out["scans_by_country.csv"].append({**base, "day": day, "country": "Other",
+                                                "scans": str(counts["total"])})
+            devices = sorted(((n[2:], v) for n, v in counts.items() if n.startswith("d_")),
+                             key=lambda kv: (-kv[1], kv[0]))
+            out["scans_by_device.csv"] += [{**base, "day": day, "device": d, "scans": str(v)} for d, v in devices]
     return out
 
 
@@ -134,7 +140,7 @@ def test_inline_export_has_exactly_the_accounts_codes_and_aggregates(api: Any, s
     assert r.headers["Cache-Control"] == "no-store"
     assert r.headers["X-RateLimit-Limit"] == "1000"
     files = _unzip(r.body)
-    assert sorted(files) == ["README.txt", "codes.csv", "scans.csv"]
+    assert sorted(files) == FILES
 
     codes_rows = _rows(files["codes.csv"])
     assert list(codes_rows[0]) == list(CODE_COLUMNS)
@@ -153,12 +159,18 @@ def test_inline_export_has_exactly_the_accounts_codes_and_aggregates(api: Any, s
     assert by_id[seeded["ids"][0]]["label"] == "'=1+2" and by_id[seeded["ids"][0]]["scans_30d"] == "5"
     assert by_id[seeded["ids"][3]]["scans_30d"] == "2"
 
-    shortcodes = {row["id"]: row["shortcode"] for row in codes_rows}
-    scans_rows = _rows(files["scans.csv"])
-    assert list(scans_rows[0]) == list(SCAN_COLUMNS)
-    assert scans_rows == _expected_scans(seeded["aggs"], [row["id"] for row in codes_rows], shortcodes)
-    assert other["id"] not in files["codes.csv"] + files["scans.csv"]
-    assert len(scans_rows) == 11 and "4 codes in codes.csv, 11 rows in scans.csv" in files["README.txt"]
+    assert list(_rows(files["scans.csv"])[0]) == list(SCAN_COLUMNS)
+    assert list(_rows(files["scans_by_country.csv"])[0]) == list(COUNTRY_COLUMNS)
+    assert list(_rows(files["scans_by_device.csv"])[0]) == list(DEVICE_COLUMNS)
+    expected_rollup = _expected_rollup(seeded["aggs"], [row["id"] for row in codes_rows], by_id)
+    for name, rows in expected_rollup.items():
+        assert _rows(files[name]) == rows, name
+        assert sum(int(row["scans"]) for row in rows) == 8  # 5 + 1 + 2: the same total in every file
+        assert other["id"] not in files[name]
+    assert other["id"] not in files["codes.csv"]
+    for line in ("your codes, one row per code (4 rows)", "scans per code and day (3 rows)",
+                 "split by country (3 rows)", "split by device type (4 rows)", "8 scans in all."):
+        assert line in files["README.txt"]
 
     # Stored in S3 under the scope, the same bytes.
     keys = _objects(s3, f"exports/user/{acct.user_id}/")
@@ -166,6 +178,87 @@ def test_inline_export_has_exactly_the_accounts_codes_and_aggregates(api: Any, s
     obj = s3.get_object(Bucket=BUCKET, Key=keys[0])
     assert obj["Body"].read() == r.body
     assert obj["ContentType"] == "application/zip"
+
+
+def _scan(code: dict[str, Any], scope: str, when: int, country: str | None, device: str, n: int) -> list[Any]:
+    """``n`` scans as the redirect enqueues them (country None: no CDN header, stored as unknown)."""
+    parsed = [scans.parse(scans.scan_message(code["id"], scope, "business", when, country or "", device))
+              for _ in range(n)]
+    assert all(p is not None for p in parsed)
+    return parsed
+
+
+def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
+        api: Any, s3: Any, make_account: Any) -> None:
+    """Real scans through the aggregator, then 7.1, 7.2 and 7.3 over the plan's whole retention (the
+    export's window) against the three rollup files of the export of the same data."""
+    acct = make_account("business")
+    caller = acct.caller()
+    now = int(time.time())
+    r = api.request("POST", "/api/groups", acct.token, json={"name": "Print"})
+    assert r.status == 201, r.body
+    group_id = r.json()["id"]
+    poster = code_data.create(caller, {"url": "https://example.com/p", "label": "Poster, lobby",
+                                       "group_id": group_id}, now)
+    flyer = code_data.create(caller, {"url": "https://example.com/f", "label": "@flyer", "group_id": group_id}, now)
+    card = code_data.create(caller, {"url": "https://example.com/c", "label": "Card"}, now)
+    today, yesterday, older = now, now - 86_400, now - 40 * 86_400
+    scope = caller.scope
+    batch = [
+        # today, poster: US 7 and CA 5 (at the floor) are named; DE 4 (under it) and 2 unknown are Other
+        *_scan(poster, scope, today, "US", "mobile", 7), *_scan(poster, scope, today, "CA", "tablet", 5),
+        *_scan(poster, scope, today, "DE", "desktop", 4), *_scan(poster, scope, today, None, "mobile", 2),
+        # BR: 3 scans on each of two days. The analytics window sums it to 6 and names it; the export
+        # folds each code-day on its own (section 11), so BR never appears there.
+        *_scan(poster, scope, yesterday, "BR", "mobile", 3), *_scan(flyer, scope, today, "BR", "mobile", 3),
+        *_scan(flyer, scope, older, "FR", "desktop", 6), *_scan(flyer, scope, older, "JP", "unknown", 1),
+        *_scan(card, scope, yesterday, "US", "mobile", 9), *_scan(card, scope, older, "NL", "tablet", 1),
+    ]
+    assert scans.aggregate(batch, now) == []
+
+    r = api.request("GET", "/api/user/export", acct.token)
+    assert r.status == 200, r.body
+    files = _unzip(r.body)
+    assert sorted(files) == FILES
+    rollup = {name: _rows(files[name]) for name in ("scans.csv", "scans_by_country.csv", "scans_by_device.csv")}
+
+    def total(rows: list[dict[str, str]], ids: set[str] | None = None) -> int:
+        return sum(int(row["scans"]) for row in rows if ids is None or row["code_id"] in ids)
+
+    whole = api.request("GET", "/api/analytics?range=3y", acct.token).json()  # 7.2, capped to 730 days
+    group = api.request("GET", f"/api/groups/{group_id}/analytics?range=3y", acct.token).json()  # 7.3
+    assert whole["days"] == group["days"] == 730
+    assert whole["total"] == len(batch) == 41 and group["total"] == 31
+    for name, rows in rollup.items():
+        assert total(rows) == whole["total"], name
+        assert total(rows, {poster["id"], flyer["id"]}) == group["total"], name
+        for code in (poster, flyer, card):
+            one = api.request("GET", f"/api/codes/{code['id']}/analytics?range=3y", acct.token).json()  # 7.1
+            assert total(rows, {code["id"]}) == one["total"], (name, code["label"])
+
+    # One row per code and day in scans.csv, with the label.
+    day = {"today": day_bucket(today), "yesterday": day_bucket(yesterday), "older": day_bucket(older)}
+    assert sorted((row["shortcode"], row["label"], row["day"], row["scans"]) for row in rollup["scans.csv"]) == \
+        sorted([(card["shortcode"], "Card", day["older"], "1"), (card["shortcode"], "Card", day["yesterday"], "9"),
+                (flyer["shortcode"], "'@flyer", day["older"], "7"), (flyer["shortcode"], "'@flyer", day["today"], "3"),
+                (poster["shortcode"], "Poster, lobby", day["yesterday"], "3"),
+                (poster["shortcode"], "Poster, lobby", day["today"], "18")])
+    # The noise floor: nothing under 5 is named, per code and day.
+    assert all(row["country"] == "Other" or int(row["scans"]) >= 5 for row in rollup["scans_by_country.csv"])
+    assert [(row["code_id"], row["day"], row["country"], row["scans"])
+            for row in rollup["scans_by_country.csv"] if row["code_id"] == poster["id"]] == [
+        (poster["id"], day["yesterday"], "Other", "3"),
+        (poster["id"], day["today"], "US", "7"), (poster["id"], day["today"], "CA", "5"),
+        (poster["id"], day["today"], "Other", "6")]
+    assert not {"BR", "DE", "JP", "NL", "XX"} & {row["country"] for row in rollup["scans_by_country.csv"]}
+    assert {"key": "BR", "total": 6} in whole["by_country"]  # the API's window sums it past the floor
+    # Devices are not folded: the export's sums per device are the API's by_device.
+    devices: dict[str, int] = {}
+    for row in rollup["scans_by_device.csv"]:
+        devices[row["device"]] = devices.get(row["device"], 0) + int(row["scans"])
+    assert sorted(devices.items(), key=lambda kv: (-kv[1], kv[0])) == \
+        [(p["key"], p["total"]) for p in whole["by_device"]]
+    assert f"{whole['total']} scans in all." in files["README.txt"]
 
 
 def test_delivery_url_gives_a_presigned_link_that_downloads_the_zip(api: Any, s3: Any, make_account: Any) -> None:

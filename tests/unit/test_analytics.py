@@ -110,3 +110,10 @@ def test_top_codes_are_the_ten_largest() -> None:
 def test_sum_codes_reads_k_counters() -> None:
     items = [{"pk": "SAGG#x", "sk": "K#2026-04-09", "k_a": 2, "k_b": 1, "ttl": 5}, {"k_a": 3}]
     assert analytics.sum_codes(items) == {"a": 5, "b": 1}
+
+
+def test_by_device_counts_names_it_does_not_know_as_unknown() -> None:
+    assert analytics.by_device({"mobile": 2, "watch": 1, "unknown": 1, "tablet": 0}) == [
+        {"key": "mobile", "total": 2}, {"key": "unknown", "total": 2}]
+    assert analytics.fold_devices({"desktop": 1, "mobile": 3}) == [("mobile", 3), ("desktop", 1)]
+    assert analytics.fold_countries({"US": 5, "XX": 9, "FR": 4}) == [("US", 5), ("Other", 13)]

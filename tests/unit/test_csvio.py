@@ -1,5 +1,6 @@
-"""The export's file formats: codes.csv / scans.csv writers, formula
-neutralisation and the codes.csv reader used by the import."""
+"""The export's file formats: codes.csv and the three rollup files (scans.csv,
+scans_by_country.csv, scans_by_device.csv), formula neutralisation and the
+codes.csv reader used by the import."""
 
 from __future__ import annotations
 
@@ -12,18 +13,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qrpro.domain import csvio
+from qrpro.domain import analytics, csvio
 from qrpro.domain.csvio import (
     CODE_COLUMNS,
+    COUNTRY_COLUMNS,
+    DEVICE_COLUMNS,
     IMPORTABLE,
     SCAN_COLUMNS,
+    CodeRef,
     DayCounts,
+    RollupStats,
+    Spool,
     codes_csv,
     neutralise,
     parse_codes_csv,
-    scans_csv,
     unneutralise,
     write_export,
+    write_rollup,
 )
 from qrpro.domain.errors import ValidationFailed
 
@@ -44,7 +50,9 @@ def test_code_columns_are_the_contract_fields_in_order() -> None:
     assert CODE_COLUMNS == ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json",
                             "logo_key", "frame_style", "frame_text", "group_id", "status", "grace_until",
                             "scans_30d", "created_at", "updated_at")
-    assert SCAN_COLUMNS == ("code_id", "shortcode", "day", "country", "device", "scans")
+    assert SCAN_COLUMNS == ("code_id", "shortcode", "label", "day", "scans")
+    assert COUNTRY_COLUMNS == ("code_id", "shortcode", "day", "country", "scans")
+    assert DEVICE_COLUMNS == ("code_id", "shortcode", "day", "device", "scans")
 
 
 @pytest.mark.parametrize(("raw", "safe"), [
@@ -80,48 +88,95 @@ def test_codes_csv_row_is_every_field_neutralised() -> None:
     assert len(rows) == 2
 
 
-def test_scans_csv_rows_and_re_summing() -> None:
-    days = [DayCounts("c1", "aBc123x", "2026-04-01", 7, {"US": 5, "XX": 2, "CA": 0}, {"mobile": 6, "desktop": 1}),
-            DayCounts("c1", "aBc123x", "2026-04-02", 1, {"FR": 1}, {"tablet": 1})]
-    counter = [0]
-    rows = list(csv.DictReader(io.StringIO(_text(scans_csv(days, counter)), newline="")))
-    assert counter == [len(rows)] == [8]
-    assert rows[:5] == [
-        {"code_id": "c1", "shortcode": "aBc123x", "day": "2026-04-01", "country": "", "device": "", "scans": "7"},
-        {"code_id": "c1", "shortcode": "aBc123x", "day": "2026-04-01", "country": "US", "device": "", "scans": "5"},
-        {"code_id": "c1", "shortcode": "aBc123x", "day": "2026-04-01", "country": "XX", "device": "", "scans": "2"},
-        {"code_id": "c1", "shortcode": "aBc123x", "day": "2026-04-01", "country": "", "device": "desktop",
-         "scans": "1"},
-        {"code_id": "c1", "shortcode": "aBc123x", "day": "2026-04-01", "country": "", "device": "mobile",
-         "scans": "6"},
-    ]
-    for kind in ("total", "country", "device"):
-        def wanted(r: dict[str, str], kind: str = kind) -> bool:
-            return {"total": not r["country"] and not r["device"], "country": bool(r["country"]),
-                    "device": bool(r["device"])}[kind]
-        assert sum(int(r["scans"]) for r in rows if wanted(r)) == 8
+def _rollup(days: list[DayCounts]) -> tuple[dict[str, list[dict[str, str]]], RollupStats]:
+    """The three files as parsed CSV rows (by header name), and the stats."""
+    out: dict[str, list[str]] = {"scans": [], "country": [], "device": []}
+    stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append)
+    return {name: list(csv.DictReader(io.StringIO("".join(chunks), newline=""))) for name, chunks in out.items()}, \
+        stats
+
+
+def test_rollup_one_row_per_code_day_and_breakdowns_that_sum_to_the_same_total() -> None:
+    days = [DayCounts("c1", "aBc123x", "Lobby", "2026-04-01", 12, {"US": 7, "XX": 2, "CA": 3, "DE": 0},
+                      {"mobile": 9, "desktop": 2, "tablet": 1}),
+            DayCounts("c1", "aBc123x", "Lobby", "2026-04-02", 5, {"FR": 5}, {"mobile": 4, "watch": 1}),
+            DayCounts("c2", "zZz9999", "=bad", "2026-04-02", 1, {"US": 1}, {"desktop": 1})]
+    files, stats = _rollup(days)
+    assert files["scans"] == [
+        {"code_id": "c1", "shortcode": "aBc123x", "label": "Lobby", "day": "2026-04-01", "scans": "12"},
+        {"code_id": "c1", "shortcode": "aBc123x", "label": "Lobby", "day": "2026-04-02", "scans": "5"},
+        {"code_id": "c2", "shortcode": "zZz9999", "label": "'=bad", "day": "2026-04-02", "scans": "1"}]
+    # The noise floor per code-day: CA 3 and unknown XX 2 are one Other row; US 7 and FR 5 (at the floor) stay.
+    assert [(r["code_id"], r["day"], r["country"], r["scans"]) for r in files["country"]] == [
+        ("c1", "2026-04-01", "US", "7"), ("c1", "2026-04-01", "Other", "5"),
+        ("c1", "2026-04-02", "FR", "5"), ("c2", "2026-04-02", "Other", "1")]
+    # Devices largest first; a device name the API does not know counts as unknown (as in analytics).
+    assert [(r["code_id"], r["day"], r["device"], r["scans"]) for r in files["device"]] == [
+        ("c1", "2026-04-01", "mobile", "9"), ("c1", "2026-04-01", "desktop", "2"),
+        ("c1", "2026-04-01", "tablet", "1"), ("c1", "2026-04-02", "mobile", "4"),
+        ("c1", "2026-04-02", "unknown", "1"), ("c2", "2026-04-02", "desktop", "1")]
+    for rows in files.values():
+        assert sum(int(r["scans"]) for r in rows) == 18
+    assert stats == RollupStats(scans=18, day_rows=3, country_rows=4, device_rows=6)
+
+
+def test_rollup_lists_no_country_under_the_floor() -> None:
+    days = [DayCounts("c", "s", "", f"2026-04-{d:02d}", 4 + d, {"US": d, "CA": 4}, {"mobile": 4 + d})
+            for d in range(1, 9)]
+    files, _ = _rollup(days)
+    for row in files["country"]:
+        assert row["country"] == "Other" or int(row["scans"]) >= analytics.NOISE_FLOOR
+    assert {r["country"] for r in files["country"]} == {"US", "Other"}
+    assert [r["scans"] for r in files["country"] if r["country"] == "US"] == ["5", "6", "7", "8"]
 
 
 def test_write_export_zip_members() -> None:
     out = io.BytesIO()
-    asked: list[list[tuple[str, str]]] = []
+    asked: list[list[CodeRef]] = []
 
-    def daily(pairs: list[tuple[str, str]]) -> list[DayCounts]:
-        asked.append(list(pairs))
-        return [DayCounts(CODE["id"], "aBc123x", "2026-04-01", 3, {"US": 3}, {"mobile": 3})]
+    def daily(refs: list[CodeRef]) -> list[DayCounts]:
+        asked.append(list(refs))
+        return [DayCounts(CODE["id"], "aBc123x", CODE["label"], "2026-04-01", 3, {"US": 3}, {"mobile": 3})]
 
     stats = write_export(out, "TEAM#t-1", [CODE], daily, 1775001600)
-    assert (stats.codes, stats.scan_rows) == (1, 3)
-    assert asked == [[(CODE["id"], "aBc123x")]]
+    assert stats.codes == 1
+    assert stats.rollup == RollupStats(scans=3, day_rows=1, country_rows=1, device_rows=1)
+    assert asked == [[CodeRef(CODE["id"], "aBc123x", CODE["label"])]]
     zf = zipfile.ZipFile(io.BytesIO(out.getvalue()))
     assert zf.testzip() is None
-    assert [i.filename for i in zf.infolist()] == ["codes.csv", "scans.csv", "README.txt"]
+    assert [i.filename for i in zf.infolist()] == ["codes.csv", "scans.csv", "scans_by_country.csv",
+                                                   "scans_by_device.csv", "README.txt"]
     assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
     assert zf.read("codes.csv").decode() == _text(codes_csv([CODE]))
-    assert zf.read("scans.csv").decode().splitlines()[1] == f"{CODE['id']},aBc123x,2026-04-01,,,3"
+    assert zf.read("scans.csv").decode().splitlines() == [
+        "code_id,shortcode,label,day,scans", f'{CODE["id"]},aBc123x,"\'=HYPERLINK(""http://evil"")",2026-04-01,3']
+    assert zf.read("scans_by_country.csv").decode().splitlines() == [
+        "code_id,shortcode,day,country,scans", f"{CODE['id']},aBc123x,2026-04-01,Other,3"]
+    assert zf.read("scans_by_device.csv").decode().splitlines() == [
+        "code_id,shortcode,day,device,scans", f"{CODE['id']},aBc123x,2026-04-01,mobile,3"]
     readme = zf.read("README.txt").decode()
-    assert "team t-1" in readme and "1 codes in codes.csv, 3 rows in scans.csv" in readme
-    assert "2026-04-01 00:00:00" in readme
+    assert "team t-1" in readme and "2026-04-01 00:00:00" in readme
+    for line in ("codes.csv              your codes, one row per code (1 rows)",
+                 "scans.csv              scans per code and day (1 rows)",
+                 "scans_by_country.csv   the same scans split by country (1 rows)",
+                 "scans_by_device.csv    the same scans split by device type (1 rows)", "3 scans in all."):
+        assert line in readme
+    for name in zf.namelist():  # README.txt explains every file of the ZIP
+        assert name in readme
+
+
+def test_spool_moves_to_disk_past_its_memory_and_reads_back_the_same_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvio, "SPOOL_MEMORY", 1024)
+    text = "".join(f"id-{i},s{i},2026-04-01,US,{i}\r\n" for i in range(50_000))
+    spool = Spool()
+    try:
+        for i in range(0, len(text), 10_000):
+            spool.write(text[i:i + 10_000])
+        assert spool.file._rolled  # on disk now
+        assert b"".join(spool.read()).decode() == text
+    finally:
+        spool.close()
 
 
 def test_write_export_to_an_unseekable_stream() -> None:
@@ -141,7 +196,7 @@ def test_write_export_to_an_unseekable_stream() -> None:
 
     pipe = Pipe()
     many = [dict(CODE, id=f"id-{i}", shortcode=f"s{i:06d}") for i in range(2000)]
-    write_export(pipe, "USER#u", many, lambda pairs: [], 1775001600)
+    write_export(pipe, "USER#u", many, lambda refs: [], 1775001600)
     zf = zipfile.ZipFile(io.BytesIO(bytes(pipe.data)))
     assert zf.testzip() is None
     assert len(zf.read("codes.csv").decode().splitlines()) == 2001
@@ -248,31 +303,38 @@ _names = st.text(min_size=1, max_size=12)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(_names, _names, _names, st.integers(0, 10**6),
+@given(st.lists(st.tuples(_names, _names, st.text(max_size=12), _names, st.integers(0, 10**6),
                           st.dictionaries(_names, st.integers(0, 10**6), max_size=4),
                           st.dictionaries(_names, st.integers(0, 10**6), max_size=3)), max_size=6))
-def test_scans_csv_is_standard_csv_for_any_text(raw: list[tuple[Any, ...]]) -> None:
-    """scans.csv is formatted by hand for speed: any csv reader must read back exactly the counters,
+def test_rollup_is_standard_csv_for_any_text(raw: list[tuple[Any, ...]]) -> None:
+    """The rollup is formatted by hand for speed: any csv reader must read back exactly the counters,
     whatever the strings (quotes, commas, line breaks, formula triggers)."""
     days = [DayCounts(*r) for r in raw]
-    counter = [0]
-    rows = list(csv.reader(io.StringIO(_text(scans_csv(days, counter)), newline="")))
-    assert rows[0] == list(SCAN_COLUMNS)
-    expected = []
+    out: dict[str, list[str]] = {"scans": [], "country": [], "device": []}
+    stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append)
+    files = {name: list(csv.reader(io.StringIO("".join(chunks), newline=""))) for name, chunks in out.items()}
+    assert files["scans"][0] == list(SCAN_COLUMNS)
+    assert files["country"][0] == list(COUNTRY_COLUMNS)
+    assert files["device"][0] == list(DEVICE_COLUMNS)
+    expected: dict[str, list[list[str]]] = {"scans": [], "country": [], "device": []}
     for d in days:
-        base = [d.code_id, d.shortcode, d.day]
         if d.total:
-            expected.append([*base, "", "", str(d.total)])
-        expected += [[*base, c, "", str(n)] for c, n in sorted(d.countries.items()) if n]
-        expected += [[*base, "", v, str(n)] for v, n in sorted(d.devices.items()) if n]
-    assert [[unneutralise(c) for c in row] for row in rows[1:]] == expected
-    assert counter == [len(expected)]
-    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1:] for c in row)
+            expected["scans"].append([d.code_id, d.shortcode, d.label, d.day, str(d.total)])
+        expected["country"] += [[d.code_id, d.shortcode, d.day, p["key"], str(p["total"])]
+                                for p in analytics.by_country(d.countries)]
+        expected["device"] += [[d.code_id, d.shortcode, d.day, p["key"], str(p["total"])]
+                               for p in analytics.by_device(d.devices)]
+    for name, rows in files.items():
+        assert [[unneutralise(c) for c in row] for row in rows[1:]] == expected[name]
+        assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1:] for c in row)
+    assert (stats.day_rows, stats.country_rows, stats.device_rows) == tuple(len(expected[n]) for n in expected)
+    assert stats.scans == sum(d.total for d in days)
 
 
-def test_scans_csv_chunks_a_long_rollup() -> None:
-    days = [DayCounts("c", "s", f"2026-01-{i % 28 + 1:02d}", 2, {"US": 2}, {"mobile": 2}) for i in range(1000)]
-    counter = [0]
-    chunks = list(scans_csv(days, counter))
-    assert len(chunks) > 2 and counter == [3000]
-    assert len("".join(chunks).splitlines()) == 3001
+def test_rollup_hands_on_a_long_rollup_in_chunks() -> None:
+    days = [DayCounts("c", "s", "", f"2026-01-{i % 28 + 1:02d}", 6, {"US": 6}, {"mobile": 6}) for i in range(1000)]
+    out: dict[str, list[str]] = {"scans": [], "country": [], "device": []}
+    stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append)
+    assert len(out["scans"]) > 2 and (stats.day_rows, stats.country_rows, stats.device_rows) == (1000, 1000, 1000)
+    for chunks in out.values():
+        assert len("".join(chunks).splitlines()) == 1001

@@ -46,8 +46,10 @@ def make_router() -> APIGatewayRouter:
 
     @router.get("/api/user/export", operation_id="exportData",
                 tags=["User and keys"], summary="Export every code and the daily scan rollup (ZIP)",
-                description="A ZIP of `codes.csv` (every code, grace and expired included), `scans.csv` (daily "
-                            "rollup) and `README.txt`, built and stored in S3. Small exports come back inline, large "
+                description="A ZIP of `codes.csv` (every code, grace and expired included), `scans.csv` (one "
+                            "row per code and day), `scans_by_country.csv` and `scans_by_device.csv` (the breakdowns, "
+                            "countries under the noise floor as `Other`; each file's `scans` sums to the same total) "
+                            "and `README.txt`, built and stored in S3. Small exports come back inline, large "
                             "ones as `303` to a presigned URL (15 minutes); `delivery=url` always answers with the "
                             "URL. Also available to expired accounts.",
                 responses=RESPONSES)

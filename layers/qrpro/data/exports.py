@@ -3,9 +3,10 @@ scope and its daily aggregates, streamed as a ZIP into S3.
 
 Memory stays bounded whatever the account's size: codes are read page by page
 (pattern 5 without filters), each code's aggregates with one Query (pattern
-15), a few codes ahead in parallel; CSV rows are compressed as they are made
-and the ZIP goes to S3 in 8 MiB multipart parts. Only a small export (one
-part) is ever whole in memory, and that is the one answered inline.
+15), a few codes ahead in parallel and once only (the three rollup files come
+from the same pass); CSV rows are compressed as they are made and the ZIP goes
+to S3 in 8 MiB multipart parts. Only a small export (one part) is ever whole in
+memory, and that is the one answered inline.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import av, table, unavailable_on_throttle
 from qrpro.domain.clock import day_bucket, days_back
-from qrpro.domain.csvio import DayCounts, write_export
+from qrpro.domain.csvio import CodeRef, DayCounts, RollupStats, write_export
 from qrpro.domain.errors import ServiceUnavailable
 from qrpro.domain.plans import Plan
 
@@ -49,7 +50,7 @@ class Export:
     filename: str
     size: int
     codes: int
-    scan_rows: int
+    rollup: RollupStats  # rows of each rollup file, and the total number of scans
     body: bytes | None  # the whole ZIP when it is small enough to answer inline
     url: str  # presigned GET, valid URL_TTL seconds
     expires_at: int
@@ -178,12 +179,12 @@ def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int]]:
     return total, countries, devices
 
 
-def code_days(code_id: str, shortcode: str, first: str, last: str, now: int) -> list[DayCounts]:
+def code_days(code: CodeRef, first: str, last: str, now: int) -> list[DayCounts]:
     """A code's daily aggregates from ``first`` to ``last`` (pattern 15), oldest first. Items whose TTL
-    has passed but that DynamoDB has not deleted yet are left out."""
+    has passed but that DynamoDB has not deleted yet are left out (the analytics reads' rule)."""
     params: dict[str, Any] = {
         "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(k.pk_code_agg(code_id)), ":a": av(k.sk_day(first)),
+        "ExpressionAttributeValues": {":pk": av(k.pk_code_agg(code.id)), ":a": av(k.sk_day(first)),
                                       ":b": av(k.sk_day(last))}}
     out: list[DayCounts] = []
     while True:
@@ -191,22 +192,23 @@ def code_days(code_id: str, shortcode: str, first: str, last: str, now: int) -> 
             page = ddb().query(**params)
         for raw in page.get("Items", []):
             ttl = raw.get(k.TTL, {}).get("N")
-            if ttl is not None and int(ttl) <= now:
+            if ttl is not None and int(ttl) < now:
                 continue
             total, countries, devices = _counts(raw)
-            out.append(DayCounts(code_id, shortcode, raw["sk"]["S"][2:], total, countries, devices))
+            out.append(DayCounts(code.id, code.shortcode, code.label, raw["sk"]["S"][2:], total, countries,
+                                 devices))
         if "LastEvaluatedKey" not in page:
             return out
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def daily(pairs: Iterable[tuple[str, str]], first: str, last: str, now: int) -> Iterator[DayCounts]:
-    """Every code's days, in the order of ``pairs``; up to ``PREFETCH`` codes are read ahead in parallel,
-    so at most that many codes' aggregates are in memory at once."""
+def daily(codes: Iterable[CodeRef], first: str, last: str, now: int) -> Iterator[DayCounts]:
+    """Every code's days, in the order of ``codes``; up to ``PREFETCH`` codes are read ahead in
+    parallel, so at most that many codes' aggregates are in memory at once."""
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="export") as pool:
         window: deque[Future[list[DayCounts]]] = deque()
-        for code_id, shortcode in pairs:
-            window.append(pool.submit(code_days, code_id, shortcode, first, last, now))
+        for code in codes:
+            window.append(pool.submit(code_days, code, first, last, now))
             if len(window) >= PREFETCH:
                 yield from window.popleft().result()
         while window:
@@ -225,7 +227,7 @@ def export(scope: str, plan: Plan, now: int) -> Export:
     codes = (code_data.public(item, scans.get(item["id"], 0)) for item in code_data.all_items(scope))
     sink = S3Sink(bucket, key, filename)
     try:
-        stats = write_export(sink, scope, codes, lambda pairs: daily(pairs, window[0], window[-1], now), now)
+        stats = write_export(sink, scope, codes, lambda refs: daily(refs, window[0], window[-1], now), now)
         data = sink.finish()
         url, expires_at = presign(key, now)
     except BaseException:
@@ -233,4 +235,4 @@ def export(scope: str, plan: Plan, now: int) -> Export:
             sink.abort()
         raise
     body = data if data is not None and len(data) <= INLINE_MAX else None
-    return Export(key, filename, sink.pos, stats.codes, stats.scan_rows, body, url, expires_at)
+    return Export(key, filename, sink.pos, stats.codes, stats.rollup, body, url, expires_at)

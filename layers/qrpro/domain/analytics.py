@@ -12,7 +12,7 @@ from typing import Any, Literal
 from typing_extensions import TypeAliasType
 
 from qrpro.domain.clock import days_back, hours_back
-from qrpro.domain.devices import DEVICES, UNKNOWN_COUNTRY
+from qrpro.domain.devices import DEVICES, UNKNOWN, UNKNOWN_COUNTRY
 from qrpro.domain.errors import InsufficientPlan, ValidationFailed
 from qrpro.domain.plans import Plan
 
@@ -26,6 +26,8 @@ DEFAULT_RANGE, DEFAULT_GRANULARITY = "30d", "day"
 HOURLY_RANGE = "7d"
 NOISE_FLOOR = 5  # countries with fewer scans in the window are folded into "Other"
 OTHER = "Other"
+_FOLDED = frozenset({UNKNOWN_COUNTRY, OTHER})  # always in Other, whatever their count
+_DEVICE_SET = frozenset(DEVICES)
 TOP_CODES = 10
 COUNTRY_PREFIX, DEVICE_PREFIX, TOTAL = "c_", "d_", "total"
 
@@ -62,9 +64,16 @@ def window(range_: str | None, granularity: str | None, plan: Plan, now: int) ->
     return Window(range_, days, granularity, tuple(days_back(now, days)))
 
 
-def _ranked(counts: Mapping[str, int]) -> list[dict[str, Any]]:
-    ordered = sorted(((k, v) for k, v in counts.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
-    return [{"key": k, "total": v} for k, v in ordered]
+def _largest_first(kv: tuple[str, int]) -> tuple[int, str]:
+    return -kv[1], kv[0]
+
+
+def _ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    return sorted([kv for kv in counts.items() if kv[1] > 0], key=_largest_first)
+
+
+def _listed(pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"key": k, "total": v} for k, v in pairs]
 
 
 def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -89,31 +98,53 @@ def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[st
                 countries[cc] = countries.get(cc, 0) + int(value)
             elif name.startswith(DEVICE_PREFIX):
                 dev = name[len(DEVICE_PREFIX):]
-                dev = dev if dev in DEVICES else "unknown"
                 devices[dev] = devices.get(dev, 0) + int(value)
     return {
         "range": win.range, "days": win.days, "granularity": win.granularity,
         "total": sum(series.values()),
         "timeseries": [{"bucket": b, "scans": n} for b, n in series.items()],
         "by_country": by_country(countries),
-        "by_device": _ranked(devices),
+        "by_device": by_device(devices),
     }
 
 
 def by_country(counts: Mapping[str, int]) -> list[dict[str, Any]]:
     """Largest first; countries under the noise floor and unknown ones folded
     into ``Other``, listed last and only when non-zero."""
+    return _listed(fold_countries(counts))
+
+
+def fold_countries(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The noise floor: ``by_country`` as ``(key, total)`` pairs. The export folds
+    each code-day's countries with this same function (docs/export.md), so it is
+    kept cheap: it runs for every code-day of an export."""
     kept: dict[str, int] = {}
     other = 0
     for cc, n in counts.items():
-        if cc in (UNKNOWN_COUNTRY, OTHER) or n < NOISE_FLOOR:
+        if n < NOISE_FLOOR or cc in _FOLDED:
             other += n
         else:
             kept[cc] = n
     out = _ranked(kept)
     if other > 0:
-        out.append({"key": OTHER, "total": other})
+        out.append((OTHER, other))
     return out
+
+
+def by_device(counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Largest first, non-zero only; a device name the API does not know counts as ``unknown``."""
+    return _listed(fold_devices(counts))
+
+
+def fold_devices(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """``by_device`` as ``(key, total)`` pairs (the export's per code-day folding)."""
+    if all(dev in _DEVICE_SET for dev in counts):
+        return _ranked(counts)
+    known: dict[str, int] = {}
+    for dev, n in counts.items():
+        dev = dev if dev in _DEVICE_SET else UNKNOWN
+        known[dev] = known.get(dev, 0) + n
+    return _ranked(known)
 
 
 def top_codes(per_code: Mapping[str, int], limit: int = TOP_CODES) -> list[tuple[str, int]]:

@@ -1,9 +1,11 @@
 """The export's file formats (docs/api.md section 11): ``codes.csv``,
-``scans.csv`` and ``README.txt`` in one ZIP, and the ``codes.csv`` reader that
+``scans.csv``, ``scans_by_country.csv``, ``scans_by_device.csv`` and
+``README.txt`` in one ZIP, and the ``codes.csv`` reader that
 ``POST /api/codes/import`` uses for ``text/csv`` bodies.
 
 Pure: no AWS. Everything streams: rows are produced one at a time and written
-in small chunks, so an export never holds its whole content in memory.
+in small chunks, so an export never holds its whole content in memory (the two
+breakdown files wait, deflated, in a temporary file while scans.csv is written).
 
 Formula injection: a cell that starts with ``=``, ``+``, ``-``, ``@``, TAB or
 CR is prefixed with a single quote ``'`` so a spreadsheet shows it as text;
@@ -13,15 +15,19 @@ it unambiguously (``unneutralise(neutralise(x)) == x`` for every string).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 import sys
+import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 
+from qrpro.domain.analytics import fold_countries, fold_devices  # the analytics API's folding, shared
 from qrpro.domain.clock import utc
 from qrpro.domain.errors import ValidationFailed
 
@@ -29,8 +35,10 @@ from qrpro.domain.errors import ValidationFailed
 CODE_COLUMNS: tuple[str, ...] = (
     "id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
     "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at", "updated_at")
-# The daily rollup (section 11).
-SCAN_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "country", "device", "scans")
+# The daily rollup and its two breakdowns (section 11).
+SCAN_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "label", "day", "scans")
+COUNTRY_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "country", "scans")
+DEVICE_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "device", "scans")
 # What an import takes from a codes.csv row; everything else is ignored.
 IMPORTABLE: tuple[str, ...] = ("url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
                                "frame_text")
@@ -40,6 +48,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
 CHUNK = 64 * 1024  # characters buffered before a write to the ZIP member
 LEVEL = 1  # deflate level: CSV still shrinks ~8x, about 3x faster than the default 6
+SPOOL_MEMORY = 1024 * 1024  # deflated bytes a breakdown file keeps in memory before it moves to a temporary file
 
 
 def neutralise(cell: str) -> str:
@@ -104,15 +113,35 @@ def codes_csv(codes: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     yield lines.take()
 
 
+class CodeRef(NamedTuple):
+    """What the rollup files repeat of a code (collected while codes.csv is written)."""
+
+    id: str
+    shortcode: str
+    label: str
+
+
 class DayCounts(NamedTuple):
     """One code's counters for one UTC day, as the daily aggregate stores them."""
 
     code_id: str
     shortcode: str
+    label: str
     day: str
     total: int
     countries: Mapping[str, int]
     devices: Mapping[str, int]
+
+
+@dataclass
+class RollupStats:
+    """Data rows written to each rollup file, and the total number of scans (the sum of the ``scans``
+    column of each file)."""
+
+    scans: int = 0
+    day_rows: int = 0
+    country_rows: int = 0
+    device_rows: int = 0
 
 
 def _quoted(value: str) -> str:
@@ -123,12 +152,21 @@ def _quoted(value: str) -> str:
     return value
 
 
-def scans_csv(days: Iterable[DayCounts], counter: list[int] | None = None) -> Iterator[str]:
-    """scans.csv as text chunks. ``counter[0]`` is incremented per data row written.
+FLUSH_ROWS = 1024  # rows gathered per file before they are handed on
+
+
+def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], country_out: Callable[[str], object],
+                 device_out: Callable[[str], object]) -> RollupStats:
+    """scans.csv, scans_by_country.csv and scans_by_device.csv from one pass over ``days``, as text
+    chunks handed to the three ``*_out`` callables (headers first).
+
+    Countries and devices are folded per code-day by the analytics functions (``fold_countries``:
+    the noise floor, unknown countries into ``Other``; ``fold_devices``), so every file's ``scans`` sums to
+    the same total and no country under the floor is ever listed.
 
     The hot loop of a big export (tens of millions of rows), so rows are formatted directly (the
-    same bytes csv.writer writes): each repeated string (code id, shortcode, day, country, device)
-    is neutralised and quoted once, and the code-day prefix is built once for its rows."""
+    same bytes csv.writer writes): each repeated string (day, country, device) is neutralised and
+    quoted once, and a code's prefixes are built once for its rows."""
     memo: dict[str, str] = {}
 
     def cell(value: str) -> str:
@@ -137,36 +175,88 @@ def scans_csv(days: Iterable[DayCounts], counter: list[int] | None = None) -> It
             out = memo[value] = _quoted(value)
         return out
 
-    parts: list[str] = [",".join(SCAN_COLUMNS) + "\r\n"]
-    written = 0  # lines, the header included
+    stats = RollupStats()
+    day_rows = [",".join(SCAN_COLUMNS) + "\r\n"]
+    country_rows = [",".join(COUNTRY_COLUMNS) + "\r\n"]
+    device_rows = [",".join(DEVICE_COLUMNS) + "\r\n"]
+    heads = 1  # header lines still in the buffers
+
+    def flush() -> None:
+        nonlocal heads
+        stats.day_rows += len(day_rows) - heads
+        stats.country_rows += len(country_rows) - heads
+        stats.device_rows += len(device_rows) - heads
+        heads = 0
+        for rows, out in ((day_rows, day_out), (country_rows, country_out), (device_rows, device_out)):
+            out("".join(rows))
+            rows.clear()
+
+    code: tuple[str, str, str] | None = None
+    ids = labelled = ""
     for d in days:
-        prefix = f"{cell(d.code_id)},{cell(d.shortcode)},{cell(d.day)},"
+        if d[:3] != code:  # a code's days come together: its cells are quoted once
+            code = d[:3]
+            ids = f"{_quoted(d.code_id)},{_quoted(d.shortcode)},"
+            labelled = f"{ids}{_quoted(d.label)},"
+        day = cell(d.day)
         if d.total:
-            parts.append(f"{prefix},,{d.total}\r\n")
-        for country in sorted(d.countries):
-            if d.countries[country]:
-                parts.append(f"{prefix}{cell(country)},,{d.countries[country]}\r\n")
-        for device in sorted(d.devices):
-            if d.devices[device]:
-                parts.append(f"{prefix},{cell(device)},{d.devices[device]}\r\n")
-        if len(parts) >= 1024:
-            written += len(parts)
-            yield "".join(parts)
-            parts.clear()
-    written += len(parts)
-    if counter is not None:
-        counter[0] += written - 1
-    yield "".join(parts)
+            day_rows.append(f"{labelled}{day},{d.total}\r\n")
+            stats.scans += d.total
+        prefix = f"{ids}{day},"
+        for country, n in fold_countries(d.countries):
+            country_rows.append(f"{prefix}{cell(country)},{n}\r\n")
+        for device, n in fold_devices(d.devices):
+            device_rows.append(f"{prefix}{cell(device)},{n}\r\n")
+        if len(day_rows) + len(country_rows) + len(device_rows) >= FLUSH_ROWS:
+            flush()
+    flush()
+    return stats
+
+
+class Spool:
+    """Text kept deflated in a temporary file (in memory up to ``SPOOL_MEMORY`` bytes, then on disk)
+    until it can be copied into its ZIP member: a ZIP written to an unseekable stream holds one open
+    member at a time, and the breakdown files are made in the same pass as scans.csv."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - closed by close()
+        self.deflate = zlib.compressobj(LEVEL)
+
+    def write(self, text: str) -> None:
+        self.file.write(self.deflate.compress(text.encode("utf-8")))
+
+    def read(self) -> Iterator[bytes]:
+        """The text written, as UTF-8 chunks (once)."""
+        self.file.write(self.deflate.flush())
+        self.file.seek(0)
+        inflate = zlib.decompressobj()
+        while block := self.file.read(CHUNK):
+            yield inflate.decompress(block)
+        yield inflate.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 README = """QR Pro data export
 ==================
 
 Generated {generated} (UTC) for {scope}.
-{codes} codes in codes.csv, {rows} rows in scans.csv.
 
-Both files are CSV (RFC 4180: comma separated, double-quoted where needed,
-CRLF line ends), UTF-8, with a header row.
+What is in this ZIP
+-------------------
+  codes.csv              your codes, one row per code ({codes} rows)
+  scans.csv              scans per code and day ({day_rows} rows)
+  scans_by_country.csv   the same scans split by country ({country_rows} rows)
+  scans_by_device.csv    the same scans split by device type ({device_rows} rows)
+  README.txt             this file
+
+{scans} scans in all. Adding up the "scans" column of scans.csv, of
+scans_by_country.csv or of scans_by_device.csv gives that same number: a
+spreadsheet SUM of the column is right in every file.
+
+The files are CSV (comma separated, double quotes around a value that needs
+them, CRLF line ends), UTF-8, each with a header row. Times are UTC.
 
 Spreadsheet safety: a text cell that starts with = + - @ TAB or CR, or with a
 single quote ', has one extra single quote ' in front of it, so spreadsheet
@@ -204,30 +294,46 @@ each row; the other columns are ignored.
 
 scans.csv
 ---------
-The daily rollup of every code in codes.csv over the plan's analytics
-retention. Columns: code_id, shortcode, day (YYYY-MM-DD, UTC), country,
-device, scans. Countries and devices are counted separately (never crossed),
-so each code and day has three kinds of rows:
+How many times each code was scanned on each day, over your plan's analytics
+history (ending today). One row per code and day that had scans; days without
+scans have no row. Columns:
 
-  country and device both empty  -> all scans of that code that day
-  country set, device empty      -> scans from that country (ISO 3166-1
-                                    alpha-2; XX = unknown country)
-  device set, country empty      -> scans from that device type
-                                    (mobile, tablet, desktop, unknown)
+  code_id     the code's id (as in codes.csv)
+  shortcode   the code's shortcode
+  label       the code's label, to read the file without codes.csv
+  day         the UTC day, YYYY-MM-DD
+  scans       scans of that code on that day
 
-To total scans, sum the rows where country and device are both empty; to
-break them down by country, sum the rows with a country; by device, the rows
-with a device. Each breakdown adds up to the total of that day. Days without
-scans have no rows. QR Pro keeps no IP address, user agent or time of day of
-a scan, so none is exported.
+scans_by_country.csv
+--------------------
+The scans of scans.csv split by the country they came from. Columns:
+code_id, shortcode, day, country, scans. The country is a two-letter ISO
+3166-1 code (US, DE, ...). To protect the people who scan, a country with
+fewer than 5 scans of a code on a day is not named: those scans, and scans
+whose country is unknown, are counted together in one row with the country
+"Other" for that code and day. This is the same rule as the analytics API,
+applied to each code and day. The rows of a code and day add up to that
+day's row in scans.csv.
+
+scans_by_device.csv
+-------------------
+The scans of scans.csv split by the type of device that scanned. Columns:
+code_id, shortcode, day, device, scans. The device is mobile, tablet, desktop
+or unknown. The rows of a code and day add up to that day's row in
+scans.csv.
+
+Countries and devices are counted separately, never together, so there is no
+file with both. QR Pro keeps no IP address, user agent or time of day of a
+scan, so none is exported.
 """
 
 
-def readme(generated_at: int, scope: str, codes: int, rows: int) -> str:
+def readme(generated_at: int, scope: str, codes: int, rollup: RollupStats) -> str:
     kind, _, ident = scope.partition("#")
     who = f"team {ident}" if kind == "TEAM" else f"user {ident}"
     return README.format(generated=utc(generated_at).strftime("%Y-%m-%d %H:%M:%S"), scope=who, codes=codes,
-                         rows=rows)
+                         day_rows=rollup.day_rows, country_rows=rollup.country_rows,
+                         device_rows=rollup.device_rows, scans=rollup.scans)
 
 
 class Writable(Protocol):
@@ -241,10 +347,11 @@ class Writable(Protocol):
 @dataclass(frozen=True)
 class ZipStats:
     codes: int
-    scan_rows: int
+    rollup: RollupStats
 
 
-def _write_member(zf: zipfile.ZipFile, name: str, chunks: Iterable[str], when: int) -> None:
+@contextlib.contextmanager
+def _member(zf: zipfile.ZipFile, name: str, when: int) -> Iterator[IO[bytes]]:
     info = zipfile.ZipInfo(name, date_time=utc(when).timetuple()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
@@ -254,27 +361,41 @@ def _write_member(zf: zipfile.ZipFile, name: str, chunks: Iterable[str], when: i
         setattr(info, "_compresslevel", LEVEL)  # noqa: B010 - its name before Python 3.13
     # force_zip64: sizes are unknown up front and the rollup may pass 4 GiB uncompressed.
     with zf.open(info, "w", force_zip64=True) as member:
-        for chunk in chunks:
-            member.write(chunk.encode("utf-8"))
+        yield member
 
 
 def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
-                 daily: Callable[[list[tuple[str, str]]], Iterable[DayCounts]], generated_at: int) -> ZipStats:
+                 daily: Callable[[list[CodeRef]], Iterable[DayCounts]], generated_at: int) -> ZipStats:
     """The export ZIP into ``out`` (which may be unseekable): codes.csv while collecting the codes'
-    (id, shortcode), then scans.csv of exactly those codes from ``daily(pairs)``, then README.txt."""
-    pairs: list[tuple[str, str]] = []
+    (id, shortcode, label), then the three rollup files of exactly those codes from one pass over
+    ``daily(refs)`` (scans.csv straight into the ZIP, the breakdowns through a ``Spool`` each), then
+    README.txt."""
+    refs: list[CodeRef] = []
 
     def collect() -> Iterator[Mapping[str, Any]]:
         for code in codes:
-            pairs.append((str(code["id"]), str(code["shortcode"])))
+            refs.append(CodeRef(str(code["id"]), str(code["shortcode"]), str(code.get("label") or "")))
             yield code
 
-    rows = [0]
-    with zipfile.ZipFile(out, "w") as zf:
-        _write_member(zf, "codes.csv", codes_csv(collect()), generated_at)
-        _write_member(zf, "scans.csv", scans_csv(daily(pairs), rows), generated_at)
-        _write_member(zf, "README.txt", [readme(generated_at, scope, len(pairs), rows[0])], generated_at)
-    return ZipStats(len(pairs), rows[0])
+    countries, devices = Spool(), Spool()
+    try:
+        with zipfile.ZipFile(out, "w") as zf:
+            with _member(zf, "codes.csv", generated_at) as member:
+                for chunk in codes_csv(collect()):
+                    member.write(chunk.encode("utf-8"))
+            with _member(zf, "scans.csv", generated_at) as member:
+                rollup = write_rollup(daily(refs), lambda text: member.write(text.encode("utf-8")),
+                                      countries.write, devices.write)
+            for name, spool in (("scans_by_country.csv", countries), ("scans_by_device.csv", devices)):
+                with _member(zf, name, generated_at) as member:
+                    for data in spool.read():
+                        member.write(data)
+            with _member(zf, "README.txt", generated_at) as member:
+                member.write(readme(generated_at, scope, len(refs), rollup).encode("utf-8"))
+    finally:
+        countries.close()
+        devices.close()
+    return ZipStats(len(refs), rollup)
 
 
 # -- reader ------------------------------------------------------------------------------------------
