@@ -25,6 +25,7 @@ from qrpro_cli.provision import Provisioned, local_urls
 from qrpro_cli.runtime import FunctionSpec, Runtime
 from qrpro_cli.template import ACCOUNT, REGION, Template, TemplateError, ref_target
 from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds
+from qrpro_cli.usage import UsagePlans
 
 log = logging.getLogger("qrpro.local")
 CONNECTION_FILE = "local.json"
@@ -161,8 +162,10 @@ class LocalStack:
         self.runtime.warm("api", "authorizer", "redirect")
 
         authorizer = template.authorizer()
-        api = RestApi(self.runtime, template.routes(), names, names[authorizer[1]] if authorizer else None,
-                      template.gateway_responses(), stage)
+        routes = template.routes()
+        usage = UsagePlans(API_ID, stage) if any(r.api_key_required for r in routes) else None
+        api = RestApi(self.runtime, routes, names, names[authorizer[1]] if authorizer else None,
+                      template.gateway_responses(), stage, usage)
         redirect_fn, headers, methods = template.redirect_edge()
         edge = FunctionUrlEdge(self.runtime, names[redirect_fn], headers, methods)
         invokers = [(r.function, "apigateway.amazonaws.com", api.method_arn(r.method.replace("ANY", "GET"), r.path))
@@ -195,6 +198,9 @@ class LocalStack:
             "queues": {k.removesuffix("_QUEUE_URL").lower(): {"url": v} for k, v in api_env.items()
                        if k.endswith("_QUEUE_URL")},
             "bucket": api_env.get("EXPORT_BUCKET"),
+            # The stream consumer's usage plans (`qrpro admin sync-usage-keys` repairs locally too).
+            "usage_plans": {k.removeprefix("USAGE_PLAN_").lower(): v for spec in specs.values()
+                            for k, v in spec.env.items() if k.startswith("USAGE_PLAN_")},
         }
         path = o.data_dir / CONNECTION_FILE
         path.write_text(json.dumps(info, indent=2))

@@ -1,8 +1,10 @@
 """The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
 function, ``GET /docs/openapi.json`` without authorizer; a Lambda REQUEST
-authorizer with no result cache; usage plans per plan fed by the
-authorizer's ``usageIdentifierKey``; gateway responses in the API's
-JSON envelope; JSON access logs without viewer IP or user agent."""
+authorizer with no result cache; every ``/api`` method requires the
+authorizer's ``usageIdentifierKey`` on a usage plan (one per API plan, plus a
+stack-owned fallback key on a fallback plan for keys without their own);
+gateway responses in the API's JSON envelope; JSON access logs without viewer
+IP or user agent."""
 
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ BINARY_MEDIA_TYPES = ["*/*"]
 # Daily requests per key (docs/api.md section 3). The exact budget is the DynamoDB counter;
 # these usage plans are API Gateway's best-effort edge backstop.
 USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
+# The stage's own throttle (every key together).
+STAGE_RATE_LIMIT, STAGE_BURST_LIMIT = 500, 1_000
+# The fallback plan carries every customer key that has no gateway key of its own yet (just
+# created, sync pending or failed, or past the 10,000-keys quota): a shared daily quota would let
+# a few of them exhaust it for all, so it has none; its throttle is the stage's, so riding on the
+# fallback never refuses a request the stage would admit. Per-key budgets stay the DynamoDB counter.
+FALLBACK_PLAN = "fallback"
+FALLBACK_RATE_LIMIT, FALLBACK_BURST_LIMIT = STAGE_RATE_LIMIT, STAGE_BURST_LIMIT
 
 # Only request facts: no $context.identity.* (no source IP, user agent, caller).
 ACCESS_LOG_FIELDS: dict[str, str] = {
@@ -63,7 +73,8 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
     (apigw.ResponseType.ACCESS_DENIED, "401",
      '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
      '(qrpro admin create-key makes one)."}'),
-    # A method that requires a usage-plan key got none (see docs/deploy.md).
+    # The authorizer's usageIdentifierKey is no enabled key of a usage plan of the stage: only a
+    # misconfigured stack (the fallback key missing), never a customer key (docs/deploy.md).
     (apigw.ResponseType.INVALID_API_KEY, "401",
      '{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
      '(qrpro admin create-key makes one)."}'),
@@ -96,7 +107,7 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
 class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api_function: lambda_.IFunction,
                  export_function: lambda_.IFunction, authorizer_function: lambda_.IFunction,
-                 require_usage_key: bool = False, domain_name: str | None = None,
+                 fallback_usage_key: str, require_usage_key: bool = True, domain_name: str | None = None,
                  certificate_arn: str | None = None, export_timeout: Duration = Duration.seconds(29)) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
@@ -118,8 +129,8 @@ class Api(Construct):
                 metrics_enabled=True,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
-                throttling_rate_limit=500,
-                throttling_burst_limit=1000,
+                throttling_rate_limit=STAGE_RATE_LIMIT,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
             ),
         )
         self.authorizer = apigw.RequestAuthorizer(
@@ -154,13 +165,14 @@ class Api(Construct):
 
         # The reference (docs/api.md section 1), no authorizer: GET /, /docs, its document and assets.
         public = apigw.AuthorizationType.NONE
-        self.rest_api.root.add_method("GET", api_integration, authorization_type=public)
         docs = self.rest_api.root.add_resource("docs")
-        docs.add_method("GET", api_integration, authorization_type=public)
-        self.openapi_method = docs.add_resource("openapi.json").add_method(
-            "GET", api_integration, authorization_type=public)
-        for asset in DOCS_ASSETS:
-            docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
+        self.public_methods = [
+            self.rest_api.root.add_method("GET", api_integration, authorization_type=public),
+            docs.add_method("GET", api_integration, authorization_type=public),
+            docs.add_resource("openapi.json").add_method("GET", api_integration, authorization_type=public),
+            *(docs.add_resource(asset).add_method("GET", api_integration, authorization_type=public)
+              for asset in DOCS_ASSETS),
+        ]
 
         for rtype, status, body in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(
@@ -171,6 +183,7 @@ class Api(Construct):
                 response_headers={"Content-Type": f"'{JSON_CONTENT_TYPE}'"},
             )
 
+        stages = [apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)]
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
         for plan, limit in USAGE_PLAN_QUOTAS.items():
             self.usage_plans[plan] = self.rest_api.add_usage_plan(
@@ -178,9 +191,21 @@ class Api(Construct):
                 name=f"qrpro-{plan}",
                 description=f"QR Pro {plan}: {limit} requests per key per day (edge backstop)",
                 quota=apigw.QuotaSettings(limit=limit, period=apigw.Period.DAY),
-                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api,
-                                                       stage=self.rest_api.deployment_stage)],
+                api_stages=stages,
             )
+        # The key every customer key rides on until it has its own (lambdas/usagekeys): no quota.
+        self.fallback_plan = self.rest_api.add_usage_plan(
+            "UsagePlanFallback",
+            name=f"qrpro-{FALLBACK_PLAN}",
+            description="QR Pro: keys without their own gateway key (shared; throttle only, no quota)",
+            throttle=apigw.ThrottleSettings(rate_limit=FALLBACK_RATE_LIMIT, burst_limit=FALLBACK_BURST_LIMIT),
+            api_stages=stages,
+        )
+        self.fallback_key = apigw.ApiKey(
+            self, "FallbackKey",
+            description="QR Pro: usage identifier of customer keys without their own gateway key",
+            value=fallback_usage_key, enabled=True)
+        self.fallback_plan.add_api_key(self.fallback_key)
 
         self.domain: apigw.DomainName | None = None
         self.domain_name = domain_name if domain_name and certificate_arn else None
