@@ -14,7 +14,7 @@ from infra_synth_helpers import Synth, synth
 
 import qrpro.data.schema
 
-FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry")
+FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys")
 COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
               "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER"}
 CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
