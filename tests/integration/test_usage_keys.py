@@ -112,7 +112,7 @@ def account(plan: str) -> tuple[str, str, str]:
 
 def test_a_new_key_rides_on_the_fallback_until_the_stream_gives_it_its_own_gateway_key(
         gateway: dict[str, Any], table: str) -> None:
-    user_id, key_id, token = account("business")
+    _user_id, key_id, token = account("business")
     assert usage_identifier(token) == FALLBACK  # created, not synced yet: never refused
 
     assert gateway["stream"].deliver() == {"batchItemFailures": []}
@@ -185,7 +185,7 @@ def test_past_the_account_key_quota_a_key_stays_on_the_fallback_without_failing(
         gateway: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     _failing_create(gateway, "LimitExceededException", monkeypatch)
-    _, key_id, token = account("agency")
+    _, _key_id, token = account("agency")
     assert gateway["stream"].deliver() == {"batchItemFailures": []}  # not retried: nothing to wait for
     assert "usage_key" not in auth_item(token)
     assert usage_identifier(token) == FALLBACK
@@ -196,7 +196,7 @@ def test_past_the_account_key_quota_a_key_stays_on_the_fallback_without_failing(
 def test_a_throttled_create_is_retried_by_the_mapping(
         gateway: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     _failing_create(gateway, "TooManyRequestsException", monkeypatch)
-    _, key_id, token = account("business")
+    _, _key_id, token = account("business")
     out = gateway["stream"].deliver()
     assert [f["itemIdentifier"] for f in out["batchItemFailures"]] == [
         gateway["stream"].handed[0]["dynamodb"]["SequenceNumber"]]
@@ -225,13 +225,13 @@ def test_sync_usage_keys_repairs_what_the_stream_missed_reports_it_and_is_idempo
         deployed: dict[str, Any], capsys: pytest.CaptureFixture[str], table: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     stack, original = deployed["stack"], usage_keys._apigw
-    user_id, key_id, token = account("business")
+    _user_id, _key_id, token = account("business")
     revoked_user, revoked_key, _ = account("team")
     deployed["stream"].deliver()
     apikeys.revoke(revoked_user, revoked_key)
     deployed["stream"].deliver(lose=True)  # its REMOVE record is lost
     _failing_create(deployed, "LimitExceededException", monkeypatch)
-    late_user, late_key, _ = account("agency")
+    _late_user, late_key, _ = account("agency")
     deployed["stream"].deliver()  # the quota: left on the fallback
     monkeypatch.setattr(usage_keys, "_apigw", original)
 
