@@ -33,7 +33,7 @@ from qrpro_cli.triggers import matches, stream_record
 from tests.conftest import reset_caches
 
 TIERS = ("business", "team", "agency")
-FALLBACK = "qrpro-fallback-integration-test-0001"
+FALLBACK = "qrpro-fallback-integration-test-0001"  # (set per test: not the suite default)
 
 
 class Stream:
