@@ -44,7 +44,7 @@ LAYER_SRC = ROOT / "layers" / "qrpro"
 LOCK = ROOT / "requirements-lambda.lock"
 
 FUNCTIONS: tuple[str, ...] = (
-    "api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry",
+    "api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys",
 )
 
 # Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): manylinux2014 wheels

@@ -6,8 +6,9 @@ Context keys (all optional; see docs/deploy.md):
 - ``qrpro:apiDomain`` + ``qrpro:apiCertificateArn`` (ACM, the stack's region): the API host
 - ``qrpro:sesSender`` (default ``no-reply@aqr.net``) and ``qrpro:sesIdentity`` (the verified
   SES identity that may send; default the sender's domain)
-- ``qrpro:requireUsageKey`` (default false): make the API methods require the authorizer's
-  usage-plan key (turns API Gateway's daily quota into a hard edge backstop)
+- ``qrpro:requireUsageKey`` (default true): the ``/api`` methods require the authorizer's
+  usage-plan key (API Gateway's per-key daily quota as the edge backstop; keys without their
+  own gateway key ride on the stack's fallback key); ``false`` switches the backstop off
 - ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
 - ``qrpro:apiReservedConcurrency`` (default 100) and ``qrpro:authorizerReservedConcurrency``
   (default 50): concurrency kept for the API's functions whatever redirects and exports do;
@@ -30,6 +31,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
 from infra.constructs.redirect import Redirect
 from infra.constructs.storage import Storage
+from infra.constructs.usage import UsageKeys
 from infra.constructs.waf import Waf
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
@@ -89,7 +91,8 @@ class QrProStack(Stack):
         api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
-        require_usage_key = truthy(ctx("qrpro:requireUsageKey"))
+        require_usage_key = truthy(ctx("qrpro:requireUsageKey") if ctx("qrpro:requireUsageKey") is not None
+                                   else "true")
         with_waf = truthy(ctx("qrpro:waf"))
         api_concurrency = reserved(ctx("qrpro:apiReservedConcurrency"), DEFAULT_API_CONCURRENCY,
                                    "qrpro:apiReservedConcurrency")
@@ -131,6 +134,7 @@ class QrProStack(Stack):
         webhooks = function("webhooks", timeout=WEBHOOKS_FUNCTION_TIMEOUT)
         export = function("export", timeout=Duration.seconds(export_timeout), memory_size=export_memory)
         expiry = function("expiry", timeout=Duration.seconds(300))
+        usagekeys = function("usagekeys", timeout=Duration.seconds(60))
 
         # --- least privilege, one role per function (explicit actions, no wildcards) ---
         all_indexes = storage.table_and_indexes
@@ -162,14 +166,27 @@ class QrProStack(Stack):
         export.allow(["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
                      [storage.export_bucket.arn_for_objects("*")])
         expiry.allow(TABLE_READ + TABLE_WRITE, all_indexes)
+        # The stream consumer reads keys, profiles, teams and members; it writes only the
+        # usage_key* attributes of auth items and synced_plan of profiles (infra/constructs/usage.py).
+        usagekeys.allow(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], [table.table_arn])
+        usagekeys.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*", "USER#*", "TEAM#*"]}},
+        ))
         for reader in (api, export):
             storage.cursor_secret.grant_read(reader.role)
         for reader in (api, webhooks):
             storage.webhook_key.grant_read(reader.role)
 
         # --- edges ---
+        # The fallback gateway key's value. Not a credential: with apiKeySource AUTHORIZER, API
+        # Gateway ignores x-api-key headers; the value only names what the authorizer meters on.
+        # Unique per stack (API key values are unique per account and region).
+        fallback_usage_key = Fn.join("", ["qrpro-fallback-", Fn.select(2, Fn.split("/", Aws.STACK_ID))])
+        authorizer.function.add_environment("FALLBACK_USAGE_KEY", fallback_usage_key)
         self.api = Api(self, "Api", api_function=api.function, export_function=export.function,
                        authorizer_function=authorizer.function, require_usage_key=require_usage_key,
+                       fallback_usage_key=fallback_usage_key,
                        export_timeout=Duration.seconds(export_timeout),
                        domain_name=api_domain, certificate_arn=api_cert)
         self.redirect = Redirect(self, "Redirect", function=redirect.function,
@@ -183,6 +200,9 @@ class QrProStack(Stack):
             if name != "redirect" or short_domain:
                 fn.function.add_environment("SHORT_BASE_URL", short_base_url)
 
+        self.usage_keys = UsageKeys(self, "UsageKeys", table=table, function=usagekeys,
+                                    usage_plans={p: u.usage_plan_id for p, u in self.api.usage_plans.items()})
+
         jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function, events_function=events.function,
                     webhooks_function=webhooks.function, expiry_function=expiry.function,
                     scans_queue=queues.scans, webhooks_queue=queues.webhooks)
@@ -193,7 +213,8 @@ class QrProStack(Stack):
                        distribution=self.redirect.distribution,
                        in_us_east_1=self.in_us_east_1) if with_waf else None
         self.monitoring = Monitoring(
-            self, "Monitoring", functions={n: f.function for n, f in fns.items()}, dlqs=queues.dlqs,
+            self, "Monitoring", functions={n: f.function for n, f in fns.items()},
+            dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed},
             scans_queue=queues.scans, rest_api=self.api.rest_api,
             tables={"main": table, "idempotency": storage.idempotency_table},
             failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
@@ -255,6 +276,20 @@ class QrProStack(Stack):
                     f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(failed_cfn)}.Arn>/*]",
                     "Lambda names each failed-batch object itself (on-failure destination); the bucket "
                     "holds nothing else and the role may only put, never read or delete.")
+        gateway_arn = "arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+        acknowledge(fns["usagekeys"], f"AwsSolutions-IAM5[Resource::{gateway_arn}/apikeys/*]",
+                    "API Gateway names each customer's gateway key when creating it; the consumer may only "
+                    "delete keys (never change them), and only those its stream records name.")
+        for plan in self.api.usage_plans.values():
+            plan_cfn = plan.node.default_child
+            assert isinstance(plan_cfn, CfnElement)
+            acknowledge(fns["usagekeys"],
+                        f"AwsSolutions-IAM5[Resource::{gateway_arn}/usageplans/<{self.get_logical_id(plan_cfn)}>/keys/*]",
+                        "Detaching a key from one tier plan when its user's plan changes: the key ids are "
+                        "API Gateway's, and the fallback plan is out of reach.")
+        acknowledge(self.usage_keys.failed, "AwsSolutions-SQS3",
+                    "This queue is itself the dead-letter destination of the usagekeys stream mapping "
+                    "(alarmed on depth); nothing consumes it automatically.")
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")

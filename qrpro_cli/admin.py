@@ -57,36 +57,36 @@ def connect(args: argparse.Namespace) -> None:
         "AWS_ENDPOINT_URL_S3": info["endpoints"]["moto"],
         "AWS_ENDPOINT_URL_SQS": info["endpoints"]["moto"],
         "AWS_ENDPOINT_URL_SES": info["endpoints"]["moto"],
+        "AWS_ENDPOINT_URL_API_GATEWAY": info["endpoints"]["moto"],
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": info.get("region", "us-east-1"),
         "SCANS_QUEUE_URL": info["queues"]["scans"]["url"],
         "WEBHOOKS_QUEUE_URL": info["queues"]["webhooks"]["url"],
         "EXPORT_BUCKET": info["bucket"],
     })
+    args.usage_plans = info.get("usage_plans") or None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    plans = args.usage_plans
     if args.admin_command == "sync-usage-keys":
-        if plans is None:
-            raise SystemExit("qrpro: sync-usage-keys needs --stack NAME (the deployed stack's usage plans)")
-        from qrpro.data import usage_keys as uk
-
-        synced = {u: uk.sync_user(u, plans) for u in uk.all_user_ids()}
-        return {"users": len(synced), "keys": sum(len(r) for r in synced.values()), "pruned": uk.prune()}
-    out = _run(args)
-    if plans is not None and args.admin_command in USAGE_KEY_COMMANDS:
-        from qrpro.data import usage_keys as uk
-
-        users = uk.member_ids(args.team_id) if args.admin_command == "set-plan" and args.team_id else [
-            out.get("user_id") or args.user_id]
-        out["usage_keys"] = [r for u in users for r in uk.sync_user(u, plans)]
-    return out
+        if args.usage_plans is None:
+            raise SystemExit("qrpro: sync-usage-keys needs --stack NAME (the deployed stack's usage plans) "
+                             "or a local stack")
+        return sync_usage_keys(args.usage_plans)
+    return _run(args)
 
 
-# Commands that can change which usage plan a user's keys belong on (use-team
-# does not: the highest tier over all of a user's contexts stays the same).
-USAGE_KEY_COMMANDS = {"create-account", "create-key", "add-member", "set-plan"}
+def sync_usage_keys(plans: dict[str, str]) -> dict[str, Any]:
+    """The repair tool: every user's keys on the right plan, revoked keys' gateway keys deleted.
+    (The stack's stream consumer does this as the table changes: docs/deploy.md.)"""
+    from qrpro.data import usage_keys as uk
+
+    users = list(uk.all_user_ids())
+    report = [r for u in users for r in uk.sync_user(u, plans)]
+    return {"users": len(users), "keys": len(report),
+            "changed": [r for r in report if r.get("change")],
+            "on_fallback": [r for r in report if r.get("error")],
+            "pruned": uk.prune()}
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,8 +141,8 @@ def add_parser(sub: Any) -> None:
                        help="the running local stack's --data-dir (its connection file is there)")
     deployed = where.add_mutually_exclusive_group()
     deployed.add_argument("--table", help="a deployed table's name (uses your AWS credentials)")
-    deployed.add_argument("--stack", help="a deployed stack's name: its table, and API Gateway usage keys kept "
-                                          "on the right usage plan for every key this command touches")
+    deployed.add_argument("--stack", help="a deployed stack's name (its table and usage plans; uses your AWS "
+                                          "credentials)")
     cmds = admin.add_subparsers(dest="admin_command", required=True)
 
     p = cmds.add_parser("create-account", parents=[where], formatter_class=fmt,
@@ -174,6 +174,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--plan", choices=["solo", "business", "team", "agency"], help="new plan (unchanged when absent)")
     p.add_argument("--status", choices=["active", "grace", "expired"], help="plan status (unchanged when absent)")
     cmds.add_parser("sync-usage-keys", parents=[where], formatter_class=fmt,
-                    help="with --stack: put every key on its usage plan, delete revoked keys' usage keys")
+                    help="with --stack: repair the gateway keys (every key on its usage plan, revoked keys' "
+                         "gateway keys deleted); reports what it changed")
     p = cmds.add_parser("run-expiry", parents=[where], formatter_class=fmt, help="run the scheduled expiry job now")
     p.add_argument("--now", type=int, help="unix seconds to run as (absent: the current time)")

@@ -5,7 +5,9 @@
   method's own verb before ``ANY``), the REQUEST authorizer runs first when the
   method is ``CUSTOM`` (no result cache), its policy is evaluated against the
   method ARN, and the template's gateway responses answer what never reaches a
-  function. Functions get REST (v1) proxy events.
+  function. A method with ``apiKeyRequired`` then applies the usage plans to
+  the authorizer's ``usageIdentifierKey`` (:mod:`qrpro_cli.usage`). Functions
+  get REST (v1) proxy events.
 - :class:`FunctionUrlEdge` is CloudFront in front of the redirect's function
   URL: only the methods the distribution allows and only the headers of its
   origin request policy pass, and the function gets the function URL payload
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from qrpro_cli.runtime import Runtime
 from qrpro_cli.template import ACCOUNT, REGION, Route
+from qrpro_cli.usage import UsagePlans
 
 log = logging.getLogger("qrpro.local")
 
@@ -111,6 +114,12 @@ def authorizer_event(event: dict[str, Any], method_arn: str) -> dict[str, Any]:
 
 
 @dataclass
+class Authorized:
+    context: dict[str, Any]  # requestContext.authorizer
+    usage_key: str | None  # the usageIdentifierKey
+
+
+@dataclass
 class Match:
     route: Route
     path_parameters: dict[str, str] | None
@@ -158,13 +167,15 @@ class RestApi:
     """API Gateway (REST) on a local port."""
 
     def __init__(self, runtime: Runtime, routes: list[Route], functions: dict[str, str],
-                 authorizer: str | None, responses: dict[str, tuple[int | None, str]], stage: str) -> None:
+                 authorizer: str | None, responses: dict[str, tuple[int | None, str]], stage: str,
+                 usage: UsagePlans | None = None) -> None:
         self.runtime = runtime
         self.routes = routes
         self.functions = functions  # logical id -> function name
         self.authorizer = authorizer
         self.responses = responses
         self.stage = stage
+        self.usage = usage  # None: no method requires an API key
 
     def gateway_response(self, kind: str, request_id: str, message: str | None = None) -> Reply:
         status, template = self.responses.get(kind, (None, None))
@@ -184,7 +195,8 @@ class RestApi:
     def method_arn(self, method: str, path: str) -> str:
         return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{self.stage}/{method}{path}"
 
-    def authorize(self, event: dict[str, Any]) -> Reply | dict[str, Any]:
+    def authorize(self, event: dict[str, Any]) -> Reply | Authorized:
+        """The authorizer's context and usageIdentifierKey, or the gateway's refusal."""
         request_id = event["requestContext"]["requestId"]
         if not any(k.lower() == "authorization" and v for k, v in event["headers"].items()):
             return self.gateway_response("UNAUTHORIZED", request_id)  # identity source missing: not invoked
@@ -207,8 +219,9 @@ class RestApi:
             return self.gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id)
         if not allowed:
             return self.gateway_response("ACCESS_DENIED", request_id)
-        return {**{k: str(v) for k, v in (result.get("context") or {}).items()},
-                "principalId": result.get("principalId")}
+        usage_key = result.get("usageIdentifierKey")
+        return Authorized({**{k: str(v) for k, v in (result.get("context") or {}).items()},
+                           "principalId": result.get("principalId")}, str(usage_key) if usage_key else None)
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
         request_id = str(uuid.uuid4())
@@ -225,11 +238,16 @@ class RestApi:
         route = found.route
         event = build_event(method, raw_path, headers, body, request_id, self.stage, route.path,
                             found.path_parameters)
+        usage_key = None
         if route.authorized:
             auth = self.authorize(event)
             if isinstance(auth, tuple):
                 return auth
-            event["requestContext"]["authorizer"] = auth
+            event["requestContext"]["authorizer"], usage_key = auth.context, auth.usage_key
+        if route.api_key_required:
+            refused = self.usage.admit(usage_key) if self.usage else "INVALID_API_KEY"
+            if refused:
+                return self.gateway_response(refused, request_id)
         name = self.functions[route.function]
         out = self.runtime.invoke(name, event, "apigateway", request_id=request_id)
         if not out["ok"]:

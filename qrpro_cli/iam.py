@@ -22,9 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import botocore.client
+import botocore.session
 from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
@@ -155,6 +157,8 @@ class Calls:
             yield Check(f"ses:{operation}", _identity(source), alternatives=(_identity(source.rsplit("@", 1)[-1]),))
         elif service == "secretsmanager":
             yield Check(f"secretsmanager:{operation}", str(params.get("SecretId", "*")))
+        elif service == "apigateway":
+            yield apigateway_check(operation, params)
         else:
             yield Check(f"{service}:{operation}", "*")
 
@@ -195,6 +199,24 @@ class Calls:
             if names.get(name, name) == attr and placeholder in values:
                 return [{name: values[placeholder]} for name in [attr] if name]
         return []
+
+
+@cache
+def _apigateway_model() -> Any:
+    return botocore.session.get_session().get_service_model("apigateway")
+
+
+def apigateway_check(operation: str, params: dict[str, Any]) -> Check:
+    """API Gateway's IAM model: the action is the HTTP verb (``apigateway:POST``), the resource the
+    path the call is sent to (``arn:aws:apigateway:<region>::/usageplans/<id>/keys``), both taken
+    from botocore's description of the operation."""
+    model = _apigateway_model().operation_model(operation)
+    path = model.http["requestUri"].split("?", 1)[0]
+    for name, shape in model.input_shape.members.items():
+        if shape.serialization.get("location") == "uri":
+            path = re.sub(r"\{" + re.escape(shape.serialization.get("name", name)) + r"\+?\}",
+                          str(params.get(name, "*")), path)
+    return Check(f"apigateway:{model.http['method']}", f"arn:{PARTITION}:apigateway:{REGION}::{path}")
 
 
 def _scalar(value: Any) -> str:

@@ -25,6 +25,7 @@ from qrpro_cli.provision import Provisioned, local_urls
 from qrpro_cli.runtime import FunctionSpec, Runtime
 from qrpro_cli.template import ACCOUNT, REGION, Template, TemplateError, ref_target
 from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds
+from qrpro_cli.usage import UsagePlans
 
 log = logging.getLogger("qrpro.local")
 CONNECTION_FILE = "local.json"
@@ -99,6 +100,28 @@ def _permitted(template: Template, prov: Provisioned, function: str, principal: 
         for _, p in template.of_type("AWS::Lambda::Permission"))
 
 
+def restore_gateway_keys(table: str, plans: dict[str, str]) -> int:
+    """moto keeps nothing across restarts, the data dir keeps the table: put the gateway keys the
+    auth items record back into moto's API Gateway (same value, on their plan), as they are in AWS."""
+    ddb, apigw = boto3.client("dynamodb"), boto3.client("apigateway")
+    restored = 0
+    for page in ddb.get_paginator("scan").paginate(
+            TableName=table, FilterExpression="sk = :a AND attribute_exists(usage_key)",
+            ExpressionAttributeValues={":a": {"S": "APIKEY"}}):
+        for item in page.get("Items", []):
+            key_id, user_id = item["key_id"]["S"], item["user_id"]["S"]
+            created = apigw.create_api_key(name=f"qrpro/{table}/{key_id}", description=f"user {user_id}",
+                                           value=item["usage_key"]["S"], enabled=True)
+            plan = plans.get(item.get("usage_plan", {}).get("S", ""))
+            if plan:
+                apigw.create_usage_plan_key(usagePlanId=plan, keyId=created["id"], keyType="API_KEY")
+            ddb.update_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+                            UpdateExpression="SET usage_key_id = :i", ExpressionAttributeValues={
+                                ":i": {"S": created["id"]}})
+            restored += 1
+    return restored
+
+
 class LocalStack:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
@@ -161,8 +184,10 @@ class LocalStack:
         self.runtime.warm("api", "authorizer", "redirect")
 
         authorizer = template.authorizer()
-        api = RestApi(self.runtime, template.routes(), names, names[authorizer[1]] if authorizer else None,
-                      template.gateway_responses(), stage)
+        routes = template.routes()
+        usage = UsagePlans(API_ID, stage) if any(r.api_key_required for r in routes) else None
+        api = RestApi(self.runtime, routes, names, names[authorizer[1]] if authorizer else None,
+                      template.gateway_responses(), stage, usage)
         redirect_fn, headers, methods = template.redirect_edge()
         edge = FunctionUrlEdge(self.runtime, names[redirect_fn], headers, methods)
         invokers = [(r.function, "apigateway.amazonaws.com", api.method_arn(r.method.replace("ANY", "GET"), r.path))
@@ -182,6 +207,10 @@ class LocalStack:
             threading.Thread(target=server.serve_forever, name=f"http:{port}", daemon=True).start()
             self.servers.append(server)
 
+        usage_plans = {k.removeprefix("USAGE_PLAN_").lower(): v for spec in specs.values()
+                       for k, v in spec.env.items() if k.startswith("USAGE_PLAN_")}
+        if not o.in_memory:
+            restore_gateway_keys(specs["api"].env["TABLE_NAME"], usage_plans)
         self.triggers = self._triggers(template, prov, names, specs)
         for t in self.triggers:
             t.start()
@@ -195,6 +224,7 @@ class LocalStack:
             "queues": {k.removesuffix("_QUEUE_URL").lower(): {"url": v} for k, v in api_env.items()
                        if k.endswith("_QUEUE_URL")},
             "bucket": api_env.get("EXPORT_BUCKET"),
+            "usage_plans": usage_plans,  # the stream consumer's (`qrpro admin sync-usage-keys` repairs locally)
         }
         path = o.data_dir / CONNECTION_FILE
         path.write_text(json.dumps(info, indent=2))

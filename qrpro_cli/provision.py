@@ -1,5 +1,6 @@
 """Create on the local engines what the template declares (tables, queues,
-secrets, buckets), and resolve the template's references to them.
+secrets, buckets, and in moto's API Gateway the REST API, its usage plans, API
+keys and their usage-plan keys), and resolve the template's references to them.
 
 Local names are the logical ids without CDK's hash suffix (``QueuesScans``),
 so they stay the same across restarts and a persistent data dir keeps its
@@ -77,6 +78,7 @@ class Provisioned:
         self._queues()
         self._secrets()
         self._buckets()
+        self._usage_plans()
 
     def _tables(self) -> None:
         ddb = boto3.client("dynamodb")
@@ -143,6 +145,37 @@ class Provisioned:
             name = props.get("BucketName") or re.sub(r"[^a-z0-9-]", "", strip_hash(lid).lower())
             s3.create_bucket(Bucket=name)
             self.attrs.update({(lid, None): name, (lid, "Arn"): f"arn:{PARTITION}:s3:::{name}"})
+
+
+    def _usage_plans(self) -> None:
+        """The REST API (id ``local``, so usage plans can name it), then the usage plans with their
+        quota and throttle, the API keys and their usage-plan keys, with moto's ids as their Ref."""
+        apigw = boto3.client("apigateway")
+        for lid, props in self.template.of_type("AWS::ApiGateway::RestApi"):
+            apigw.create_rest_api(name=str(props.get("Name", strip_hash(lid))), tags={"_custom_id_": API_ID})
+        for lid, props in self.template.of_type("AWS::ApiGateway::UsagePlan"):
+            spec: dict[str, Any] = {"name": str(props.get("UsagePlanName", strip_hash(lid))),
+                                    "apiStages": [{"apiId": self.resolve(s["ApiId"]), "stage": self.resolve(s["Stage"])}
+                                                  for s in props.get("ApiStages", [])]}
+            if "Quota" in props:
+                quota = props["Quota"]
+                spec["quota"] = {"limit": int(quota["Limit"]), "period": quota["Period"],
+                                 "offset": int(quota.get("Offset", 0))}
+            if "Throttle" in props:
+                spec["throttle"] = {"rateLimit": float(props["Throttle"]["RateLimit"]),
+                                    "burstLimit": int(props["Throttle"]["BurstLimit"])}
+            plan_id = apigw.create_usage_plan(**spec)["id"]
+            self.attrs.update({(lid, None): plan_id, (lid, "Id"): plan_id})
+        for lid, props in self.template.of_type("AWS::ApiGateway::ApiKey"):
+            kw: dict[str, Any] = {"name": str(props.get("Name", strip_hash(lid))),
+                                  "enabled": bool(props.get("Enabled", False))}
+            if "Value" in props:
+                kw["value"] = str(self.resolve(props["Value"]))
+            key_id = apigw.create_api_key(**kw)["id"]
+            self.attrs.update({(lid, None): key_id, (lid, "APIKeyId"): key_id})
+        for _, props in self.template.of_type("AWS::ApiGateway::UsagePlanKey"):
+            apigw.create_usage_plan_key(usagePlanId=str(self.resolve(props["UsagePlanId"])),
+                                        keyId=str(self.resolve(props["KeyId"])), keyType=props["KeyType"])
 
 
 def local_urls(value: str, api_url: str, redirect_url: str, stage: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "local"
 REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"  # moto's account: its ARNs match
+STACK_ID = f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/QrPro/00000000-0000-4000-8000-000000000001"
 HANDLER = re.compile(r"^lambdas\.(?P<name>\w+)\.handler\.handler$")
 
 _SYNTH = """
@@ -302,7 +303,7 @@ def resolve(node: Any, attr: Attr) -> Any:
     fn, arg = next(iter(node.items()))
     if fn == "Ref":
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": PARTITION,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "QrPro"}
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "QrPro", "AWS::StackId": STACK_ID}
         return pseudo[arg] if arg in pseudo else attr(arg, None)
     if fn == "Fn::GetAtt":
         lid, name = (arg.split(".", 1) if isinstance(arg, str) else arg)

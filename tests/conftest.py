@@ -23,6 +23,7 @@ os.environ.update({
     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING", "SHORT_BASE_URL": "https://aqr.net",
     "CURSOR_SECRET": "test-cursor-secret", "WEBHOOK_KEY": "test-webhook-key-material-0123456789abcdef",
+    "FALLBACK_USAGE_KEY": "qrpro-fallback-tests-000000000001",
 })
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)
@@ -145,6 +146,14 @@ def _template(cls: Any) -> Any:
     return _TEMPLATE[0]
 
 
+class _FallbackOnly:
+    """In process there is no API Gateway: every key rides on the fallback key, which has no quota
+    (the usage plans themselves are applied by the local stack: tests/e2e/test_usage_plans_e2e.py)."""
+
+    def admit(self, usage_key: str | None) -> str | None:
+        return None if usage_key == os.environ["FALLBACK_USAGE_KEY"] else "INVALID_API_KEY"
+
+
 class InProcessApi:
     """The local gateway without sockets: the same authorizer step and the same
     handlers, run in this process (fast integration tests of the pipeline)."""
@@ -166,7 +175,7 @@ class InProcessApi:
         authorizer = template.authorizer()
         self.gateway = RestApi(_Runtime(), template.routes(), names,  # type: ignore[arg-type]
                                names[authorizer[1]] if authorizer else None, template.gateway_responses(),
-                               template.stage_name())
+                               template.stage_name(), _FallbackOnly())  # type: ignore[arg-type]
 
     def request(self, method: str, path: str, token: str | None = None, json: Any = None,
                 body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:

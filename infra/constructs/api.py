@@ -1,8 +1,10 @@
 """The REST API: ``/api`` → api function, ``GET /api/user/export`` → export
 function, the reference (``GET /``, ``/docs``, its assets and ``/docs/openapi.json``)
-without authorizer; a Lambda REQUEST authorizer with no result cache; usage plans per plan fed by the
-authorizer's ``usageIdentifierKey``; gateway responses in the API's
-JSON envelope; JSON access logs without viewer IP or user agent."""
+without authorizer; a Lambda REQUEST authorizer with no result cache; every ``/api`` method requires the
+authorizer's ``usageIdentifierKey`` on a usage plan (one per API plan, plus a
+stack-owned fallback key on a fallback plan for keys without their own);
+gateway responses in the API's JSON envelope; JSON access logs without viewer
+IP or user agent."""
 
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ BINARY_MEDIA_TYPES = ["*/*"]
 # Daily requests per key (docs/api.md section 3). The exact budget is the DynamoDB counter;
 # these usage plans are API Gateway's best-effort edge backstop.
 USAGE_PLAN_QUOTAS: dict[str, int] = {"business": 1_000, "team": 10_000, "agency": 50_000}
+# The stage's own throttle (every key together).
+STAGE_RATE_LIMIT, STAGE_BURST_LIMIT = 500, 1_000
+# The fallback plan carries every customer key that has no gateway key of its own yet (just
+# created, sync pending or failed, or past the 10,000-keys quota): a shared daily quota would let
+# a few of them exhaust it for all, so it has none; its throttle is the stage's, so riding on the
+# fallback never refuses a request the stage would admit. Per-key budgets stay the DynamoDB counter.
+FALLBACK_PLAN = "fallback"
+FALLBACK_RATE_LIMIT, FALLBACK_BURST_LIMIT = STAGE_RATE_LIMIT, STAGE_BURST_LIMIT
 
 # Only request facts: no $context.identity.* (no source IP, user agent, caller).
 ACCESS_LOG_FIELDS: dict[str, str] = {
@@ -65,7 +75,8 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
      '{"error":"not_signed_in","message":"Send an Authorization: Bearer <api key> header."}'),
     # The authorizer returns Deny for a bearer token that is not a live key.
     (apigw.ResponseType.ACCESS_DENIED, "401", INVALID_KEY_BODY),
-    # A method that requires a usage-plan key got none (see docs/deploy.md).
+    # The authorizer's usageIdentifierKey is no enabled key of a usage plan of the stage: only a
+    # misconfigured stack (the fallback key missing), never a customer key (docs/deploy.md).
     (apigw.ResponseType.INVALID_API_KEY, "401", INVALID_KEY_BODY),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429",
      '{"error":"rate_limited","window":"day","message":"This key has spent its daily request budget: '
@@ -92,7 +103,7 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
 class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api_function: lambda_.IFunction,
                  export_function: lambda_.IFunction, authorizer_function: lambda_.IFunction,
-                 require_usage_key: bool = False, domain_name: str | None = None,
+                 fallback_usage_key: str, require_usage_key: bool = True, domain_name: str | None = None,
                  certificate_arn: str | None = None, export_timeout: Duration = Duration.seconds(29)) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
@@ -114,8 +125,8 @@ class Api(Construct):
                 metrics_enabled=True,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
-                throttling_rate_limit=500,
-                throttling_burst_limit=1000,
+                throttling_rate_limit=STAGE_RATE_LIMIT,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
             ),
         )
         self.authorizer = apigw.RequestAuthorizer(
@@ -167,6 +178,7 @@ class Api(Construct):
                 response_headers={"Content-Type": f"'{JSON_CONTENT_TYPE}'"},
             )
 
+        stages = [apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)]
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
         for plan, limit in USAGE_PLAN_QUOTAS.items():
             self.usage_plans[plan] = self.rest_api.add_usage_plan(
@@ -174,9 +186,21 @@ class Api(Construct):
                 name=f"qrpro-{plan}",
                 description=f"QR Pro {plan}: {limit} requests per key per day (edge backstop)",
                 quota=apigw.QuotaSettings(limit=limit, period=apigw.Period.DAY),
-                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api,
-                                                       stage=self.rest_api.deployment_stage)],
+                api_stages=stages,
             )
+        # The key every customer key rides on until it has its own (lambdas/usagekeys): no quota.
+        self.fallback_plan = self.rest_api.add_usage_plan(
+            "UsagePlanFallback",
+            name=f"qrpro-{FALLBACK_PLAN}",
+            description="QR Pro: keys without their own gateway key (shared; throttle only, no quota)",
+            throttle=apigw.ThrottleSettings(rate_limit=FALLBACK_RATE_LIMIT, burst_limit=FALLBACK_BURST_LIMIT),
+            api_stages=stages,
+        )
+        self.fallback_key = apigw.ApiKey(
+            self, "FallbackKey",
+            description="QR Pro: usage identifier of customer keys without their own gateway key",
+            value=fallback_usage_key, enabled=True)
+        self.fallback_plan.add_api_key(self.fallback_key)
 
         self.domain: apigw.DomainName | None = None
         self.domain_name = domain_name if domain_name and certificate_arn else None

@@ -32,6 +32,9 @@ PERIOD = Duration.minutes(5)
 # What the redirect prints as EMF when SQS did not take a scan (lambdas/redirect/handler.py).
 SCAN_METRICS_NAMESPACE, REDIRECT_SERVICE = "QRPro", "qrpro-redirect"
 UNQUEUED_SCAN_METRICS = ("ScansParked", "ScansBuffered")
+# What the usagekeys consumer prints when a key must stay on the fallback gateway key (API Gateway's
+# 10,000 keys per account and region reached, or CreateApiKey throttled): lambdas/usagekeys/handler.py.
+USAGE_KEYS_SERVICE, USAGE_KEYS_ON_FALLBACK = "qrpro-usagekeys", "UsageKeysOnFallback"
 # Scans are counted within seconds: a 10-minute-old message means the aggregator is stuck.
 SCANS_OLDEST_MESSAGE_SECONDS = 600
 # The outbox is near real time; its records expire after 24 h (stream retention, max record age).
@@ -110,6 +113,10 @@ class Monitoring(Construct):
                     scan_metrics["ScansParked"])
         self._alarm("ScansBuffered", "the redirect could reach neither SQS nor DynamoDB: scans held in memory",
                     scan_metrics["ScansBuffered"])
+        self._alarm("UsageKeysOnFallback", "customer keys left on the fallback gateway key (API key quota or "
+                    "CreateApiKey rate): run qrpro admin sync-usage-keys, docs/deploy.md",
+                    cw.Metric(namespace=SCAN_METRICS_NAMESPACE, metric_name=USAGE_KEYS_ON_FALLBACK, statistic="Sum",
+                              period=PERIOD, dimensions_map={"service": USAGE_KEYS_SERVICE}))
         cf_5xx = self._alarm(
             "Cloudfront5xxRate", "short links answer 5xx (CloudFront, us-east-1 deployments only)",
             cloudfront_metric(distribution, "5xxErrorRate", "Average"),

@@ -5,7 +5,9 @@
 - a token that is not a live key → Deny: the ``ACCESS_DENIED`` gateway
   response is rewritten to ``401 invalid_api_key``;
 - a live key → Allow, with the user and key ids as context for the function,
-  and the key's API Gateway usage-plan key as ``usageIdentifierKey``.
+  and as ``usageIdentifierKey`` the key's own API Gateway key, or, until it
+  has one (sync pending, failed, or past the account's 10,000 keys), the
+  stack's fallback key: API Gateway never refuses a live key for want of one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qrpro.config import settings
 from qrpro.data import apikeys
 from qrpro.domain.apikeys import bearer_token, token_hash
 
@@ -62,4 +65,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _policy("Deny", resource)
     apikeys.touch(token_hash(token), item, int(time.time()))
     return _policy("Allow", resource, {"user_id": item["user_id"], "key_id": item["key_id"]},
-                   item.get("usage_key"))
+                   item.get("usage_key") or settings().fallback_usage_key)

@@ -41,6 +41,9 @@ class Settings:
     ses_sender: str = "no-reply@aqr.net"
     # Only `qrpro local` sets this: allows http:// and loopback webhook targets.
     allow_loopback_webhooks: bool = False
+    # The stack's fallback API Gateway key (the authorizer's usageIdentifierKey for keys
+    # without their own gateway key); empty: such keys return none.
+    fallback_usage_key: str = ""
 
 
 
@@ -62,4 +65,5 @@ def settings() -> Settings:
         export_bucket=env.get("EXPORT_BUCKET", ""),
         ses_sender=env.get("SES_SENDER", "no-reply@aqr.net"),
         allow_loopback_webhooks=_bool(env.get("ALLOW_LOOPBACK_WEBHOOKS")),
+        fallback_usage_key=env.get("FALLBACK_USAGE_KEY", ""),
     )

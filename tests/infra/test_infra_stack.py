@@ -14,7 +14,7 @@ from infra_synth_helpers import Synth, synth
 
 import qrpro.data.schema
 
-FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry")
+FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys")
 COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
               "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER"}
 CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
@@ -226,7 +226,7 @@ def test_event_sources(template: dict[str, Any]) -> None:
     fns = {key: name for name, (key, _) in functions(template).items()}
     mappings = {fns[m["Properties"]["FunctionName"]["Ref"]]: m["Properties"]
                 for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()}
-    assert set(mappings) == {"scans", "events", "webhooks"}
+    assert set(mappings) == {"scans", "events", "webhooks", "usagekeys"}
     assert mappings["scans"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mappings["scans"]["MaximumBatchingWindowInSeconds"] == 2
     assert (mappings["scans"]["BatchSize"], mappings["scans"]["ScalingConfig"]) == (100, {"MaximumConcurrency": 10})
@@ -313,14 +313,99 @@ def test_authorizer_has_no_result_cache(template: dict[str, Any]) -> None:
 
 def test_usage_plan_quotas_per_day(template: dict[str, Any]) -> None:
     plans = of_type(template, "AWS::ApiGateway::UsagePlan").values()
-    quotas = {p["Properties"]["UsagePlanName"]: p["Properties"]["Quota"] for p in plans}
+    quotas = {p["Properties"]["UsagePlanName"]: p["Properties"].get("Quota") for p in plans}
     assert quotas == {
         "qrpro-business": {"Limit": 1000, "Period": "DAY"},
         "qrpro-team": {"Limit": 10000, "Period": "DAY"},
         "qrpro-agency": {"Limit": 50000, "Period": "DAY"},
+        "qrpro-fallback": None,  # shared by every key without its own: a quota would lock them all out
     }
     for plan in plans:
         assert len(plan["Properties"]["ApiStages"]) == 1
+
+
+def test_every_api_method_requires_a_usage_key_by_default(template: dict[str, Any]) -> None:
+    paths = _resource_paths(template)
+    methods = of_type(template, "AWS::ApiGateway::Method").values()
+    api = [m["Properties"] for m in methods
+           if paths.get(m["Properties"]["ResourceId"].get("Ref", ""), "/").startswith("/api")]
+    assert len(api) == 6  # /api, /api/{proxy+}, /api/user, its {proxy+}, GET and ANY /api/user/export
+    assert all(m["ApiKeyRequired"] is True and m["AuthorizationType"] == "CUSTOM" for m in api)
+    public = [m["Properties"] for m in methods if m["Properties"] not in api]
+    assert public and not any(m.get("ApiKeyRequired") for m in public)
+    _, rest_api = one(template, "AWS::ApiGateway::RestApi")
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+
+
+def test_the_fallback_key_sits_on_a_throttled_plan_without_quota(template: dict[str, Any]) -> None:
+    plan_id, plan = one(template, "AWS::ApiGateway::UsagePlan",
+                        lambda r: r["Properties"]["UsagePlanName"] == "qrpro-fallback")
+    _, stage = one(template, "AWS::ApiGateway::Stage")
+    stage_throttle = stage["Properties"]["MethodSettings"][0]
+    assert "Quota" not in plan["Properties"]
+    assert plan["Properties"]["Throttle"] == {"RateLimit": stage_throttle["ThrottlingRateLimit"],
+                                              "BurstLimit": stage_throttle["ThrottlingBurstLimit"]}
+    key_id, key = one(template, "AWS::ApiGateway::ApiKey")
+    _, plan_key = one(template, "AWS::ApiGateway::UsagePlanKey")
+    assert plan_key["Properties"] == {"KeyId": {"Ref": key_id}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": plan_id}}
+    assert key["Properties"]["Enabled"] is True
+    # The authorizer returns the very value the key has (unique per stack, no reference: no cycle).
+    _, authorizer = functions(template)["authorizer"]
+    assert authorizer["Properties"]["Environment"]["Variables"]["FALLBACK_USAGE_KEY"] == key["Properties"]["Value"]
+    assert "AWS::StackId" in json.dumps(key["Properties"]["Value"])
+
+
+def test_the_usage_keys_consumer_reads_the_stream_with_retries_bisect_and_an_alarmed_dlq(
+        template: dict[str, Any]) -> None:
+    fn_key, fn = functions(template)["usagekeys"]
+    _, mapping = one(template, "AWS::Lambda::EventSourceMapping",
+                     lambda r: r["Properties"]["FunctionName"] == {"Ref": fn_key})
+    props = mapping["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True and props["MaximumRetryAttempts"] == 5
+    assert "StreamArn" in json.dumps(props["EventSourceArn"])
+    patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert patterns == [
+        {"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}]},
+                                                                  "sk": {"S": [{"prefix": "KEY#"}]}}}},
+        {"eventName": ["MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["PROFILE"]}}}},
+        {"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "TEAM#"}]},
+                                                                  "sk": {"S": [{"prefix": "MEMBER#"}]}}}},
+    ]
+    dlq = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert of_type(template, "AWS::SQS::Queue")[dlq]
+    alarms = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("Dimensions") == [{"Name": "QueueName",
+                                                        "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]]
+    assert len(alarms) == 1 and alarms[0]["AlarmActions"]
+    assert any(a["Properties"].get("MetricName") == "UsageKeysOnFallback"
+               for a in of_type(template, "AWS::CloudWatch::Alarm").values())
+    env = fn["Properties"]["Environment"]["Variables"]
+    plans = {lid for lid, p in of_type(template, "AWS::ApiGateway::UsagePlan").items()
+             if p["Properties"]["UsagePlanName"] != "qrpro-fallback"}
+    assert {env[f"USAGE_PLAN_{t}"]["Ref"] for t in ("BUSINESS", "TEAM", "AGENCY")} == plans
+
+
+def test_only_the_usage_keys_consumer_may_call_api_gateway(template: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        gateway = {a for a in actions_of(role_statements(template, name)) if a.startswith("apigateway:")}
+        assert gateway == ({"apigateway:GET", "apigateway:POST", "apigateway:DELETE"}
+                           if name == "usagekeys" else set()), name
+    statements = [s for s in role_statements(template, "usagekeys")
+                  if any(a.startswith("apigateway:") for a in actions_of([s]))]
+    fallback = one(template, "AWS::ApiGateway::UsagePlan",
+                   lambda r: r["Properties"]["UsagePlanName"] == "qrpro-fallback")[0]
+    text = json.dumps(statements)
+    assert fallback not in text and '"Resource": "*"' not in text
+    writes = [s for s in role_statements(template, "usagekeys") if "dynamodb:UpdateItem" in actions_of([s])]
+    assert writes and all(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                          == ["APIKEY#*", "USER#*", "TEAM#*"] for s in writes)
+
+
+def test_require_usage_key_false_switches_the_backstop_off() -> None:
+    template = synth({"qrpro:requireUsageKey": "false"}, nag=False).template
+    methods = of_type(template, "AWS::ApiGateway::Method").values()
+    assert not any(m["Properties"].get("ApiKeyRequired") for m in methods)
 
 
 def _resource_paths(template: dict[str, Any]) -> dict[str, str]:
@@ -473,13 +558,14 @@ def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
 
 def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 4  # scans, webhooks and their DLQs (stream failures go to S3)
+    # scans, webhooks and their DLQs; the usagekeys stream's on-failure queue (outbox failures go to S3)
+    assert len(queues) == 5
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
     assert len(with_dlq) == 2
     policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 4
+    assert len(policies) == 5
     for policy in policies.values():
         _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
     # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
@@ -529,7 +615,7 @@ def test_alarms(template: dict[str, Any]) -> None:
         watched = {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in by[("AWS/Lambda", metric)]}
         assert watched == {key for key, _ in fns.values()}, metric
     dlq = by[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert len(dlq) == 2
+    assert len(dlq) == 3  # scans, webhooks, usagekeys
     for alarm in dlq:
         assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
             0, "GreaterThanThreshold")
@@ -606,7 +692,10 @@ def test_every_nag_acknowledgment_has_a_reason(synthesized: Synth) -> None:
     # Bulk-suppressing IAM wildcards is not allowed: only the exact findings below.
     iam5 = {rule for _, rule, _ in acks if rule.startswith("AwsSolutions-IAM5")}
     assert iam5 <= {"AwsSolutions-IAM5[Resource::*]"} | {r for r in iam5 if "ExportBucket" in r
-                                                          or "FailedEvents" in r}
+                                                          or "FailedEvents" in r or "apigateway" in r}
+    gateway = sorted(r.split("::/", 1)[1] for r in iam5 if "apigateway" in r)
+    assert [g.split("/")[0] for g in gateway] == ["apikeys", "usageplans", "usageplans", "usageplans"]
+    assert not any("Fallback" in g for g in gateway)
 
 
 def test_cfn_lint_has_no_errors(synthesized: Synth) -> None:

@@ -10,28 +10,41 @@ allow the largest of them; it never rejects a request the exact counter
 auth item as ``usage_key`` (the authorizer returns it as
 ``usageIdentifierKey``), with ``usage_key_id`` and ``usage_plan``.
 
-Only the admin tooling (the dashboard's stand-in) calls this, with
-``qrpro admin --stack NAME``: see docs/deploy.md, "API keys and usage plans".
+Keys without one (just created, sync pending or failed, past the account's
+10,000 API keys) ride on the stack's fallback key (the authorizer returns it).
+The ``usagekeys`` stream consumer (``lambdas/usagekeys``) calls this on every
+key creation and revocation, plan change and team membership change;
+``qrpro admin sync-usage-keys --stack NAME`` is the repair tool. See
+docs/deploy.md, "API keys and usage plans".
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from qrpro.data import accounts, teams
 from qrpro.data import keys as k
-from qrpro.data.aws import ddb
+from qrpro.data.aws import client, ddb
 from qrpro.data.table import av, error_code, get_one, key, query_items, table
 
 TIERS = ("business", "team", "agency")  # ascending daily budgets; solo has no API access
+# Past these a key stays on the fallback key: the account's 10,000 API keys (not raisable), and
+# CreateApiKey's rate limit once botocore's retries are spent.
+LIMIT_EXCEEDED, RATE_LIMITED = "limit_exceeded", "rate_limited"
+_ON_FALLBACK = {"LimitExceededException": LIMIT_EXCEEDED, "TooManyRequestsException": RATE_LIMITED}
 
 
 def _apigw() -> Any:
-    return boto3.client("apigateway")
+    return client("apigateway")
+
+
+def plan_ids_from_env() -> dict[str, str]:
+    """The stack's usage plan ids (``USAGE_PLAN_BUSINESS`` ...), as the template gives the consumer."""
+    return {tier: os.environ[f"USAGE_PLAN_{tier.upper()}"] for tier in TIERS}
 
 
 def _prefix() -> str:
@@ -66,53 +79,89 @@ def _ignore(codes: set[str], call: Any, **kwargs: Any) -> None:
             raise
 
 
-def _record(auth: Mapping[str, Any], values: dict[str, Any]) -> None:
+def _record(auth: Mapping[str, Any], values: dict[str, Any], condition: str = "attribute_exists(pk)") -> None:
     """SET the given attributes on the auth item (REMOVE those given as None)."""
     kept = {n: v for n, v in values.items() if v is not None}
     parts = [f"SET {', '.join(f'#{n} = :{n}' for n in kept)}" if kept else "",
              f"REMOVE {', '.join(f'#{n}' for n in values if n not in kept)}" if len(kept) < len(values) else ""]
     extra = {"ExpressionAttributeValues": {f":{n}": av(v) for n, v in kept.items()}} if kept else {}
     ddb().update_item(TableName=table(), Key=key(auth["pk"], "APIKEY"), UpdateExpression=" ".join(filter(None, parts)),
-                      ConditionExpression="attribute_exists(pk)",
+                      ConditionExpression=condition,
                       ExpressionAttributeNames={f"#{n}": n for n in values}, **extra)
 
 
 def sync_user(user_id: str, plan_ids: Mapping[str, str]) -> list[dict[str, Any]]:
     """Give every live key of ``user_id`` a usage key on the right plan (or
-    none, when no plan of the user has API access). Idempotent. Past API
-    Gateway's 10,000-keys-per-region quota a key is left without one (it keeps
-    working under the exact budget) and reported as ``limit_exceeded``."""
+    none, when no plan of the user has API access). Idempotent: a key already
+    right costs no API Gateway call. Each entry of the report says what
+    changed (``change``: created, moved, removed) or why the key stays on the
+    fallback key (``error``: limit_exceeded, rate_limited)."""
     target = tier_for(user_id)
-    report = []
-    for auth in _keys_of(user_id):
-        key_id, current, usage_key_id = auth["key_id"], auth.get("usage_plan"), auth.get("usage_key_id")
-        if target is None:
-            if usage_key_id:
-                _ignore({"NotFoundException"}, _apigw().delete_api_key, apiKey=usage_key_id)
-                _record(auth, {"usage_key": None, "usage_key_id": None, "usage_plan": None})
-            report.append({"key_id": key_id, "usage_plan": None})
-            continue
-        if not usage_key_id:
-            try:
-                created = _apigw().create_api_key(name=f"{_prefix()}{key_id}", description=f"user {user_id}",
-                                                  enabled=True)
-            except ClientError as err:
-                if error_code(err) != "LimitExceededException":
-                    raise
-                report.append({"key_id": key_id, "usage_plan": None, "error": "limit_exceeded"})
-                continue
-            usage_key_id, current = created["id"], None
-            _record(auth, {"usage_key": created["value"], "usage_key_id": usage_key_id, "usage_plan": None})
-        if current != target:
-            previous = plan_ids.get(str(current))
-            if previous:
-                _ignore({"NotFoundException"}, _apigw().delete_usage_plan_key,
-                        usagePlanId=previous, keyId=usage_key_id)
-            _ignore({"ConflictException"}, _apigw().create_usage_plan_key,
-                    usagePlanId=plan_ids[target], keyId=usage_key_id, keyType="API_KEY")
-            _record(auth, {"usage_plan": target})
-        report.append({"key_id": key_id, "usage_plan": target})
-    return report
+    return [_sync_key(user_id, auth, target, plan_ids) for auth in _keys_of(user_id)]
+
+
+def _sync_key(user_id: str, auth: dict[str, Any], target: str | None,
+              plan_ids: Mapping[str, str]) -> dict[str, Any]:
+    key_id, current, usage_key_id = auth["key_id"], auth.get("usage_plan"), auth.get("usage_key_id")
+    out: dict[str, Any] = {"key_id": key_id, "usage_plan": target}
+    if target is None:
+        if usage_key_id:
+            _ignore({"NotFoundException"}, _apigw().delete_api_key, apiKey=usage_key_id)
+            _record(auth, {"usage_key": None, "usage_key_id": None, "usage_plan": None})
+            out["change"] = "removed"
+        return out
+    if not usage_key_id:
+        try:
+            created = _apigw().create_api_key(name=f"{_prefix()}{key_id}", description=f"user {user_id}",
+                                              enabled=True)
+        except ClientError as err:
+            if error_code(err) not in _ON_FALLBACK:
+                raise
+            return {"key_id": key_id, "usage_plan": None, "error": _ON_FALLBACK[error_code(err)]}
+        usage_key_id, current = created["id"], None
+        try:  # a concurrent sync of the same key (stream and repair tool) keeps the first gateway key
+            _record(auth, {"usage_key": created["value"], "usage_key_id": usage_key_id, "usage_plan": None},
+                    "attribute_exists(pk) AND attribute_not_exists(usage_key_id)")
+        except ClientError as err:
+            _ignore({"NotFoundException"}, _apigw().delete_api_key, apiKey=usage_key_id)
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            fresh = get_one(auth["pk"], "APIKEY")
+            return _sync_key(user_id, fresh, target, plan_ids) if fresh else {"key_id": key_id, "usage_plan": None}
+        out["change"] = "created"
+    if current != target:
+        previous = plan_ids.get(str(current))
+        if previous:
+            _ignore({"NotFoundException"}, _apigw().delete_usage_plan_key, usagePlanId=previous, keyId=usage_key_id)
+        _ignore({"ConflictException"}, _apigw().create_usage_plan_key,
+                usagePlanId=plan_ids[target], keyId=usage_key_id, keyType="API_KEY")
+        _record(auth, {"usage_plan": target})
+        out.setdefault("change", "moved")
+    return out
+
+
+def remove_key(key_id: str) -> bool:
+    """Delete the gateway key of a revoked customer key (found by its name); False if it had none."""
+    name = f"{_prefix()}{key_id}"
+    found = False
+    for page in _apigw().get_paginator("get_api_keys").paginate(nameQuery=name):
+        for item in page.get("items", []):
+            if item.get("name") == name:
+                _ignore({"NotFoundException"}, _apigw().delete_api_key, apiKey=item["id"])
+                found = True
+    return found
+
+
+def mark_synced(pk: str, plan: str) -> None:
+    """Record on a profile that its keys follow ``plan`` (unless the plan changed meanwhile): the
+    consumer then skips the profile's other changes (codes_used, ...) without reading anything."""
+    try:
+        ddb().update_item(TableName=table(), Key=key(pk, k.PROFILE), UpdateExpression="SET synced_plan = :p",
+                          ConditionExpression="#plan = :p", ExpressionAttributeNames={"#plan": "plan"},
+                          ExpressionAttributeValues={":p": av(plan)})
+    except ClientError as err:
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
 
 
 def prune() -> list[str]:
