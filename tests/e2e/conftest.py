@@ -119,6 +119,16 @@ def running_stack(data_dir: Path, *extra: str) -> Iterator[Stack]:
         stop_stack_process(s.proc)
 
 
+def until(check: Any, seconds: float = 20.0) -> Any:
+    """``check()`` once it is truthy, polling for up to ``seconds`` (its last answer otherwise)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
 def template_without(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     """A copy of the synthesized template with ``change`` applied (for `qrpro local --template`)."""
     from qrpro_cli.template import synthesized

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from qrpro.domain.errors import MESSAGES
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, running_stack, until
 
 DAY = 86_400
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -54,15 +54,6 @@ def _create(stack: Stack, key: str, url: str, **fields: Any) -> dict[str, Any]:
 def _visit(stack: Stack, shortcode: str, ua: str, country: str | None) -> None:
     headers = {"User-Agent": ua, **({"CloudFront-Viewer-Country": country} if country else {})}
     assert stack.request("GET", f"{stack.redirect_url}/{shortcode}", headers=headers).status == 302
-
-
-def _until(check: Any, seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.25)
 
 
 def test_deleted_code_expires_after_grace_and_a_reactivated_one_does_not(own_stack: Stack) -> None:
@@ -106,7 +97,7 @@ def test_export_inline_and_by_presigned_url(own_stack: Stack) -> None:
         body = s.api("GET", "/api/analytics?range=3y", key).json()
         return body if body.get("total") == 9 else None
 
-    analytics = _until(counted)
+    analytics = until(counted)
     assert analytics is not None, "scans did not reach the analytics"
     assert analytics["by_country"] == [{"key": "US", "total": 6}, {"key": "Other", "total": 3}]
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from qrpro.domain.clock import day_bucket
-from tests.e2e.conftest import Stack, resource, running_stack, template_without
+from tests.e2e.conftest import Stack, resource, running_stack, template_without, until
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -31,15 +31,6 @@ def visit(stack: Stack, shortcode: str, method: str = "GET", ua: str = PHONE, co
     if country:
         headers["CloudFront-Viewer-Country"] = country
     return stack.request(method, f"{stack.redirect_url}/{shortcode}", headers=headers)
-
-
-def until(check: Any, seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.25)
 
 
 def test_statuses_redirect_as_the_table_says(stack: Stack) -> None:
