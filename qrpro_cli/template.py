@@ -95,7 +95,6 @@ class Function:
     timeout: int
     memory: int
     role: str  # logical id of its role
-    reserved_concurrency: int | None = None
 
 
 @dataclass
@@ -105,7 +104,6 @@ class Route:
     function: str  # logical id of the integration's function
     authorized: bool
     api_key_required: bool
-    timeout_ms: int = 29_000
 
 
 @dataclass
@@ -115,17 +113,12 @@ class Mapping:
     source: dict[str, Any]  # the EventSourceArn expression
     props: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def report_failures(self) -> bool:
-        return "ReportBatchItemFailures" in (self.props.get("FunctionResponseTypes") or [])
-
 
 @dataclass
 class Schedule:
     logical_id: str
     expression: str
     function: str
-    retries: int
 
 
 class Template:
@@ -145,17 +138,15 @@ class Template:
     def functions(self) -> dict[str, Function]:
         """Every function, by its logical id."""
         out = {}
-        reserved = {}
         for lid, props in self.of_type("AWS::Lambda::Function"):
             m = HANDLER.match(props.get("Handler", ""))
             if m is None:
                 raise TemplateError(f"{lid}: handler {props.get('Handler')!r} is not lambdas.<name>.handler.handler")
-            reserved[lid] = props.get("ReservedConcurrentExecutions")
             out[lid] = Function(
                 logical_id=lid, name=m["name"], handler=props["Handler"],
                 environment=(props.get("Environment") or {}).get("Variables", {}),
                 timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)),
-                role=ref_target(props["Role"]), reserved_concurrency=reserved[lid])
+                role=ref_target(props["Role"]))
         return out
 
     def function_by_name(self, name: str) -> Function:
@@ -193,8 +184,7 @@ class Template:
                 fn = ref_target(target["Arn"])
                 if self.resources.get(fn, {}).get("Type") != "AWS::Lambda::Function":
                     raise TemplateError(f"{lid}: only Lambda targets are run locally")
-                retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))
-                out.append(Schedule(lid, props["ScheduleExpression"], fn, retries))
+                out.append(Schedule(lid, props["ScheduleExpression"], fn))
         return out
 
     # --- the REST API ---
@@ -211,7 +201,7 @@ class Template:
             resource = props["ResourceId"]
             path = "/" if "Fn::GetAtt" in resource else paths[ref_target(resource)]
             out.append(Route(path, props["HttpMethod"], fn, props.get("AuthorizationType") == "CUSTOM",
-                             bool(props.get("ApiKeyRequired")), int(integration.get("TimeoutInMillis", 29_000))))
+                             bool(props.get("ApiKeyRequired"))))
         return out
 
     def _resource_paths(self) -> dict[str, str]:
