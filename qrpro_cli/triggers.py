@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from qrpro_cli.runtime import Runtime
 from qrpro_cli.template import ACCOUNT, REGION
@@ -237,7 +238,16 @@ class StreamTrigger(Trigger):
             iterator = self._iterator(arn, sid)
             if iterator is None:
                 continue
-            out = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            try:
+                out = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            except ClientError as err:
+                # A stale iterator: DynamoDB Local answers TrimmedDataAccessException for an iterator taken
+                # on a shard that was still empty once records arrive (aws/aws-sdk-java#2923); AWS expires
+                # iterators after 15 minutes. Take a new one from the checkpoint, which loses nothing.
+                self.iterators.pop(sid, None)
+                if err.response["Error"]["Code"] not in ("TrimmedDataAccessException", "ExpiredIteratorException"):
+                    raise
+                continue
             records = [stream_record(r, arn) for r in out.get("Records", [])]
             wanted = [r for r in records if not self.filters or any(matches(f, r) for f in self.filters)]
             if wanted:

@@ -156,3 +156,49 @@ def test_mapping_answers_are_read_as_lambda_reads_them() -> None:
     assert not matches(pattern, {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "EVENT#1"}}}})
     assert not matches(pattern, {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "CODE#1"}}}})
     assert schedule_seconds("rate(5 minutes)") == 300 and schedule_seconds("rate(1 hour)") == 3600
+
+
+def test_a_stale_stream_iterator_is_renewed_from_the_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB Local refuses an iterator taken on a then-empty shard once records arrive
+    (TrimmedDataAccessException); the runner takes a new one from its checkpoint and loses nothing."""
+    from qrpro_cli import triggers
+
+    class Streams:
+        def __init__(self) -> None:
+            self.iterator_calls: list[dict[str, Any]] = []
+            self.stale = True
+
+        def get_shard_iterator(self, **kw: Any) -> dict[str, str]:
+            self.iterator_calls.append(kw)
+            return {"ShardIterator": f"it{len(self.iterator_calls)}"}
+
+        def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+            if self.stale:
+                self.stale = False
+                raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "x"}}, "GetRecords")
+            return {"Records": [{"eventID": "e", "eventName": "INSERT", "dynamodb": {
+                "ApproximateCreationDateTime": 1, "Keys": {"pk": {"S": "EVENT#1"}}, "SequenceNumber": "7",
+                "SizeBytes": 1, "StreamViewType": "NEW_IMAGE"}}], "NextShardIterator": "next"}
+
+        def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+            return {"StreamDescription": {"Shards": [{"ShardId": "s1"}]}}
+
+    class Ddb:
+        def describe_table(self, TableName: str) -> dict[str, Any]:
+            return {"Table": {"LatestStreamArn": "arn:aws:dynamodb:us-east-1:1:table/t/stream/x"}}
+
+    streams = Streams()
+    monkeypatch.setattr(triggers.boto3, "client", lambda name: streams if name == "dynamodbstreams" else Ddb())
+    seen: list[list[str]] = []
+
+    class Runtime:
+        def invoke(self, name: str, event: dict[str, Any], kind: str) -> dict[str, Any]:
+            seen.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
+            return {"ok": True, "result": {"batchItemFailures": []}}
+
+    trigger = triggers.StreamTrigger(Runtime(), "events", "arn:fn", "t", {}, None, None)  # type: ignore[arg-type]
+    trigger.positions["s1"] = "5"
+    trigger.poll()  # the stale iterator: dropped
+    trigger.poll()  # a new one, after the checkpoint
+    assert seen == [["7"]] and trigger.positions["s1"] == "7"
+    assert [c.get("SequenceNumber") for c in streams.iterator_calls] == ["5", "5"]
