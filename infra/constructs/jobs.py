@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,8 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.constructs.storage import private_bucket
 
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
@@ -55,17 +57,12 @@ class Jobs(Construct):
         # record (the EVENT# items themselves), an SQS destination only their shard positions,
         # which the 24 h stream retention then deletes. Retained with the stack (the records are
         # what an operator replays); each object expires after 90 days.
-        self.failed_events = s3.Bucket(
+        self.failed_events = private_bucket(
             self, "FailedEvents",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-failed-events", enabled=True,
                                               expiration=FAILED_EVENTS_EXPIRY)],
             # Request metrics: the PutRequests of this bucket are its "DLQ depth" alarm.
             metrics=[s3.BucketMetrics(id=FAILED_EVENTS_METRICS)],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
         # Scans: big batches folded into a few ADD updates; partial failures reported.

@@ -3,11 +3,26 @@ table, the export bucket and the cursor-signing secret."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
+
+def private_bucket(scope: Construct, construct_id: str, **kwargs: Any) -> s3.Bucket:
+    """A bucket only the stack's roles use: SSE-S3, no public access, TLS only, no ACLs, retained."""
+    return s3.Bucket(
+        scope, construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=RemovalPolicy.RETAIN,
+        **kwargs,
+    )
 
 # The same names as qrpro.data.keys (tests/infra compares with schema.MAIN_TABLE).
 PK, SK = "pk", "sk"
@@ -60,17 +75,12 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
         )
 
-        self.export_bucket = s3.Bucket(
+        self.export_bucket = private_bucket(
             self, "ExportBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(
                 id="expire-exports", enabled=True, expiration=Duration.days(1),
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             )],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
         # Signs list cursors (tamper evidence); read by the api and export functions only.
