@@ -22,6 +22,7 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, CfnCondition, CfnElement, CfnOutput, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from infra.constructs.api import Api
@@ -248,6 +249,12 @@ class QrProStack(Stack):
         self._acknowledge(fns, storage, jobs, has_short_cert=short_cert is not None and bool(short_domain),
                           with_waf=with_waf)
 
+    def _acknowledge_objects(self, fn: QrFunction, bucket: s3.IBucket, reason: str) -> None:
+        """``fn``'s grant on every object of ``bucket`` (object keys not known in advance)."""
+        bucket_cfn = bucket.node.default_child
+        assert isinstance(bucket_cfn, CfnElement)
+        acknowledge(fn, f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(bucket_cfn)}.Arn>/*]", reason)
+
     def _acknowledge(self, fns: dict[str, QrFunction], storage: Storage, jobs: Jobs, has_short_cert: bool,
                      with_waf: bool) -> None:
         """Every accepted cdk-nag AwsSolutions finding, each with its reason."""
@@ -258,24 +265,18 @@ class QrProStack(Stack):
             acknowledge(fn, "AwsSolutions-IAM5[Resource::*]",
                         "X-Ray PutTraceSegments/PutTelemetryRecords (and DynamoDB ListStreams for the "
                         "stream consumer) support no resource-level permissions.")
-        bucket_cfn = storage.export_bucket.node.default_child
-        assert isinstance(bucket_cfn, CfnElement)
-        acknowledge(fns["export"],
-                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(bucket_cfn)}.Arn>/*]",
-                    "The export function writes and presigns per-request export objects; keys are not "
-                    "known in advance and the bucket holds nothing else (1-day lifecycle).")
+        self._acknowledge_objects(fns["export"], storage.export_bucket,
+                                  "The export function writes and presigns per-request export objects; keys are "
+                                  "not known in advance and the bucket holds nothing else (1-day lifecycle).")
         acknowledge(storage.export_bucket, "AwsSolutions-S1",
                     "Exports live one day and are fetched by presigned URL; server access logs would "
                     "only add a second bucket of request metadata.")
         acknowledge(jobs.failed_events, "AwsSolutions-S1",
                     "Written only by Lambda's on-failure delivery of the events stream mapping; its "
                     "request metrics alarm on every write, so access logs would add nothing.")
-        failed_cfn = jobs.failed_events.node.default_child
-        assert isinstance(failed_cfn, CfnElement)
-        acknowledge(fns["events"],
-                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(failed_cfn)}.Arn>/*]",
-                    "Lambda names each failed-batch object itself (on-failure destination); the bucket "
-                    "holds nothing else and the role may only put, never read or delete.")
+        self._acknowledge_objects(fns["events"], jobs.failed_events,
+                                  "Lambda names each failed-batch object itself (on-failure destination); the "
+                                  "bucket holds nothing else and the role may only put, never read or delete.")
         gateway_arn = "arn:<AWS::Partition>:apigateway:<AWS::Region>::"
         acknowledge(fns["usagekeys"], f"AwsSolutions-IAM5[Resource::{gateway_arn}/apikeys/*]",
                     "API Gateway names each customer's gateway key when creating it; the consumer may only "
