@@ -17,6 +17,11 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
+
+# No timed assertions: hypothesis' default 200 ms deadline per example fails on a loaded machine.
+settings.register_profile("qrpro", deadline=None)
+settings.load_profile("qrpro")
 
 os.environ.update({
     "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",

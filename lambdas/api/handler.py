@@ -8,34 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.models import Contact, HTTPBearer, License, Server
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AnyUrl
 
 from lambdas.api.routes import analytics, codes, groups, keys, qr, teams, user, webhooks
 from qrpro.api import errors, export_routes, pipeline
 
 logger = Logger(service="qrpro-api")
-tracer = Tracer(service="qrpro-api")
 metrics = Metrics(namespace="QRPro", service="qrpro-api")
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.configure_openapi(
-    title="QR Pro API",
-    version="1.0.0",
-    summary="Dynamic QR codes: create, redirect, analyse, export.",
-    description="The reference of the QR Pro API. The same text, with examples, is docs/api.md in the "
-                "repository. Authenticate with `Authorization: Bearer abnd_qrpro_<secret>`.",
-    servers=[Server(url="https://pro.qr.abundera.ai", description="production"),
-             Server(url="http://127.0.0.1:3000", description="the local stack (`make local`)")],
-    contact=Contact(name="QR Pro", url=AnyUrl("https://pro.qr.abundera.ai")),
-    license_info=License(name="Proprietary", url=AnyUrl("https://pro.qr.abundera.ai/terms")),
-    security_schemes={"bearer": HTTPBearer(bearerFormat="abnd_qrpro_<secret>")},
-    security=[{"bearer": []}],
-)
-errors.install(app)
+errors.install(app, logger)
 # Static paths (/api/codes/import) are matched before parameterised ones.
 for area in (codes, qr, analytics, groups, teams, user, keys, webhooks):
     app.include_router(area.router)
@@ -86,7 +70,6 @@ def home() -> Response[str]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.handle(app, event, context)
+    return pipeline.handle(app, event, context, logger)

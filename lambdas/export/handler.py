@@ -9,24 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrpro.api import errors, pipeline
 from qrpro.api.export_routes import make_router
+from qrpro.data import exports  # noqa: F401  (its one route's work: loaded at init, not in the first request)
 
 logger = Logger(service="qrpro-export")
-tracer = Tracer(service="qrpro-export")
 metrics = Metrics(namespace="QRPro", service="qrpro-export")
 
 app = APIGatewayRestResolver(enable_validation=True)
-errors.install(app)
+errors.install(app, logger)
 app.include_router(make_router())
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return pipeline.handle(app, event, context)
+    return pipeline.handle(app, event, context, logger)

@@ -8,7 +8,7 @@ and moto's server.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 
@@ -46,24 +46,20 @@ class Settings:
     fallback_usage_key: str = ""
 
 
+_TRAILING_SLASH_TRIMMED = frozenset({"short_base_url", "api_base_url", "redirect_origin"})
+
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    env = os.environ
-    return Settings(
-        table_name=env.get("TABLE_NAME", "qrpro"),
-        idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "qrpro-idempotency"),
-        short_base_url=env.get("SHORT_BASE_URL", "https://aqr.net").rstrip("/"),
-        api_base_url=env.get("API_BASE_URL", "https://pro.qr.abundera.ai/api").rstrip("/"),
-        redirect_origin=env.get("REDIRECT_ORIGIN", "").rstrip("/"),
-        cursor_secret=env.get("CURSOR_SECRET", ""),
-        cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
-        webhook_key=env.get("WEBHOOK_KEY", ""),
-        webhook_key_arn=env.get("WEBHOOK_KEY_ARN", ""),
-        scans_queue_url=env.get("SCANS_QUEUE_URL", ""),
-        webhooks_queue_url=env.get("WEBHOOKS_QUEUE_URL", ""),
-        export_bucket=env.get("EXPORT_BUCKET", ""),
-        ses_sender=env.get("SES_SENDER", "no-reply@aqr.net"),
-        allow_loopback_webhooks=_bool(env.get("ALLOW_LOOPBACK_WEBHOOKS")),
-        fallback_usage_key=env.get("FALLBACK_USAGE_KEY", ""),
-    )
+    """Each field from the environment variable of its name in capitals (``TABLE_NAME``...),
+    else its default above."""
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        raw = os.environ.get(field.name.upper())
+        if raw is None:
+            continue
+        if isinstance(field.default, bool):
+            values[field.name] = _bool(raw, field.default)
+        else:
+            values[field.name] = raw.rstrip("/") if field.name in _TRAILING_SLASH_TRIMMED else raw
+    return Settings(**values)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
 from openapi_spec_validator import validate
 
 CONTRACT_OPERATIONS = {
@@ -236,7 +237,7 @@ def _get(path: str, stage_path: str | None = None) -> dict[str, Any]:
     event = {"httpMethod": "GET", "path": path, "headers": {}, "multiValueHeaders": {},
              "queryStringParameters": None, "body": None, "isBase64Encoded": False,
              "requestContext": {"requestId": "r1", "path": stage_path or path, "stage": "prod"}}
-    return pipeline.handle(app, event, None)
+    return pipeline.handle(app, event, None, Logger())
 
 
 def test_the_reference_page_and_its_assets_need_no_key() -> None:

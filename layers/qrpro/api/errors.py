@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from qrpro.domain.errors import ApiError, MethodNotAllowed, NotFound
 
 JSON = "application/json; charset=utf-8"
-logger = Logger(service="qrpro")
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -52,8 +51,9 @@ def _validation_message(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def install(app: APIGatewayRestResolver) -> None:
-    """Register the exception handlers on a resolver."""
+def install(app: APIGatewayRestResolver, logger: Logger) -> None:
+    """Register the exception handlers on a resolver; unhandled errors go to the
+    function's ``logger`` (the one carrying the Lambda context)."""
 
     @app.exception_handler(ApiError)
     def _api_error(err: ApiError) -> Response:

@@ -10,15 +10,14 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from qrpro.api.context import caller, now
 from qrpro.api.errors import JSON
-from qrpro.api.openapi import errors
-from qrpro.data import exports
+from qrpro.api.openapi import Documented, errors
 
 
-class ExportLink(BaseModel):
+class ExportLink(Documented):
     """Where to download the export ZIP."""
 
     url: str = Field(description="presigned S3 URL of the ZIP, valid 15 minutes")
@@ -56,6 +55,8 @@ def make_router() -> APIGatewayRouter:
     def get_export(delivery: Annotated[Literal["url"] | None, Query(
             description="`url`: answer `200 {url, expires_at}` instead of the file")] = None):
         # No return annotation on purpose: Powertools would validate (and re-serialise) the ZIP bytes against it.
+        from qrpro.data import exports  # the api function has this route for its document only: import on use
+
         out = exports.export(caller(router).scope, caller(router).plan, now(router))
         link = json.dumps({"url": out.url, "expires_at": out.expires_at}, separators=(",", ":"))
         headers = {"Cache-Control": "no-store"}

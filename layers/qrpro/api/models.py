@@ -1,14 +1,17 @@
 """Response models: the API's objects (docs/api.md) as the OpenAPI document
 shows them. Routes name them in ``errors(..., ok=Model)``; they
 document, they do not validate (the routes return plain dicts built by the
-data layer). Extra properties are allowed: documentation, not a filter."""
+data layer). Extra properties are allowed: documentation, not a filter.
+Their schemas are built when the document is (``defer_build``), not at every
+cold start of the api function."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
+from qrpro.api.openapi import Documented
 from qrpro.domain.codes import CodeStatus, FrameStyle, HistoryField, LogoKey
 from qrpro.domain.plans import PlanName, PlanStatus
 from qrpro.domain.scope import Role, ScopeType
@@ -43,7 +46,7 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 # -- codes (docs/api.md section 6) ---------------------------------------------------------------
 
-class Scope(BaseModel):
+class Scope(Documented):
     """Whose data a request works on: the user's own, or a team's."""
 
     model_config = _examples({"type": "user"}, {"type": "team", "team_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -54,7 +57,7 @@ class Scope(BaseModel):
     role: Role | None = Field(None, description="the caller's role in the team (team context only)")
 
 
-class Code(BaseModel):
+class Code(Documented):
     """A dynamic code."""
 
     model_config = _examples(_CODE_EXAMPLE)
@@ -78,7 +81,7 @@ class Code(BaseModel):
     updated_at: int
 
 
-class CodeList(BaseModel):
+class CodeList(Documented):
     """One page of the scope's codes, newest first."""
 
     model_config = _examples({"codes": [_CODE_EXAMPLE], "plan": "business", "plan_limit": 500,
@@ -91,7 +94,7 @@ class CodeList(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last one")
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Documented):
     model_config = ConfigDict(populate_by_name=True)
 
     at: int
@@ -102,7 +105,7 @@ class HistoryEntry(BaseModel):
     by: str = Field(description="user id, or `system` for the expiry job")
 
 
-class History(BaseModel):
+class History(Documented):
     """Destination and status changes, newest first."""
 
     model_config = _examples({"history": [{"at": 1713370000, "field": "url", "from": "https://example.com/old",
@@ -112,7 +115,7 @@ class History(BaseModel):
     history: list[HistoryEntry]
 
 
-class ImportResult(BaseModel):
+class ImportResult(Documented):
     """The codes an import created, in input order."""
 
     model_config = _examples({"codes": [_CODE_EXAMPLE], "count": 1})
@@ -121,12 +124,12 @@ class ImportResult(BaseModel):
     count: int
 
 
-class BulkFailure(BaseModel):
+class BulkFailure(Documented):
     id: str
     error: str = Field(description="the error code the single-code operation would answer (e.g. not_found)")
 
 
-class BulkResult(BaseModel):
+class BulkResult(Documented):
     """What a bulk action applied, and what it could not."""
 
     model_config = _examples({"updated": ["0b7c52d4-3f5e-4d3a-9a43-2f1f0c9b8e11"],
@@ -138,7 +141,7 @@ class BulkResult(BaseModel):
 
 # -- groups (section 8) ------------------------------------------------------------------------
 
-class Group(BaseModel):
+class Group(Documented):
     model_config = _examples(_GROUP_EXAMPLE)
 
     id: str
@@ -168,7 +171,7 @@ class GroupDeleted(Group):
     ungrouped_code_ids: list[str]
 
 
-class GroupList(BaseModel):
+class GroupList(Documented):
     model_config = _examples({"groups": [_GROUP_EXAMPLE]})
 
     groups: list[Group]
@@ -176,7 +179,7 @@ class GroupList(BaseModel):
 
 # -- teams (section 9) --------------------------------------------------------------------------
 
-class Team(BaseModel):
+class Team(Documented):
     model_config = _examples({"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "name": "Marketing", "plan": "team",
                               "role": "admin", "member_count": 4})
 
@@ -187,19 +190,19 @@ class Team(BaseModel):
     member_count: int
 
 
-class TeamList(BaseModel):
+class TeamList(Documented):
     teams: list[Team]
     current_team_id: str | None = Field(description="the team the API works on; null: the user's own data")
 
 
-class Member(BaseModel):
+class Member(Documented):
     user_id: str
     email: str
     role: Role
     joined_at: int | None
 
 
-class MemberList(BaseModel):
+class MemberList(Documented):
     model_config = _examples({"members": [{"user_id": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
                                            "email": "ana@example.com", "role": "owner", "joined_at": 1713288000}]})
 
@@ -208,7 +211,7 @@ class MemberList(BaseModel):
 
 # -- webhooks (section 10) ----------------------------------------------------------------------
 
-class Webhook(BaseModel):
+class Webhook(Documented):
     model_config = _examples(_WEBHOOK_EXAMPLE)
 
     id: str
@@ -229,18 +232,18 @@ class WebhookCreated(Webhook):
     secret: str = Field(description="`whsec_...`: verifies the `webhook-signature` header (Standard Webhooks)")
 
 
-class WebhookDeleted(BaseModel):
+class WebhookDeleted(Documented):
     model_config = _examples({"id": _WEBHOOK_EXAMPLE["id"], "deleted": True})
 
     id: str
     deleted: bool
 
 
-class WebhookList(BaseModel):
+class WebhookList(Documented):
     webhooks: list[Webhook]
 
 
-class Delivery(BaseModel):
+class Delivery(Documented):
     """One delivery attempt."""
 
     model_config = _examples(_DELIVERY_EXAMPLE)
@@ -256,11 +259,11 @@ class Delivery(BaseModel):
     next_retry_at: int | None = Field(description="when the next attempt is due; null when done")
 
 
-class DeliveryList(BaseModel):
+class DeliveryList(Documented):
     deliveries: list[Delivery]
 
 
-class Secret(BaseModel):
+class Secret(Documented):
     model_config = _examples({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
 
     secret: str
@@ -268,7 +271,7 @@ class Secret(BaseModel):
 
 # -- user and keys (section 11) -----------------------------------------------------------------
 
-class Limits(BaseModel):
+class Limits(Documented):
     codes: int
     requests_per_day: int
     scans_per_month: int
@@ -276,7 +279,7 @@ class Limits(BaseModel):
     hourly_analytics: bool
 
 
-class User(BaseModel):
+class User(Documented):
     model_config = _examples({"id": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a", "email": "ana@example.com",
                               "plan": "business", "plan_status": "active", "scope": {"type": "user"},
                               "current_team_id": None,
@@ -292,24 +295,24 @@ class User(BaseModel):
     limits: Limits
 
 
-class RequestsToday(BaseModel):
+class RequestsToday(Documented):
     used: int
     limit: int
     reset_at: int = Field(description="unix seconds of the next UTC midnight")
 
 
-class CodesUsed(BaseModel):
+class CodesUsed(Documented):
     used: int = Field(description="active + paused codes")
     limit: int
 
 
-class ScansThisMonth(BaseModel):
+class ScansThisMonth(Documented):
     used: int
     cap: int
     month: str = Field(description="YYYY-MM (UTC)")
 
 
-class Usage(BaseModel):
+class Usage(Documented):
     model_config = _examples({"requests_today": {"used": 12, "limit": 1000, "reset_at": 1713398400},
                               "codes": {"used": 42, "limit": 500},
                               "scans_this_month": {"used": 5210, "cap": 1000000, "month": "2026-11"}})
@@ -319,7 +322,7 @@ class Usage(BaseModel):
     scans_this_month: ScansThisMonth
 
 
-class Key(BaseModel):
+class Key(Documented):
     id: str
     label: str
     prefix: str = Field(description="the first 16 characters of the token")
@@ -327,7 +330,7 @@ class Key(BaseModel):
     last_used_at: int | None
 
 
-class KeyList(BaseModel):
+class KeyList(Documented):
     """The caller's keys, newest first: never a token nor its hash."""
 
     model_config = _examples({"keys": [{"id": "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8", "label": "CI",
@@ -340,7 +343,7 @@ class KeyList(BaseModel):
     plan: PlanName
 
 
-class KeyRevoked(BaseModel):
+class KeyRevoked(Documented):
     model_config = _examples({"id": "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8", "revoked": True})
 
     id: str

@@ -14,7 +14,14 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
 }
 
 
-class ErrorBody(BaseModel):
+class Documented(BaseModel):
+    """The base of the models that only document (responses): their schemas are
+    built with the document (``defer_build``), not at every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorBody(Documented):
     """The error envelope: a machine-readable `error` code plus context."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [

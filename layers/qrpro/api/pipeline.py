@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from qrpro.api.errors import JSON, error_response, internal_error, logger
+from qrpro.api.errors import JSON, error_response, internal_error
 from qrpro.data import accounts, ratelimit
 from qrpro.domain.errors import (
     ApiError,
@@ -111,7 +112,7 @@ def _build(err_response: Any) -> dict[str, Any]:
                                   **{k: [v] for k, v in err_response.headers.items()}}}
 
 
-def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
+def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, logger: Logger,
            clock: Callable[[], float] = time.time) -> dict[str, Any]:
     now = int(clock())
     method = str(event.get("httpMethod", "GET")).upper()

@@ -4,6 +4,8 @@
 ``7`` is not a string (contract section 1: ``400 validation_error`` on that
 field). A JSON array where an object is expected is refused before routing
 (``qrpro.api.pipeline``), since the body never reaches a model as an array.
+``defer_build``: a model's validator is built on its first use, so a cold
+start pays only for the bodies its request has.
 """
 
 from __future__ import annotations
@@ -12,4 +14,4 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)

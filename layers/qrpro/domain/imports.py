@@ -4,6 +4,7 @@ or a `codes.csv`; validated as a whole before anything is written."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -12,7 +13,11 @@ from qrpro.domain.codes import CodeCreate
 from qrpro.domain.errors import PayloadTooLarge, ValidationFailed
 
 MAX_ITEMS = 1000
-_ITEMS = TypeAdapter(list[CodeCreate])
+
+
+@cache
+def _items() -> TypeAdapter[list[CodeCreate]]:
+    return TypeAdapter(list[CodeCreate])  # built on the first import, not at every cold start
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -56,7 +61,7 @@ def validate(items: list[Any]) -> list[dict[str, Any]]:
     if not items:
         raise ValidationFailed("codes", "no codes to import")
     try:
-        models = _ITEMS.validate_python(items)
+        models = _items().validate_python(items)
     except ValidationError as err:
         first = err.errors()[0]
         message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"].removeprefix(
