@@ -4,7 +4,8 @@
   answers 401 with the ``not_signed_in`` gateway response;
 - a token that is not a live key → Deny: the ``ACCESS_DENIED`` gateway
   response is rewritten to ``401 invalid_api_key``;
-- a live key → Allow, with the user and key ids as context for the function,
+- a live key → Allow (every route of the stage: the same answer would hold
+  for any of them), with the user and key ids as context for the function,
   and as ``usageIdentifierKey`` the key's own API Gateway key, or, until it
   has one (sync pending, failed, or past the account's 10,000 keys), the
   stack's fallback key: API Gateway never refuses a live key for want of one.
@@ -16,6 +17,11 @@ import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrpro.config import settings
@@ -32,37 +38,22 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-def _header(event: dict[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def _policy(effect: str, resource: str, context: dict[str, str] | None = None,
-            usage_key: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "principalId": (context or {}).get("user_id", "anonymous"),
-        "policyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}]},
-    }
-    if context:
-        out["context"] = context
-    if usage_key:
-        out["usageIdentifierKey"] = usage_key
-    return out
-
-
 @logger.inject_lambda_context(log_event=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    resource = str(event.get("methodArn", "*"))
-    token = bearer_token(_header(event, "authorization"))
+@event_source(data_class=APIGatewayAuthorizerRequestEvent)
+def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
+    token = bearer_token(event.headers.get("authorization"))
     if token is None:
         raise Unauthorized()
     item = apikeys.lookup(token)
     if item is None:
         logger.info("denied: not a live key")
-        return _policy("Deny", resource)
+        denied = APIGatewayAuthorizerResponse.from_route_arn(event.method_arn, principal_id="anonymous")
+        denied.deny_all_routes()
+        return denied.asdict()
     apikeys.touch(token_hash(token), item, int(time.time()))
-    return _policy("Allow", resource, {"user_id": item["user_id"], "key_id": item["key_id"]},
-                   item.get("usage_key") or settings().fallback_usage_key)
+    allowed = APIGatewayAuthorizerResponse.from_route_arn(
+        event.method_arn, principal_id=item["user_id"],
+        context={"user_id": item["user_id"], "key_id": item["key_id"]},
+        usage_identifier_key=item.get("usage_key") or settings().fallback_usage_key)
+    allowed.allow_all_routes()
+    return allowed.asdict()
