@@ -119,3 +119,14 @@ def test_lambda_code_imports_nothing_python_313_removed() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in REMOVED_BY_313, f"{path}: {name}"
+
+
+def test_ruff_and_mypy_check_for_the_lambda_runtime_python() -> None:
+    import tomllib
+
+    from infra.constructs.functions import RUNTIME
+
+    version = RUNTIME.name.removeprefix("python")  # "3.13"
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert config["tool"]["mypy"]["python_version"] == version
+    assert config["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")

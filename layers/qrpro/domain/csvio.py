@@ -355,7 +355,7 @@ def _member(zf: zipfile.ZipFile, name: str, when: int) -> Iterator[IO[bytes]]:
     info = zipfile.ZipInfo(name, date_time=utc(when).timetuple()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
-    if sys.version_info >= (3, 13):
+    if sys.version_info >= (3, 13):  # noqa: UP036 - the tests run on 3.11
         info.compress_level = LEVEL
     else:
         setattr(info, "_compresslevel", LEVEL)  # noqa: B010 - its name before Python 3.13
