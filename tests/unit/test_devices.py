@@ -1,10 +1,10 @@
-"""What a scan keeps of a request: device class, country, bot or not."""
+"""What a scan keeps of a request: device class, OS class, country, bot or not."""
 
 from __future__ import annotations
 
 import pytest
 
-from qrpro.domain.devices import country, device, is_bot
+from qrpro.domain.devices import country, device, is_bot, os_class
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")
@@ -35,6 +35,20 @@ CHROMEBOOK = "Mozilla/5.0 (X11; CrOS x86_64 15633.69.0) AppleWebKit/537.36 (KHTM
 ])
 def test_device_classes(ua: str | None, expected: str) -> None:
     assert device(ua) == expected
+
+
+@pytest.mark.parametrize(("ua", "expected"), [
+    (IPHONE, "ios"), (IPAD, "ios"),
+    ("Mozilla/5.0 (iPod touch; CPU iPhone OS 12_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", "ios"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "CriOS/124.0 Mobile/15E148 Safari/604.1", "ios"),
+    (ANDROID_PHONE, "android"), (CUBOT_PHONE, "android"), (ANDROID_TABLET, "android"), (KINDLE, "android"),
+    ("Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) Mobile Safari/537.36", "other"),
+    (WINDOWS, "other"), (MAC, "other"), (LINUX, "other"), (CHROMEBOOK, "other"),
+    ("curl/8.5.0", "other"), ("", "other"), (None, "other"),
+])
+def test_os_classes(ua: str | None, expected: str) -> None:
+    assert os_class(ua) == expected
 
 
 @pytest.mark.parametrize("ua", [

@@ -1,6 +1,6 @@
-"""What a scan keeps of the request: a device class and a country (docs/api.md
-section 7, "Privacy"). Pure functions; the User-Agent is read once here and
-discarded by the caller.
+"""What a scan keeps of the request: a device class, an OS class and a country
+(docs/api.md section 7, "Privacy"; the OS class serves routing, section 14).
+Pure functions; the User-Agent is read once here and discarded by the caller.
 
 Kept import-light (``re`` only): the redirect function imports this on its hot
 path.
@@ -12,6 +12,8 @@ import re
 
 MOBILE, TABLET, DESKTOP, UNKNOWN = "mobile", "tablet", "desktop", "unknown"
 DEVICES = (MOBILE, TABLET, DESKTOP, UNKNOWN)
+IOS, ANDROID, OTHER = "ios", "android", "other"
+OSES = (IOS, ANDROID, OTHER)
 UNKNOWN_COUNTRY = "XX"  # stored for a missing or invalid country; always folded into "Other"
 
 # Crawlers, monitors and link-preview fetchers: redirected, never counted.
@@ -30,6 +32,10 @@ _TABLET = re.compile(r"ipad|tablet|kindle|silk/|playbook|nexus (?:7|9|10)\b|sm-t
 _MOBILE = re.compile(r"mobi|iphone|ipod|android|windows phone|blackberry|bb10|opera mini|iemobile|webos",
                      re.IGNORECASE)
 _DESKTOP = re.compile(r"windows nt|macintosh|mac os x|x11|linux|cros|freebsd|openbsd", re.IGNORECASE)
+# Windows Phone sends "Android" too; iPadOS in desktop mode sends a Macintosh UA (it reads as "other").
+_WINDOWS_PHONE = re.compile(r"windows phone", re.IGNORECASE)
+_ANDROID = re.compile(r"android", re.IGNORECASE)
+_IOS = re.compile(r"iphone|ipad|ipod", re.IGNORECASE)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # User-assigned ISO 3166 codes (no country): AA, QM-QZ, XA-XZ, ZZ; CDNs send XX or T1 for "unknown"/Tor.
 _NOT_A_COUNTRY = re.compile(r"^(?:AA|Q[M-Z]|X[A-Z]|ZZ)$")
@@ -50,6 +56,17 @@ def device(user_agent: str | None) -> str:
     if _DESKTOP.search(user_agent):
         return DESKTOP
     return UNKNOWN
+
+
+def os_class(user_agent: str | None) -> str:
+    """``ios``, ``android`` or ``other``: the phone OS, for app-store routing."""
+    if not user_agent or _WINDOWS_PHONE.search(user_agent):
+        return OTHER
+    if _ANDROID.search(user_agent):
+        return ANDROID
+    if _IOS.search(user_agent):
+        return IOS
+    return OTHER
 
 
 def country(value: str | None) -> str:
