@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 import segno
+from segno.utils import matrix_to_lines
 
 from qrpro.domain.codes import FrameStyle
 from qrpro.domain.style import ERROR_LEVELS
@@ -103,18 +104,9 @@ def logo_patch(size: int) -> int:
 
 
 def _runs(matrix: list[bytearray]) -> tuple[tuple[int, int, int], ...]:
-    out: list[tuple[int, int, int]] = []
-    for y, row in enumerate(matrix):
-        x, n = 0, len(row)
-        while x < n:
-            if row[x]:
-                start = x
-                while x < n and row[x]:
-                    x += 1
-                out.append((y, start, x - start))
-            else:
-                x += 1
-    return tuple(out)
+    """The dark runs (row, column, length) of ``matrix``, found by segno (which
+    also reports an empty run when the first row starts light: dropped)."""
+    return tuple((y, x1, x2 - x1) for (x1, y), (x2, _) in matrix_to_lines(matrix, 0, 0) if x2 > x1)
 
 
 def caption_of(frame_text: str | None) -> str:
