@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 import segno
-from segno.utils import matrix_to_lines
+from segno.utils import matrix_to_lines  # type: ignore[attr-defined]  # segno ships stubs only for its top level
 
 from qrpro.domain.codes import FrameStyle
 from qrpro.domain.style import ERROR_LEVELS
