@@ -55,23 +55,23 @@ CASES: list[tuple[str, str, dict[str, object]]] = [
 
 
 def run_case(index: int, repeat: int) -> dict[str, object]:
-    from qrpro.domain import qr
+    from qrpro import images
 
     name, data, options = CASES[index]
     layout_opts = {k: v for k, v in options.items() if k not in ("fmt", "scale")}
     full = {"dark": "#000000", "light": "#ffffff", "error": "m", "border": 4, "frame_style": "none",
             "frame_text": None, "logo_key": None, **layout_opts}
     tracemalloc.start()
-    out = qr.render(data, **options)  # type: ignore[arg-type]  # warm-up
+    out = images.render(data, **options)  # type: ignore[arg-type]  # warm-up
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     totals, layouts = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        scene = qr.layout(data, **full)  # type: ignore[arg-type]
+        scene = images.layout(data, **full)  # type: ignore[arg-type]
         layouts.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        out = qr.render(data, **options)  # type: ignore[arg-type]
+        out = images.render(data, **options)  # type: ignore[arg-type]
         totals.append(time.perf_counter() - t0)
     scale = int(options.get("scale", 10))  # type: ignore[call-overload]
     return {"case": name, "version": scene.version, "error": scene.error, "logo": scene.logo,

@@ -11,7 +11,7 @@ import io
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import cairosvg
 import pytest
@@ -20,12 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from qrpro.domain import logos, qr
+from qrpro import images
+from qrpro.domain.codes import FrameStyle, LogoKey
 from qrpro.domain.style import contrast_ratio, luminance
+from qrpro.images import logos
+from qrpro.images.layout import _runs
+from qrpro.images.shapes import Ellipse, Polygon, Rect, place
 
 SHORT_URL = "https://aqr.net/aBc123x"
 DEST_URL = "https://example.com/landing/spring-2024?utm_source=print&utm_campaign=q2"
-FRAMES = qr.FRAME_STYLES
+FRAMES = images.FRAME_STYLES
 LOGOS: tuple[str | None, ...] = (None, *logos.KEYS)
 
 
@@ -133,62 +137,86 @@ def decode(fmt: str, data: bytes) -> list[str]:
 def test_every_combination_decodes_exactly(frame: str, logo: str | None) -> None:
     for variant_url in (SHORT_URL, DEST_URL):  # dynamic, static
         for fmt in ("svg", "png", "pdf"):
-            image = qr.render(variant_url, fmt=fmt, scale=4, border=4, frame_style=frame,
-                              frame_text="Scan for the menu", logo_key=logo)
+            image = images.render(variant_url, fmt=fmt, scale=4, border=4, frame_style=frame,
+                                  frame_text="Scan for the menu", logo_key=logo)
             assert decode(fmt, image) == [variant_url], (fmt, frame, logo, variant_url)
 
 
 def test_logo_forces_level_h_and_stays_small() -> None:
-    scene = qr.layout(SHORT_URL, dark="#000000", light="#ffffff", error="l", border=4, frame_style="none",
-                      frame_text=None, logo_key="wifi")
+    scene = images.layout(SHORT_URL, dark="#000000", light="#ffffff", error="l", border=4, frame_style="none",
+                          frame_text=None, logo_key="wifi")
     assert scene.error == "h" and scene.logo
     for version in range(1, 41):
         n = 17 + 4 * version
-        p = qr.logo_patch(n)
+        p = images.logo_patch(n)
         assert p % 2 == 1 and p * p / (n * n) <= 0.09
 
 
 def test_long_url_drops_the_logo_but_still_decodes() -> None:
     url = "https://example.com/" + "a" * (2048 - 20)
-    scene = qr.layout(url, dark="#000000", light="#ffffff", error="h", border=4, frame_style="none",
-                      frame_text=None, logo_key="link")
+    scene = images.layout(url, dark="#000000", light="#ffffff", error="h", border=4, frame_style="none",
+                          frame_text=None, logo_key="link")
     assert not scene.logo and scene.error == "m" and scene.version >= 37
-    image = qr.render(url, fmt="png", scale=2, error="h", logo_key="link", frame_style="banner-top")
+    image = images.render(url, fmt="png", scale=2, error="h", logo_key="link", frame_style="banner-top")
     assert decode_png(image) == [url]
 
 
 def test_data_that_fits_nowhere() -> None:
-    with pytest.raises(qr.DataTooLong):
-        qr.render("https://example.com/" + "\u00e9" * 3000, fmt="svg")
+    with pytest.raises(images.DataTooLong):
+        images.render("https://example.com/" + "\u00e9" * 3000, fmt="svg")
 
 
 def test_unknown_options_are_rejected() -> None:
     with pytest.raises(ValueError):
-        qr.render(SHORT_URL, fmt="gif")
+        images.render(SHORT_URL, fmt="gif")
     with pytest.raises(ValueError):
-        qr.render(SHORT_URL, frame_style="circle")
+        images.render(SHORT_URL, frame_style="circle")
     with pytest.raises(ValueError):
-        qr.render(SHORT_URL, logo_key="tiktok")
+        images.render(SHORT_URL, logo_key="tiktok")
 
+
+
+def test_frame_styles_and_logo_keys_come_from_the_code_model() -> None:
+    """One list each: the image package derives them from domain/codes.py, and
+    every logo key has a drawing (a key added there without one fails here)."""
+    assert get_args(FrameStyle.__value__) == images.FRAME_STYLES
+    assert get_args(LogoKey.__value__) == logos.KEYS
+    assert set(logos.PRESETS) == set(logos.KEYS)
+
+
+def test_a_logo_is_placed_inverted_on_its_badge() -> None:
+    """One shape vocabulary: a preset (unit box, ink = glyph) placed on the dark
+    badge scales and offsets every shape and swaps ink for the light colour."""
+    placed = place((Rect(0.1, 0.2, 0.5, 0.25, 0.05), Ellipse(0.5, 0.5, 0.2, 0.1, ink=False),
+                    Polygon(((0, 0), (1, 0), (0.5, 1 / 3)))), 10, 20, 3, invert=True)
+    assert placed == [Rect(10.3, 20.6, 1.5, 0.75, 0.15, ink=False), Ellipse(11.5, 21.5, 0.6, 0.3, ink=True),
+                      Polygon(((10, 20), (13, 20), (11.5, 21.0)), ink=False)]
+    assert place((Rect(0, 0, 1, 1),), 0, 0, 2) == [Rect(0, 0, 2, 2, ink=True)]
+
+
+def test_module_runs_skip_empty_rows_and_light_starts() -> None:
+    """segno's run finder reports an empty run when the first row starts light; the scene has none."""
+    assert _runs([bytearray([0, 1, 1]), bytearray([0, 0, 0]), bytearray([1, 0, 1])]) == (
+        (0, 1, 2), (2, 0, 1), (2, 2, 1))
 
 def test_caption_appears_in_svg_and_pdf() -> None:
-    svg = qr.render(SHORT_URL, fmt="svg", frame_style="scan-me", frame_text="Menu & <drinks>")
+    svg = images.render(SHORT_URL, fmt="svg", frame_style="scan-me", frame_text="Menu & <drinks>")
     assert b"Menu &amp; &lt;drinks&gt;</text>" in svg
-    pdf = qr.render(SHORT_URL, fmt="pdf", frame_style="banner-top", frame_text="Caf\u00e9 (menu)")
+    pdf = images.render(SHORT_URL, fmt="pdf", frame_style="banner-top", frame_text="Caf\u00e9 (menu)")
     assert b"(Caf\\351 \\(menu\\)) Tj" in check_pdf(pdf)
-    assert b">SCAN ME</text>" in qr.render(SHORT_URL, fmt="svg", frame_style="banner-bottom", frame_text="")
-    assert b"<text" not in qr.render(SHORT_URL, fmt="svg", frame_text="ignored without a frame")
+    assert b">SCAN ME</text>" in images.render(SHORT_URL, fmt="svg", frame_style="banner-bottom", frame_text="")
+    assert b"<text" not in images.render(SHORT_URL, fmt="svg", frame_text="ignored without a frame")
 
 
 def test_frame_keeps_a_quiet_zone_even_with_border_0() -> None:
     for frame in FRAMES[1:]:
-        image = qr.render(DEST_URL, fmt="png", scale=3, border=0, frame_style=frame, frame_text="x" * 40)
+        image = images.render(DEST_URL, fmt="png", scale=3, border=0, frame_style=frame, frame_text="x" * 40)
         assert decode_png(image) == [DEST_URL]
 
 
 def test_png_is_two_colour_with_the_style_colours() -> None:
-    image = qr.render(SHORT_URL, fmt="png", scale=3, dark="#1a237e", light="#fff8e1", logo_key="pdf",
-                      frame_style="scan-me")
+    image = images.render(SHORT_URL, fmt="png", scale=3, dark="#1a237e", light="#fff8e1", logo_key="pdf",
+                          frame_style="scan-me")
     im = Image.open(io.BytesIO(image))
     assert im.mode == "P"
     assert sorted(c for _, c in im.convert("RGB").getcolors() or []) == [(0x1A, 0x23, 0x7E), (0xFF, 0xF8, 0xE1)]
@@ -196,9 +224,9 @@ def test_png_is_two_colour_with_the_style_colours() -> None:
 
 
 def test_png_size_follows_scale_and_border() -> None:
-    im = Image.open(io.BytesIO(qr.render(SHORT_URL, fmt="png", scale=7, border=3)))
-    n = qr.layout(SHORT_URL, dark="#000000", light="#ffffff", error="m", border=0, frame_style="none",
-                  frame_text=None, logo_key=None).width
+    im = Image.open(io.BytesIO(images.render(SHORT_URL, fmt="png", scale=7, border=3)))
+    n = images.layout(SHORT_URL, dark="#000000", light="#ffffff", error="m", border=0, frame_style="none",
+                      frame_text=None, logo_key=None).width
     assert im.size == ((n + 6) * 7, (n + 6) * 7)
 
 
@@ -206,10 +234,10 @@ def test_png_size_follows_scale_and_border() -> None:
 def test_deterministic(fmt: str) -> None:
     options: dict[str, Any] = {"fmt": fmt, "scale": 5, "border": 2, "frame_style": "scan-me",
                                "frame_text": "Scan me", "logo_key": "menu", "dark": "#123456"}
-    first = qr.render(DEST_URL, **options)
-    assert qr.render(DEST_URL, **options) == first
-    assert qr.cache_key(DEST_URL, **options) == qr.cache_key(DEST_URL, **options)
-    assert qr.cache_key(DEST_URL, **{**options, "scale": 6}) != qr.cache_key(DEST_URL, **options)
+    first = images.render(DEST_URL, **options)
+    assert images.render(DEST_URL, **options) == first
+    assert images.cache_key(DEST_URL, **options) == images.cache_key(DEST_URL, **options)
+    assert images.cache_key(DEST_URL, **{**options, "scale": 6}) != images.cache_key(DEST_URL, **options)
     if fmt == "png":  # only the critical chunks: no tIME, tEXt, pHYs, ...
         kinds, pos = [], 8
         while pos < len(first):
@@ -244,7 +272,7 @@ def test_random_styles_and_urls_decode(style: dict[str, Any], host: str, path: s
                                        fmt: str) -> None:
     url = f"{scheme}://{host}/{path}"
     assert len(url) <= 2048
-    image = qr.render(url, fmt=fmt, **style)
+    image = images.render(url, fmt=fmt, **style)
     assert decode(fmt, image) == [url]
 
 
@@ -348,8 +376,8 @@ def test_route_default_is_dynamic_svg_with_the_code_style(app: Api) -> None:
     resp = call(app)
     assert header(resp, "Content-Type") == "image/svg+xml"
     body = body_bytes(resp)
-    assert body == qr.render(SHORT_URL, fmt="svg", dark="#102030", scale=3, border=2, frame_style="scan-me",
-                             frame_text="SCAN ME", logo_key="email")
+    assert body == images.render(SHORT_URL, fmt="svg", dark="#102030", scale=3, border=2, frame_style="scan-me",
+                                 frame_text="SCAN ME", logo_key="email")
     assert decode_svg(body) == [SHORT_URL]
 
 

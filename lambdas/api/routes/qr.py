@@ -8,10 +8,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from qrpro import images
 from qrpro.api.context import caller
 from qrpro.api.openapi import errors
 from qrpro.data import codes
-from qrpro.domain import qr, style
+from qrpro.domain import style
 from qrpro.domain.errors import ValidationFailed
 
 router = APIGatewayRouter()
@@ -49,8 +50,8 @@ def etag_matches(header: str | None, etag: str) -> bool:
 )
 def get_qr(
     code_id: str,
-    format: Annotated[qr.QrFormat, Query(description="image format")] = "svg",
-    variant: Annotated[qr.QrVariant,
+    format: Annotated[images.QrFormat, Query(description="image format")] = "svg",
+    variant: Annotated[images.QrVariant,
                        Query(description="`dynamic` encodes short_url, `static` the destination url")] = "dynamic",
     scale: Annotated[int | None, Query(ge=1, le=style.SCALE_MAX,
                                        description="pixels (PDF: points) per module")] = None,
@@ -68,7 +69,7 @@ def get_qr(
         "scale": opts["scale"], "border": opts["border"], "frame_style": code.get("frame_style") or "none",
         "frame_text": code.get("frame_text") or "", "logo_key": code.get("logo_key") or None,
     }
-    etag = f'"{qr.cache_key(data, **options)}"'
+    etag = f'"{images.cache_key(data, **options)}"'
     shortcode = "".join(ch for ch in str(code.get("shortcode") or "qr") if ch.isalnum())
     headers = {
         "ETag": etag, "Cache-Control": CACHE_CONTROL,
@@ -77,9 +78,9 @@ def get_qr(
     if etag_matches(router.current_event.headers.get("If-None-Match"), etag):
         return Response(status_code=304, body="", headers=headers)
     try:
-        image = qr.render(data, **options)
-    except qr.DataTooLong:
+        image = images.render(data, **options)
+    except images.DataTooLong:
         raise ValidationFailed("variant", "the code's url is too long for a static QR code; "
                                           "use variant=dynamic") from None
     body: str | bytes = image.decode("utf-8") if format == "svg" else image
-    return Response(status_code=200, content_type=qr.CONTENT_TYPES[format], body=body, headers=headers)
+    return Response(status_code=200, content_type=images.CONTENT_TYPES[format], body=body, headers=headers)
