@@ -294,6 +294,7 @@ class Api:
 
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Api:
+    from aws_lambda_powertools import Logger
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
     from lambdas.api.routes import qr as qr_routes
@@ -314,7 +315,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Api:
 
     monkeypatch.setattr(CODES, "load", fake_load)
     resolver = APIGatewayRestResolver(enable_validation=True)
-    errors.install(resolver)
+    errors.install(resolver, Logger())
     # include_router rebinds the module-level router to this resolver (its context and current event);
     # put the api function's resolver back afterwards so later tests in this process still reach it.
     monkeypatch.setattr(qr_routes.router, "api_resolver", getattr(qr_routes.router, "api_resolver", None),
