@@ -17,11 +17,12 @@ from botocore.exceptions import ClientError
 
 from lambdas.redirect import handler as redirect
 from lambdas.scans import handler as consumer
-from qrpro.data import accounts, codes, scans
+from qrpro.data import accounts, scans
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import plan
+from qrpro.services import codes
 from qrpro_cli.runtime import FakeContext
 from tests.conftest import reset_caches
 
