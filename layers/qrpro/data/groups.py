@@ -14,7 +14,7 @@ rules are ``qrpro.services.groups``'.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from qrpro.data import codes
@@ -26,22 +26,48 @@ from qrpro.domain.groups import is_id, name_key
 PUBLIC_FIELDS = ("id", "name", "description", "color", "code_count", "created_at", "updated_at")
 
 
-def public(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": item["id"], "name": item["name"], "description": item.get("description", ""),
-            "color": item.get("color"), "code_count": max(0, int(item.get("code_count", 0))),
-            "created_at": item["created_at"], "updated_at": item["updated_at"]}
+@dataclass(frozen=True)
+class Group:
+    """A stored group; ``scope`` is its partition."""
+
+    scope: str
+    id: str
+    name: str
+    created_at: int = 0
+    updated_at: int = 0
+    description: str = ""
+    color: str | None = None
+    code_count: int = 0
+    created_by: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Group:
+        names = {f.name for f in fields(cls)} - {"scope"}
+        return cls(scope=item["pk"], **{name: item[name] for name in names if name in item})
+
+    def item(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("scope")
+        return {"pk": self.scope, "sk": k.sk_group(self.id), "type": "group", **data}
+
+    def public(self) -> dict[str, Any]:
+        """The group object of docs/api.md (a count briefly below zero during a race reads 0)."""
+        out = {name: getattr(self, name) for name in PUBLIC_FIELDS}
+        out["code_count"] = max(0, int(self.code_count))
+        return out
 
 
 # -- reads --------------------------------------------------------------------------
 
-def get_item(scope: str, group_id: str) -> dict[str, Any] | None:
-    return get_one(scope, k.sk_group(group_id)) if is_id(group_id) else None
+def get_item(scope: str, group_id: str) -> Group | None:
+    item = get_one(scope, k.sk_group(group_id)) if is_id(group_id) else None
+    return None if item is None else Group.from_item(item)
 
 
-def list_items(scope: str) -> list[dict[str, Any]]:
-    return list(query_items({"TableName": table(), "ConsistentRead": True,
-                             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-                             "ExpressionAttributeValues": {":pk": av(scope), ":p": av("GROUP#")}}))
+def list_items(scope: str) -> list[Group]:
+    return [Group.from_item(i) for i in query_items({
+        "TableName": table(), "ConsistentRead": True, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+        "ExpressionAttributeValues": {":pk": av(scope), ":p": av("GROUP#")}})]
 
 
 def code_ids(scope: str, group_id: str) -> list[str]:
@@ -70,18 +96,18 @@ def _claim_delete(scope: str, name: str, group_id: str) -> dict[str, Any]:
                        "ConditionExpression": "group_id = :g", "ExpressionAttributeValues": {":g": av(group_id)}}}
 
 
-def create_tx(item: dict[str, Any]) -> Transaction:
-    return (Transaction().add("name", _claim_put(item["pk"], item["name"], item["id"]))
-            .add("group", {"Put": {"TableName": table(), "Item": to_item(item),
+def create_tx(group: Group) -> Transaction:
+    return (Transaction().add("name", _claim_put(group.scope, group.name, group.id))
+            .add("group", {"Put": {"TableName": table(), "Item": to_item(group.item()),
                                    "ConditionExpression": "attribute_not_exists(pk)"}}))
 
 
-def update_tx(group: dict[str, Any], changes: dict[str, Any], now: int) -> Transaction:
+def update_tx(group: Group, changes: dict[str, Any], now: int) -> Transaction:
     """Set ``changes`` (None removes) if the group still has its name; a rename moves the name claim.
     ``code_count`` is never written here (only ``ADD``ed)."""
-    scope, group_id = group["pk"], group["id"]
+    scope, group_id = group.scope, group.id
     sets, removes = ["updated_at = :now"], []
-    values: dict[str, Any] = {":now": av(now), ":old": av(group["name"])}
+    values: dict[str, Any] = {":now": av(now), ":old": av(group.name)}
     names = {"#name": "name"}
     for field, value in changes.items():
         if value is None:
@@ -95,9 +121,9 @@ def update_tx(group: dict[str, Any], changes: dict[str, Any], now: int) -> Trans
         "TableName": table(), "Key": key(scope, k.sk_group(group_id)), "UpdateExpression": expr,
         "ConditionExpression": "attribute_exists(pk) AND #name = :old",
         "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
-    if "name" in changes and name_key(changes["name"]) != name_key(group["name"]):
+    if "name" in changes and name_key(changes["name"]) != name_key(group.name):
         tx.add("name", _claim_put(scope, changes["name"], group_id))
-        tx.add("old_name", _claim_delete(scope, group["name"], group_id))
+        tx.add("old_name", _claim_delete(scope, group.name, group_id))
     return tx
 
 
@@ -115,14 +141,14 @@ def ungroup_tx(code: Code, group_id: str, now: int) -> Transaction:
             .add("event", codes.code_event("code.updated", new, now)))
 
 
-def delete_tx(group: dict[str, Any]) -> Transaction:
+def delete_tx(group: Group) -> Transaction:
     """The group and its name claim, if it still has its name and counts no code."""
-    scope, group_id = group["pk"], group["id"]
+    scope, group_id = group.scope, group.id
     return (Transaction()
             .add("group", {"Delete": {
                 "TableName": table(), "Key": key(scope, k.sk_group(group_id)),
                 "ConditionExpression": "attribute_exists(pk) AND #name = :name AND "
                                        "(attribute_not_exists(code_count) OR code_count <= :zero)",
                 "ExpressionAttributeNames": {"#name": "name"},
-                "ExpressionAttributeValues": {":zero": av(0), ":name": av(group["name"])}}})
-            .add("old_name", _claim_delete(scope, group["name"], group_id)))
+                "ExpressionAttributeValues": {":zero": av(0), ":name": av(group.name)}}})
+            .add("old_name", _claim_delete(scope, group.name, group_id)))

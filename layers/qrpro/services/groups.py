@@ -8,12 +8,13 @@ code of the scope. The role check is the routes' (``qrpro.api.context.mutator``)
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from qrpro.data import codes as code_repo
 from qrpro.data import groups as repo
-from qrpro.data import keys as k
 from qrpro.data.codes import Code
+from qrpro.data.groups import Group
 from qrpro.data.table import Cancelled, Retry, or_not_found, retrying
 from qrpro.domain.codes import EDITABLE
 from qrpro.domain.errors import CodeNotEditable, NotFound, ServiceUnavailable, ValidationFailed
@@ -31,45 +32,43 @@ def _duplicate() -> ValidationFailed:
 
 def list_groups(scope: str) -> list[dict[str, Any]]:
     """Every group of the scope, by name (case-insensitive)."""
-    groups = [repo.public(i) for i in repo.list_items(scope)]
+    groups = [g.public() for g in repo.list_items(scope)]
     return sorted(groups, key=lambda g: (name_key(g["name"]), g["id"]))
 
 
 def get(scope: str, group_id: str) -> dict[str, Any]:
     """The group object plus ``code_ids`` (every code in it, newest first)."""
-    group = repo.public(or_not_found(repo.get_item(scope, group_id)))
+    group = or_not_found(repo.get_item(scope, group_id)).public()
     return {**group, "code_ids": repo.code_ids(scope, group_id)}
 
 
 def create(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]:
     """A new group; a name already used in the scope is ``400`` on ``name``."""
-    group_id = str(uuid.uuid4())
-    item = {"pk": caller.scope, "sk": k.sk_group(group_id), "type": "group", "id": group_id,
-            "name": fields["name"], "description": fields.get("description") or "",
-            "color": fields.get("color"), "code_count": 0, "created_at": now, "updated_at": now,
-            "created_by": caller.user_id}
+    group = Group(scope=caller.scope, id=str(uuid.uuid4()), name=fields["name"],
+                  description=fields.get("description") or "", color=fields.get("color"), created_at=now,
+                  updated_at=now, created_by=caller.user_id)
     try:
-        repo.create_tx(item).run()
+        repo.create_tx(group).run()
     except Cancelled as cancel:
         if "name" in cancel.failed:
             raise _duplicate() from cancel
         raise
-    return repo.public(item)
+    return group.public()
 
 
 def update(caller: Caller, group_id: str, changes: dict[str, Any], now: int) -> dict[str, Any]:
     """Rename, describe, recolour."""
     def attempt() -> dict[str, Any]:
         group = or_not_found(repo.get_item(caller.scope, group_id))
-        if all(changes[f] == group.get(f) for f in changes):
-            return repo.public(group)
+        if all(changes[f] == getattr(group, f) for f in changes):
+            return group.public()
         try:
             repo.update_tx(group, changes, now).run()
         except Cancelled as cancel:
             if "name" in cancel.failed:
                 raise _duplicate() from cancel
             raise Retry() from cancel  # renamed or deleted meanwhile: read again
-        return repo.public({**group, **changes, "updated_at": now})
+        return replace(group, **changes, updated_at=now).public()
 
     return retrying(attempt, attempts=ROUNDS, busy=BUSY)
 
@@ -104,7 +103,7 @@ def delete(caller: Caller, group_id: str, now: int) -> dict[str, Any]:
             repo.delete_tx(group).run()
         except Cancelled as cancel:
             raise Retry() from cancel  # codes moved in, renamed or deleted meanwhile: read again
-        return {**repo.public({**group, "code_count": 0, "updated_at": now}), "deleted": True,
+        return {**replace(group, code_count=0, updated_at=now).public(), "deleted": True,
                 "ungrouped_code_ids": list(dict.fromkeys(ungrouped))}
 
     return retrying(attempt, attempts=ROUNDS, busy=BUSY)
