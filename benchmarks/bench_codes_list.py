@@ -44,9 +44,10 @@ def main() -> None:
 
 
 def run() -> None:
-    from qrpro.data import accounts, apikeys, codes
+    from qrpro.data import accounts, apikeys
     from qrpro.data.aws import ddb
     from qrpro.data.schema import create_tables
+    from qrpro.services import codes
     from tests.conftest import InProcessApi
 
     create_tables(boto3.client("dynamodb"), "bench", "bench-idem")

@@ -106,13 +106,13 @@ def _split(total: int, n: int) -> list[int]:
 def seed_dynamodb(args: argparse.Namespace) -> str:
     """Codes and daily aggregates in DynamoDB Local; returns the scope."""
     from qrpro.data import accounts
-    from qrpro.data import codes as code_data
     from qrpro.data import keys as k
     from qrpro.data.accounts import resolve_caller
     from qrpro.data.aws import ddb
     from qrpro.data.schema import create_tables
     from qrpro.data.table import to_item
     from qrpro.domain.clock import days_back
+    from qrpro.services import codes as code_data
 
     create_tables(ddb(), os.environ["TABLE_NAME"], os.environ["IDEMPOTENCY_TABLE_NAME"])
     user_id = accounts.create_account("bench@example.com", "agency", NOW)

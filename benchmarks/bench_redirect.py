@@ -179,7 +179,8 @@ def with_engines(work: Any) -> Any:
 def hot_path_calls(n: int) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
     from qrpro.config import settings
-    from qrpro.data import accounts, apikeys, codes, scans
+    from qrpro.data import accounts, apikeys, scans
+    from qrpro.services import codes
 
     settings.cache_clear()
     now = int(time.time())

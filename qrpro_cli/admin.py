@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         item = accounts.set_plan(scope, args.plan, args.status, now)
         return {"id": item["id"], "type": item["type"], "plan": item["plan"], "plan_status": item["plan_status"]}
     if cmd == "run-expiry":
-        from qrpro.jobs import expiry
+        from qrpro.services import expiry
 
         return expiry.run(args.now if args.now is not None else now)
     raise SystemExit(f"unknown admin command {cmd}")

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qrpro.jobs import expiry
+from qrpro.services import expiry
 
 logger = Logger(service="qrpro-expiry")
 SAFETY_MS = 10_000  # stop starting new work this long before the function's timeout

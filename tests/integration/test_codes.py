@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from qrpro.data import accounts, codes
+from qrpro.data import accounts
+from qrpro.data import codes as code_repo
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import from_item, key, table
 from qrpro.domain.codes import BASE58, GRACE_SECONDS
 from qrpro.domain.errors import MESSAGES, PlanLimitReached
 from qrpro.domain.scope import user_scope
+from qrpro.services import codes
 
 URL = "https://example.com/landing"
 
@@ -34,7 +36,7 @@ def test_create_returns_the_code_object_and_writes_the_shortcode_projection(api:
                logo_key="instagram")
     assert r.status == 201, r.body
     code = r.json()
-    assert set(code) == set(codes.PUBLIC_FIELDS)
+    assert set(code) == set(code_repo.PUBLIC_FIELDS)
     assert len(code["shortcode"]) == 7 and set(code["shortcode"]) <= set(BASE58)
     assert code["short_url"] == f"https://aqr.net/{code['shortcode']}"
     assert (code["url"], code["label"], code["tag"], code["status"]) == (URL, "Q2 campaign", "q2,print", "active")
@@ -149,8 +151,8 @@ def test_plan_cap_holds_under_50_parallel_creates(make_account: Any) -> None:
     with ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(one, range(50)))
     assert results.count("created") == 1 and results.count("limited") == 49
-    assert codes.codes_used(scope) == 500
-    assert len(list(codes.all_items(scope))) == 1
+    assert code_repo.codes_used(scope) == 500
+    assert len(list(code_repo.all_items(scope))) == 1
 
 
 def test_plan_limit_over_http(api: Any, make_account: Any) -> None:

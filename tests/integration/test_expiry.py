@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 
 from qrpro.data import accounts
-from qrpro.data import codes as code_data
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import from_item, key
@@ -19,7 +18,8 @@ from qrpro.domain.codes import GRACE_SECONDS
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import PLAN_GRACE_SECONDS
 from qrpro.domain.scope import team_scope, user_scope
-from qrpro.jobs import expiry
+from qrpro.services import codes as code_data
+from qrpro.services import expiry
 
 DAY = 86_400
 

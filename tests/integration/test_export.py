@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from qrpro.data import accounts, exports, scans
-from qrpro.data import codes as code_data
+from qrpro.data import codes as code_repo
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import key, to_item
@@ -31,7 +31,8 @@ from qrpro.domain.csvio import CODE_COLUMNS, COUNTRY_COLUMNS, DEVICE_COLUMNS, SC
 from qrpro.domain.imports import validate
 from qrpro.domain.plans import plan
 from qrpro.domain.scope import user_scope
-from qrpro.jobs import expiry
+from qrpro.services import codes as code_data
+from qrpro.services import expiry
 from tests.conftest import reset_caches
 
 BUCKET = "qrpro-exports-test"
@@ -393,8 +394,8 @@ def test_codes_csv_re_imports_through_the_api(api: Any, s3: Any, make_account: A
     after = _rows(_export_codes_csv(api, target.token))
     assert _comparable(after) == _comparable(before)
     assert {row["id"] for row in after}.isdisjoint({row["id"] for row in before})
-    stored = [code_data.public(i, None) for i in code_data.all_items(target.caller().scope)]
-    originals = [code_data.public(i, None) for i in code_data.all_items(source.caller().scope)]
+    stored = [c.public(None) for c in code_repo.all_items(target.caller().scope)]
+    originals = [c.public(None) for c in code_repo.all_items(source.caller().scope)]
     fields = [f for f in ROUND_TRIP_FIELDS if f != "scans_30d"]
     assert sorted(({f: c[f] for f in fields} for c in stored), key=lambda c: c["url"]) == \
         sorted(({f: c[f] for f in fields} for c in originals), key=lambda c: c["url"])
@@ -408,8 +409,8 @@ def test_codes_csv_re_imports_through_the_import_domain(api: Any, s3: Any, make_
         code_data.create(source.caller(), fields, now)
     items = validate(parse_codes_csv(_export_codes_csv(api, source.token)))
     code_data.create_many(target.caller(), items, now)
-    stored = [code_data.public(i, None) for i in code_data.all_items(target.caller().scope)]
-    originals = [code_data.public(i, None) for i in code_data.all_items(source.caller().scope)]
+    stored = [c.public(None) for c in code_repo.all_items(target.caller().scope)]
+    originals = [c.public(None) for c in code_repo.all_items(source.caller().scope)]
     fields = [f for f in ROUND_TRIP_FIELDS if f != "scans_30d"]
     assert sorted(({f: c[f] for f in fields} for c in stored), key=lambda c: c["url"]) == \
         sorted(({f: c[f] for f in fields} for c in originals), key=lambda c: c["url"])

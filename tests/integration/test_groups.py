@@ -11,11 +11,13 @@ from typing import Any
 import boto3
 import pytest
 
-from qrpro.data import accounts, codes, groups
+from qrpro.data import accounts
+from qrpro.data import groups as group_repo
 from qrpro.data import keys as k
 from qrpro.data.table import from_item, key
 from qrpro.domain.errors import MESSAGES, ValidationFailed
 from qrpro.domain.scope import user_scope
+from qrpro.services import codes, groups
 
 NOW = int(time.time())
 
@@ -62,7 +64,7 @@ def count(scope: str, group_id: str) -> int:
 def assert_counts_match(scope: str) -> None:
     """The invariant: every group's code_count is the number of codes naming it."""
     for g in groups.list_groups(scope):
-        assert g["code_count"] == len(groups.code_ids(scope, g["id"])), g
+        assert g["code_count"] == len(group_repo.code_ids(scope, g["id"])), g
 
 
 def test_create_list_get_shapes_and_items(api: Any, make_account: Any) -> None:
@@ -178,7 +180,7 @@ def test_code_count_follows_creates_moves_deletes_and_expiry(api: Any, make_acco
     assert r.status == 200, r.body
     assert r.json()["code_count"] == 2 and sorted(r.json()["code_ids"]) == sorted([c1, c3])
     assert (count(scope, a), count(scope, b)) == (1, 2)
-    assert (codes.get_item(scope, c1) or {})["group_id"] == b
+    assert (item(scope, f"CODE#{c1}") or {})["group_id"] == b
     assert [e["event_type"] for e in events_for(c3)] == ["code.created", "code.updated"]
     # moving a code already in the group changes nothing
     r = api.request("POST", f"/api/groups/{b}/codes", acct.token, json={"code_ids": [c1]})
@@ -186,9 +188,9 @@ def test_code_count_follows_creates_moves_deletes_and_expiry(api: Any, make_acco
 
     # grace codes keep their group and count; expiry takes them out
     codes.soft_delete(acct.caller(), c2, NOW)
-    assert count(scope, a) == 1 and groups.code_ids(scope, a) == [c2]
+    assert count(scope, a) == 1 and group_repo.code_ids(scope, a) == [c2]
     assert codes.expire(scope, c2, NOW + 91 * 86_400)
-    assert count(scope, a) == 0 and groups.code_ids(scope, a) == []
+    assert count(scope, a) == 0 and group_repo.code_ids(scope, a) == []
     assert api.request("GET", f"/api/groups/{a}", acct.token).json()["code_ids"] == []
 
     # PATCH of the code's group_id, and ungrouping one through the group route
@@ -196,7 +198,7 @@ def test_code_count_follows_creates_moves_deletes_and_expiry(api: Any, make_acco
     assert (count(scope, a), count(scope, b)) == (1, 1)
     r = api.request("DELETE", f"/api/groups/{b}/codes/{c1}", acct.token)
     assert r.status == 200 and r.json()["code_count"] == 0 and r.json()["code_ids"] == []
-    assert "group_id" not in (codes.get_item(scope, c1) or {})
+    assert "group_id" not in (item(scope, f"CODE#{c1}") or {})
     # not in this group (any more): 404
     r = api.request("DELETE", f"/api/groups/{b}/codes/{c1}", acct.token)
     assert (r.status, r.json()) == (404, {"error": "not_found", "message": MESSAGES["not_found"]})
@@ -217,9 +219,9 @@ def test_move_checks_every_id_first_and_applies_nothing_on_failure(api: Any, mak
     r = api.request("POST", f"/api/groups/{b}/codes", acct.token, json={"code_ids": [mine, grace]})
     assert (r.status, r.json()) == (409, {"error": "code_not_editable", "status": "grace",
                                           "message": MESSAGES["code_not_editable"]})
-    assert (codes.get_item(scope, mine) or {})["group_id"] == a
+    assert (item(scope, f"CODE#{mine}") or {})["group_id"] == a
     assert (count(scope, a), count(scope, b)) == (1, 0)
-    assert "group_id" not in (codes.get_item(user_scope(other.user_id), theirs) or {})
+    assert "group_id" not in (item(user_scope(other.user_id), f"CODE#{theirs}") or {})
     for body, field in (({"code_ids": []}, "code_ids"), ({"code_ids": "x"}, "code_ids"), ({}, "code_ids"),
                         ({"code_ids": [mine], "x": 1}, "x")):
         r = api.request("POST", f"/api/groups/{b}/codes", acct.token, json=body)
@@ -242,7 +244,7 @@ def test_delete_group_ungroups_its_codes_grace_included(api: Any, make_account: 
     assert sorted(body["ungrouped_code_ids"]) == sorted([live, grace])
     assert item(scope, f"GROUP#{g['id']}") is None and item(scope, "GROUPNAME#doomed") is None
     for code_id, status in ((live, "active"), (grace, "grace")):
-        stored = codes.get_item(scope, code_id) or {}
+        stored = item(scope, f"CODE#{code_id}") or {}
         assert "group_id" not in stored and stored["status"] == status and stored["version"] >= 2
         assert events_for(code_id)[-1]["event_type"] == "code.updated"
         assert events_for(code_id)[-1]["data"]["code"]["group_id"] is None

@@ -17,11 +17,12 @@ from botocore.exceptions import ClientError
 
 from lambdas.redirect import handler as redirect
 from lambdas.scans import handler as consumer
-from qrpro.data import accounts, codes, scans
+from qrpro.data import accounts, scans
 from qrpro.data import keys as k
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import plan
+from qrpro.services import codes
 from qrpro_cli.runtime import FakeContext
 from tests.conftest import reset_caches
 
@@ -691,9 +692,10 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
             calls.append(name)
             return getattr(real, name)
 
+    from qrpro.data import codes as code_repo
     from qrpro.data import table as table_module
 
-    for module in (scans, codes, table_module):  # every data module this request reads through
+    for module in (scans, code_repo, table_module):  # every data module this request reads through
         monkeypatch.setattr(module, "ddb", lambda: Spy())
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=3y", acct.token)
     assert r.status == 200, r.body
@@ -701,12 +703,13 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
     assert (body["range"], body["days"], len(body["timeseries"]), body["total"]) == ("3y", 730, 730, 18)
     assert body["timeseries"][0]["bucket"] == days[-730] and body["timeseries"][-1] == {"bucket": days[-1],
                                                                                         "scans": 7}
-    # The caller's profile (the pipeline), the code, then one Query for 730 days.
-    assert calls == ["get_item", "get_item", "query"]
+    # The caller's profile and the daily budget (the pipeline), the code, then one Query for 730 days.
+    assert calls == ["get_item", "update_item", "get_item", "query"]
     calls.clear()
     r = api.request("GET", "/api/analytics?range=3y", acct.token)
     assert (r.json()["total"], r.json()["top_codes"][0]["total"]) == (18, 18)
-    assert sorted(calls) == ["batch_get_item", "get_item", "query", "query"]  # get_item: the caller's profile
+    # get_item: the caller's profile; update_item: the daily budget
+    assert sorted(calls) == ["batch_get_item", "get_item", "query", "query", "update_item"]
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=1y", acct.token)
     assert (r.json()["days"], r.json()["total"]) == (365, 7)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from qrpro.data import accounts, apikeys, codes
+from qrpro.data import accounts, apikeys
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import key, table, to_item
@@ -14,6 +14,7 @@ from qrpro.domain.apikeys import token_hash
 from qrpro.domain.clock import month_bucket, next_midnight
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.scope import team_scope, user_scope
+from qrpro.services import codes
 
 NOW = int(time.time())
 

@@ -219,7 +219,7 @@ def _caller(actor: Actor) -> Any:
 
 def _data(actor: Actor, api: InProcessApi, label: str) -> dict[str, str]:
     """A code in a group, a second code, and a webhook, in the actor's current scope."""
-    from qrpro.data import codes, groups
+    from qrpro.services import codes, groups
 
     caller = _caller(actor)
     group = groups.create(caller, {"name": f"{label} group"}, NOW)

@@ -28,12 +28,12 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from qrpro.data import accounts, delivery
-from qrpro.data import codes as code_data
 from qrpro.data import webhooks as data
 from qrpro.data.table import from_item
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.sealing import SealError
+from qrpro.services import codes as code_data
 from tests.conftest import reset_caches
 
 # -- a receiver ---------------------------------------------------------------------

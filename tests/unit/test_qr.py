@@ -278,7 +278,7 @@ def test_random_styles_and_urls_decode(style: dict[str, Any], host: str, path: s
 
 # --- the route ----------------------------------------------------------------------
 
-from qrpro.data import codes as CODES  # noqa: E402
+from qrpro.services import codes as CODES  # noqa: E402
 
 CODE_ID = "0b7e2c1e-4b5f-4c55-9a0e-2f7d8f1c0d11"
 NOW = 1_713_288_000
@@ -307,13 +307,13 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Api:
                         "frame_style": "scan-me", "frame_text": "SCAN ME", "status": "active"}}
     calls: list[tuple[str, str, int | None]] = []
 
-    def fake_load(scope: str, code_id: str) -> dict[str, Any]:
+    def fake_get(scope: str, code_id: str, now: int | None = None, *, with_scans: bool = True) -> dict[str, Any]:
         calls.append((scope, code_id, None))
         if code_id not in stored:
             raise NotFound()
         return dict(stored[code_id])
 
-    monkeypatch.setattr(CODES, "load", fake_load)
+    monkeypatch.setattr(CODES, "get", fake_get)
     resolver = APIGatewayRestResolver(enable_validation=True)
     errors.install(resolver, Logger())
     # include_router rebinds the module-level router to this resolver (its context and current event);

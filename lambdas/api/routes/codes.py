@@ -13,11 +13,11 @@ from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
-from qrpro.data import codes
 from qrpro.domain import imports
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.codes import BulkAction, CodeCreate, CodePatch, CodeStatus
-from qrpro.domain.errors import ApiError, ValidationFailed
+from qrpro.domain.errors import ValidationFailed
+from qrpro.services import codes
 
 router = APIGatewayRouter()
 TAGS = ["Codes"]
@@ -90,28 +90,7 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, 
         if body.group_id is not None:
             codes.require_group(c.scope, body.group_id)
     at = now(router)
-
-    def apply(code_id: str) -> None:
-        if body.action == "delete":
-            codes.soft_delete(c, code_id, at, with_scans=False)
-        elif body.action == "move":
-            codes.update(c, code_id, {"group_id": body.group_id}, at, with_scans=False)
-        else:
-            status = "paused" if body.action == "pause" else "active"
-            codes.update(c, code_id, {"status": status}, at, with_scans=False)
-
-    def work() -> tuple[int, dict[str, Any]]:
-        updated: list[str] = []
-        failed: list[dict[str, str]] = []
-        for code_id in dict.fromkeys(body.ids):  # each id once, in the given order
-            try:
-                apply(code_id)
-                updated.append(code_id)
-            except ApiError as err:
-                failed.append({"id": code_id, "error": err.code})
-        return 200, {"updated": updated, "failed": failed}
-
-    return idempotency.respond(router, work)
+    return idempotency.respond(router, lambda: (200, codes.bulk(c, body.ids, body.action, body.group_id, at)))
 
 
 @router.get("/api/codes/<code_id>", operation_id="getCode",

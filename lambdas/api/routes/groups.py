@@ -13,8 +13,8 @@ from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Group, GroupDeleted, GroupDetail, GroupList
 from qrpro.api.openapi import errors
-from qrpro.data import groups
 from qrpro.domain.groups import GroupCodes, GroupCreate, GroupPatch, changes_of
+from qrpro.services import groups
 
 router = APIGatewayRouter()
 TAGS = ["Groups"]

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from qrpro import images
 from qrpro.api.context import caller
 from qrpro.api.openapi import errors
-from qrpro.data import codes
 from qrpro.domain import style
 from qrpro.domain.errors import ValidationFailed
+from qrpro.services import codes
 
 router = APIGatewayRouter()
 
@@ -57,7 +57,7 @@ def get_qr(
                                        description="pixels (PDF: points) per module")] = None,
     border: Annotated[int | None, Query(ge=0, le=style.BORDER_MAX, description="quiet zone in modules")] = None,
 ):  # no return annotation: Powertools then passes the image body through unvalidated
-    code = codes.load(caller(router).scope, code_id)
+    code = codes.get(caller(router).scope, code_id, with_scans=False)
     opts = style.resolve(code.get("style_json"))
     if scale is not None:
         opts["scale"] = scale

@@ -13,10 +13,10 @@ from qrpro.data.aws import ddb
 from qrpro.data.table import (
     av,
     batch_get,
-    found,
     from_item,
     get_one,
     key,
+    or_not_found,
     query_items,
     table,
     to_item,
@@ -88,7 +88,7 @@ def list_keys(user_id: str) -> list[dict[str, Any]]:
 
 def revoke(user_id: str, key_id: str) -> None:
     """Delete both items: the next request with the token finds no auth item."""
-    item = found(get_one(k.pk_user(user_id), k.sk_key(key_id)))
+    item = or_not_found(get_one(k.pk_user(user_id), k.sk_key(key_id)))
     ddb().transact_write_items(TransactItems=[
         {"Delete": {"TableName": table(), "Key": key(k.pk_apikey(item["key_hash"]), "APIKEY")}},
         {"Delete": {"TableName": table(), "Key": key(k.pk_user(user_id), k.sk_key(key_id))}},

@@ -1,27 +1,26 @@
-"""Codes in the single table: the code item under its scope, the shortcode
+"""The codes repository: the code item under its scope, the shortcode
 projection the redirect reads, history entries and outbox events, always
-written together in one transaction (see docs/data-model.md)."""
+written together in one named transaction (see docs/data-model.md).
+
+What a change means (grace, reactivation, expiry, the plan cap) is decided in
+``qrpro.services.codes``; this module reads, builds transactions and writes.
+"""
 
 from __future__ import annotations
 
-import random
-import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data import secrets
 from qrpro.data.aws import ddb
 from qrpro.data.table import (
+    Transaction,
     av,
-    cancel_reasons,
-    error_code,
-    found,
     from_item,
     get_one,
     key,
@@ -32,57 +31,17 @@ from qrpro.data.table import (
 )
 from qrpro.domain import cursor as cursors
 from qrpro.domain.clock import days_back
-from qrpro.domain.codes import DEFAULTS, EDITABLE, GRACE_SECONDS, Status, matches, new_shortcode, normalise
-from qrpro.domain.errors import CodeNotEditable, PlanLimitReached, ValidationFailed
-from qrpro.domain.scope import Caller
+from qrpro.domain.codes import DEFAULTS, Status, matches
+from qrpro.domain.groups import is_id
 
 EVENT_TTL = 7 * 86_400
 PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key",
                  "frame_style", "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at",
                  "updated_at")
-SYSTEM = "system"
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-class Cancelled(Exception):
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(",".join(reasons))
-        self.reasons = reasons
-
-    def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
-
-
-def transact(items: list[dict[str, Any]], attempts: int = 12) -> None:
-    """TransactWriteItems, retrying transaction conflicts with jittered backoff.
-    A failed condition raises ``Cancelled`` with the per-item reasons."""
-    for attempt in range(attempts):
-        try:
-            with unavailable_on_throttle():
-                ddb().transact_write_items(TransactItems=items)
-            return
-        except ClientError as err:
-            if error_code(err) != "TransactionCanceledException":
-                raise
-            reasons = cancel_reasons(err)
-            if "ConditionalCheckFailed" in reasons or attempt == attempts - 1:
-                raise Cancelled(reasons) from err
-            time.sleep(random.uniform(0, 0.01 * 2**min(attempt, 5)))
 
 
 def short_url(shortcode: str) -> str:
     return f"{settings().short_base_url}/{shortcode}"
-
-
-def public(item: dict[str, Any], scans: int | None = 0) -> dict[str, Any]:
-    out = {name: item.get(name, DEFAULTS.get(name)) for name in PUBLIC_FIELDS}
-    out["short_url"] = short_url(item["shortcode"])
-    out["grace_until"] = item.get("grace_until")
-    if scans is None:
-        out.pop("scans_30d")
-    else:
-        out["scans_30d"] = scans
-    return out
 
 
 def scope_json(scope: str) -> dict[str, Any]:
@@ -90,11 +49,61 @@ def scope_json(scope: str) -> dict[str, Any]:
     return {"type": "team", "team_id": ident} if kind == "TEAM" else {"type": "user"}
 
 
+@dataclass(frozen=True)
+class Code:
+    """A stored code. ``scope`` is its partition (``USER#…`` or ``TEAM#…``);
+    ``lsi1sk`` (newest-first order) is drawn when the code is first written."""
+
+    scope: str
+    id: str
+    shortcode: str
+    url: str
+    status: str
+    created_at: int
+    updated_at: int
+    created_by: str
+    version: int = 1
+    label: str = DEFAULTS["label"]
+    tag: str = DEFAULTS["tag"]
+    qr_type: str = DEFAULTS["qr_type"]
+    style_json: str | None = DEFAULTS["style_json"]
+    logo_key: str | None = DEFAULTS["logo_key"]
+    frame_style: str = DEFAULTS["frame_style"]
+    frame_text: str = DEFAULTS["frame_text"]
+    group_id: str | None = DEFAULTS["group_id"]
+    grace_until: int | None = None
+    lsi1sk: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Code:
+        names = {f.name for f in fields(cls)} - {"scope"}
+        return cls(scope=item["pk"], **{name: item[name] for name in names if name in item})
+
+    def item(self) -> dict[str, Any]:
+        """The table item: keys, and the due-date index entry while in grace."""
+        data = asdict(self)
+        data.pop("scope")
+        out = {"pk": self.scope, "sk": k.sk_code(self.id), "type": "code", **data,
+               "lsi1sk": self.lsi1sk or k.lsi_code(max(time.time_ns(), self.created_at * 10**9), self.id)}
+        if self.status == Status.GRACE and self.grace_until is not None:
+            out.update({k.GSI1PK: k.GRACE_CODES, k.GSI1SK: k.due_sk(self.grace_until, self.id)})
+        return out
+
+    def public(self, scans_30d: int | None) -> dict[str, Any]:
+        """The code object of docs/api.md; without ``scans_30d`` when it is None (events, bulk work)."""
+        out = {name: getattr(self, name) for name in PUBLIC_FIELDS if name not in ("short_url", "scans_30d")}
+        out["short_url"] = short_url(self.shortcode)
+        if scans_30d is not None:
+            out["scans_30d"] = scans_30d
+        return {name: out[name] for name in PUBLIC_FIELDS if name in out}
+
+
 # -- reads --------------------------------------------------------------------
 
-def get_item(scope: str, code_id: str) -> dict[str, Any] | None:
-    """The raw code item, or None (also for anything that is not a code id)."""
-    return get_one(scope, k.sk_code(code_id)) if UUID_RE.match(code_id or "") else None
+def get_item(scope: str, code_id: str) -> Code | None:
+    """The code, or None (also for anything that is not a code id)."""
+    item = get_one(scope, k.sk_code(code_id)) if is_id(code_id) else None
+    return None if item is None else Code.from_item(item)
 
 
 def scans_30d(scope: str, now: int) -> dict[str, int]:
@@ -111,30 +120,18 @@ def scans_30d(scope: str, now: int) -> dict[str, int]:
     return totals
 
 
-def present(item: dict[str, Any], now: int) -> dict[str, Any]:
-    """The code object with its current ``scans_30d``."""
-    return public(item, scans_30d(item["pk"], now).get(item["id"], 0))
+def _newest_first(scope: str, **extra: Any) -> dict[str, Any]:
+    """Access pattern 5: the codes of a scope on the LSI, newest first."""
+    return {"TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False,
+            "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
+            "ExpressionAttributeValues": {":pk": av(scope), ":p": av("CODE#")}, **extra}
 
 
-def load(scope: str, code_id: str) -> dict[str, Any]:
-    """The code object without ``scans_30d`` (one GetItem), or NotFound."""
-    return public(found(get_item(scope, code_id)), None)
-
-
-def get(scope: str, code_id: str, now: int | None = None) -> dict[str, Any]:
-    return present(found(get_item(scope, code_id)), now or int(time.time()))
-
-
-def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | None = None,
-               group_id: str | None = None, q: str | None = None, limit: int = 1000,
-               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Codes of a scope, newest first, filtered, one page of ``limit``."""
+def page(scope: str, *, status: str | None = None, tag: str | None = None, group_id: str | None = None,
+         q: str | None = None, limit: int = 1000, cursor: str | None = None) -> tuple[list[Code], str | None]:
+    """Codes of a scope, newest first, filtered, one page of ``limit`` and the next page's cursor."""
     secret = secrets.cursor_secret()
-    params: dict[str, Any] = {
-        "TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False, "ConsistentRead": True,
-        "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
-        "ExpressionAttributeValues": {":pk": av(scope), ":p": av("CODE#")},
-    }
+    params = _newest_first(scope, ConsistentRead=True)
     filters, names = [], {}
     if status:
         filters.append("#st = :st")
@@ -150,31 +147,34 @@ def list_codes(scope: str, *, now: int, status: str | None = None, tag: str | No
     if cursor:
         pos = cursors.decode(cursor, scope, secret)
         params["ExclusiveStartKey"] = {name: av(str(pos[name])) for name in ("pk", "sk", "lsi1sk")}
-    found: list[dict[str, Any]] = []
+    hits: list[dict[str, Any]] = []
     for item in query_items(params):
         if matches(item, status=status, tag=tag, group_id=group_id, q=q):
-            found.append(item)
-            if len(found) > limit:
+            hits.append(item)
+            if len(hits) > limit:
                 break
     next_cursor = None
-    if len(found) > limit:
-        found = found[:limit]
-        last = found[-1]
+    if len(hits) > limit:
+        hits = hits[:limit]
+        last = hits[-1]
         next_cursor = cursors.encode({"pk": last["pk"], "sk": last["sk"], "lsi1sk": last["lsi1sk"]}, scope, secret)
-    scans = scans_30d(scope, now) if found else {}
-    return [public(i, scans.get(i["id"], 0)) for i in found], next_cursor
+    return [Code.from_item(i) for i in hits], next_cursor
 
 
-def all_items(scope: str) -> Iterator[dict[str, Any]]:
-    """Every code item of a scope (all statuses), newest first."""
-    return query_items({
-        "TableName": table(), "IndexName": k.LSI1, "ScanIndexForward": False,
-        "KeyConditionExpression": "pk = :pk AND begins_with(lsi1sk, :p)",
-        "ExpressionAttributeValues": {":pk": av(scope), ":p": av("CODE#")}})
+def all_items(scope: str) -> Iterator[Code]:
+    """Every code of a scope (all statuses), newest first."""
+    return (Code.from_item(i) for i in query_items(_newest_first(scope)))
 
 
-def history(scope: str, code_id: str) -> list[dict[str, Any]]:
-    found(get_item(scope, code_id))
+def in_group(scope: str, group_id: str) -> Iterator[Code]:
+    """The codes whose group is ``group_id`` (any status), newest first (strongly consistent: LSI)."""
+    params = _newest_first(scope, ConsistentRead=True, FilterExpression="group_id = :g")
+    params["ExpressionAttributeValues"][":g"] = av(group_id)
+    return (Code.from_item(i) for i in query_items(params))
+
+
+def history(code_id: str) -> list[dict[str, Any]]:
+    """The history entries of a code, newest first."""
     items = query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
         "ExpressionAttributeValues": {":pk": av(k.pk_history(code_id))}})
@@ -182,12 +182,12 @@ def history(scope: str, code_id: str) -> list[dict[str, Any]]:
             for i in items]
 
 
-def require_group(scope: str, group_id: str) -> None:
-    """A group id given in a body must name a group of the caller's scope."""
-    found = UUID_RE.match(group_id) and ddb().get_item(
-        TableName=table(), Key=key(scope, k.sk_group(group_id)), ProjectionExpression="pk").get("Item")
-    if not found:
-        raise ValidationFailed("group_id", "no such group in this scope")
+def group_exists(scope: str, group_id: str) -> bool:
+    if not is_id(group_id):
+        return False
+    with unavailable_on_throttle():
+        out = ddb().get_item(TableName=table(), Key=key(scope, k.sk_group(group_id)), ProjectionExpression="pk")
+    return "Item" in out
 
 
 def codes_used(scope: str) -> int:
@@ -199,25 +199,26 @@ def codes_used(scope: str) -> int:
 
 # -- transaction items ------------------------------------------------------------
 
-def _put_code(item: dict[str, Any], expected_version: int | None) -> dict[str, Any]:
+def _put_code(code: Code, expected_version: int | None) -> dict[str, Any]:
     if expected_version is None:
-        return {"Put": {"TableName": table(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}}
-    return {"Put": {"TableName": table(), "Item": to_item(item), "ConditionExpression": "version = :v",
+        return {"Put": {"TableName": table(), "Item": to_item(code.item()),
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+    return {"Put": {"TableName": table(), "Item": to_item(code.item()), "ConditionExpression": "version = :v",
                     "ExpressionAttributeValues": {":v": av(expected_version)}}}
 
 
-def _put_short(item: dict[str, Any], new: bool) -> dict[str, Any]:
-    projection = {"pk": k.pk_short(item["shortcode"]), "sk": "SHORT", "type": "shortcode", "code_id": item["id"],
-                  "scope": item["pk"], "url": item["url"], "status": item["status"],
-                  "grace_until": item.get("grace_until")}
+def _put_short(code: Code, new: bool) -> dict[str, Any]:
+    projection = {"pk": k.pk_short(code.shortcode), "sk": "SHORT", "type": "shortcode", "code_id": code.id,
+                  "scope": code.scope, "url": code.url, "status": code.status, "grace_until": code.grace_until}
     if new:
         return {"Put": {"TableName": table(), "Item": to_item(projection),
                         "ConditionExpression": "attribute_not_exists(pk)"}}
     return {"Put": {"TableName": table(), "Item": to_item(projection), "ConditionExpression": "code_id = :id",
-                    "ExpressionAttributeValues": {":id": av(item["id"])}}}
+                    "ExpressionAttributeValues": {":id": av(code.id)}}}
 
 
-def _cap_add(scope: str, n: int, limit: int | None) -> dict[str, Any]:
+def cap_add(scope: str, n: int, limit: int | None) -> dict[str, Any]:
+    """``codes_used`` + n; with a ``limit``, only if the result stays within it."""
     update: dict[str, Any] = {
         "TableName": table(), "Key": key(scope, k.PROFILE),
         "UpdateExpression": "SET codes_used = if_not_exists(codes_used, :zero) + :n",
@@ -228,7 +229,8 @@ def _cap_add(scope: str, n: int, limit: int | None) -> dict[str, Any]:
     return {"Update": update}
 
 
-def _group_add(scope: str, group_id: str, n: int) -> dict[str, Any]:
+def group_add(scope: str, group_id: str, n: int) -> dict[str, Any]:
+    """``code_count`` + n on a group that must exist."""
     return {"Update": {"TableName": table(), "Key": key(scope, k.sk_group(group_id)),
                        "UpdateExpression": "ADD code_count :n", "ConditionExpression": "attribute_exists(pk)",
                        "ExpressionAttributeValues": {":n": av(n)}}}
@@ -250,194 +252,45 @@ def event_item(event_type: str, scope: str, data: dict[str, Any], now: int) -> d
         "scope": scope, "created_at": now, "data": data, k.TTL: now + EVENT_TTL})}}
 
 
-def _code_event(event_type: str, item: dict[str, Any], now: int) -> dict[str, Any]:
-    return event_item(event_type, item["pk"], {"code": public(item, scans=None)}, now)
+def code_event(event_type: str, code: Code, now: int) -> dict[str, Any]:
+    return event_item(event_type, code.scope, {"code": code.public(None)}, now)
 
 
-def _group_error(cancel: Cancelled, indexes: list[int]) -> None:
-    if any(cancel.failed(i) for i in indexes):
-        raise ValidationFailed("group_id", "no such group in this scope") from cancel
+# -- transactions ---------------------------------------------------------------------
+# Item names a caller may find in ``Cancelled.failed``:
+#   "code"      the code exists already (create) or its version moved on (change)
+#   "short"     the shortcode is taken (create)
+#   "group"     the code's new group does not exist
+#   "old_group" the group the code leaves does not exist
 
-
-# -- writes -----------------------------------------------------------------------------
-
-def new_item(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]:
-    code_id = str(uuid.uuid4())
-    item = {**DEFAULTS, **normalise(fields)}
-    item.update({"pk": caller.scope, "sk": k.sk_code(code_id), "type": "code", "id": code_id,
-                 "shortcode": new_shortcode(), "status": Status.ACTIVE.value, "grace_until": None,
-                 "created_at": now, "updated_at": now, "created_by": caller.user_id, "version": 1,
-                 "lsi1sk": k.lsi_code(max(time.time_ns(), now * 10**9), code_id)})
-    return item
-
-
-def _create_items(item: dict[str, Any], now: int) -> list[dict[str, Any]]:
-    tx = [_put_code(item, None), _put_short(item, new=True), _code_event("code.created", item, now)]
-    if item.get("group_id"):
-        tx.append(_group_add(item["pk"], item["group_id"], 1))
+def create_tx(code: Code, now: int) -> Transaction:
+    """A new code: the code, its shortcode, +1 on its group, history and a ``code.created`` event."""
+    tx = Transaction().add("code", _put_code(code, None)).add("short", _put_short(code, new=True))
+    tx.add("event", code_event("code.created", code, now))
+    if code.group_id:
+        tx.add("group", group_add(code.scope, code.group_id, 1))
     # History ends with the creation (docs/api.md 6.8): from null to the first url.
-    tx.append(_put_history(item["id"], 0, "created", None, item["url"], item["created_by"], now))
-    return tx
+    return tx.add("history:created", _put_history(code.id, 0, "created", None, code.url, code.created_by, now))
 
 
-def create(caller: Caller, fields: dict[str, Any], now: int) -> dict[str, Any]:
-    """One code, within the plan cap. Retries with a fresh shortcode on a collision."""
-    limit = caller.plan.codes
-    for _ in range(8):
-        item = new_item(caller, fields, now)
-        tx = [*_create_items(item, now), _cap_add(caller.scope, 1, limit)]
-        try:
-            transact(tx)
-        except Cancelled as cancel:
-            if cancel.failed(1):
-                continue  # shortcode taken: draw another
-            if cancel.failed(len(tx) - 1):
-                raise PlanLimitReached(caller.plan_name, limit, codes_used(caller.scope)) from cancel
-            _group_error(cancel, [3])
-            raise
-        return public(item)
-    raise RuntimeError("could not draw a free shortcode in 8 attempts")
-
-
-def create_many(caller: Caller, batch: list[dict[str, Any]], now: int) -> list[dict[str, Any]]:
-    """An import: the cap is reserved once for the whole batch (all or nothing),
-    then the codes are written; whatever could not be written is given back."""
-    n, limit = len(batch), caller.plan.codes
-    if n == 0:
-        return []
-    try:
-        transact([_cap_add(caller.scope, n, limit)])
-    except Cancelled as cancel:
-        raise PlanLimitReached(caller.plan_name, limit, codes_used(caller.scope)) from cancel
-    created: list[dict[str, Any]] = []
-    try:
-        for fields in batch:
-            for _ in range(8):
-                item = new_item(caller, fields, now)
-                try:
-                    transact(_create_items(item, now))
-                except Cancelled as cancel:
-                    if cancel.failed(1):
-                        continue
-                    _group_error(cancel, [3])
-                    raise
-                created.append(public(item))
-                break
-            else:
-                raise RuntimeError("could not draw a free shortcode in 8 attempts")
-    finally:
-        if len(created) < n:
-            transact([_cap_add(caller.scope, -(n - len(created)), None)])
-    return created
-
-
-def _change(caller_id: str, item: dict[str, Any], new: dict[str, Any], now: int, event: str,
-            extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Write ``new`` over ``item`` (optimistic version), with its shortcode projection,
-    history of url/status, group counts and the outbox event, in one transaction."""
-    new = {**new, "version": int(item.get("version", 1)) + 1, "updated_at": now}
-    tx = [_put_code(new, int(item.get("version", 1)))]
-    if any(new.get(f) != item.get(f) for f in ("url", "status", "grace_until")):
-        tx.append(_put_short(new, new=False))
+def change_tx(old: Code, new: Code, by: str, now: int, event: str) -> tuple[Code, Transaction]:
+    """``new`` written over ``old`` (optimistic version), with its shortcode projection,
+    history of url/status, group counts and the outbox event. Returns the code as stored."""
+    new = replace(new, version=old.version + 1, updated_at=now)
+    tx = Transaction().add("code", _put_code(new, old.version))
+    if (new.url, new.status, new.grace_until) != (old.url, old.status, old.grace_until):
+        tx.add("projection", _put_short(new, new=False))
     for field in ("url", "status"):
-        if new.get(field) != item.get(field):
-            tx.append(_put_history(item["id"], new["version"], field, item.get(field), new.get(field), caller_id, now))
-    group_indexes = []
-    if new.get("group_id") != item.get("group_id"):
-        if item.get("group_id"):
-            tx.append(_group_add(item["pk"], item["group_id"], -1))
-        if new.get("group_id"):
-            group_indexes.append(len(tx))
-            tx.append(_group_add(item["pk"], new["group_id"], 1))
-    tx += extra or []
-    tx.append(_code_event(event, new, now))
-    try:
-        transact(tx)
-    except Cancelled as cancel:
-        _group_error(cancel, group_indexes)
-        raise
-    return new
+        if getattr(new, field) != getattr(old, field):
+            tx.add(f"history:{field}", _put_history(old.id, new.version, field, getattr(old, field),
+                                                    getattr(new, field), by, now))
+    if new.group_id != old.group_id:
+        if old.group_id:
+            tx.add("old_group", group_add(old.scope, old.group_id, -1))
+        if new.group_id:
+            tx.add("group", group_add(old.scope, new.group_id, 1))
+    return new, tx.add("event", code_event(event, new, now))
 
 
-def _with_retry(scope: str, code_id: str, apply: Any) -> dict[str, Any]:
-    """Re-read and re-apply when another writer changed the code meanwhile."""
-    for _ in range(6):
-        item = found(get_item(scope, code_id))
-        try:
-            result: dict[str, Any] = apply(item)
-            return result
-        except Cancelled as cancel:
-            if cancel.failed(0):
-                continue  # version moved on: read again
-            raise
-    raise Cancelled(["ConditionalCheckFailed"])
-
-
-def _result(item: dict[str, Any], now: int, with_scans: bool) -> dict[str, Any]:
-    return present(item, now) if with_scans else public(item, None)
-
-
-def update(caller: Caller, code_id: str, changes: dict[str, Any], now: int, *,
-           with_scans: bool = True) -> dict[str, Any]:
-    """PATCH semantics; ``with_scans=False`` skips the scans_30d read (bulk work)."""
-    changes = normalise(changes)
-
-    def apply(item: dict[str, Any]) -> dict[str, Any]:
-        if item["status"] not in EDITABLE:
-            raise CodeNotEditable(item["status"])
-        new = {**item, **changes}
-        if all(new.get(f) == item.get(f) for f in changes):
-            return item
-        return _change(caller.user_id, item, new, now, "code.updated")
-
-    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
-
-
-def soft_delete(caller: Caller, code_id: str, now: int, *, with_scans: bool = True) -> dict[str, Any]:
-    def apply(item: dict[str, Any]) -> dict[str, Any]:
-        if item["status"] not in EDITABLE:
-            raise CodeNotEditable(item["status"])
-        grace_until = now + GRACE_SECONDS
-        new = {**item, "status": Status.GRACE.value, "grace_until": grace_until,
-               k.GSI1PK: k.GRACE_CODES, k.GSI1SK: k.due_sk(grace_until, item["id"])}
-        return _change(caller.user_id, item, new, now, "code.deleted", [_cap_add(item["pk"], -1, None)])
-
-    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
-
-
-def reactivate(caller: Caller, code_id: str, now: int, *, with_scans: bool = True) -> dict[str, Any]:
-    limit = caller.plan.codes
-
-    def apply(item: dict[str, Any]) -> dict[str, Any]:
-        if item["status"] in EDITABLE:
-            return item  # already live: a no-op
-        new = {key_: v for key_, v in item.items() if key_ not in (k.GSI1PK, k.GSI1SK)}
-        new.update({"status": Status.ACTIVE.value, "grace_until": None})
-        try:
-            return _change(caller.user_id, item, new, now, "code.reactivated", [_cap_add(item["pk"], 1, limit)])
-        except Cancelled as cancel:
-            if cancel.failed(len(cancel.reasons) - 2):
-                raise PlanLimitReached(caller.plan_name, limit, codes_used(item["pk"])) from cancel
-            raise
-
-    return _result(_with_retry(caller.scope, code_id, apply), now, with_scans)
-
-
-def expire(scope: str, code_id: str, now: int) -> bool:
-    """Grace → expired once ``grace_until`` has passed (the scheduled job).
-    Returns False when there is nothing to do (reactivated meanwhile, not due, gone).
-    The code leaves its group."""
-    for _ in range(6):
-        item = get_item(scope, code_id)
-        if item is None or item["status"] != Status.GRACE or int(item.get("grace_until") or 0) > now:
-            return False
-        new = {key_: v for key_, v in item.items() if key_ not in (k.GSI1PK, k.GSI1SK)}
-        new.update({"status": Status.EXPIRED.value, "group_id": None})
-        try:
-            _change(SYSTEM, item, new, now, "code.expired")
-            return True
-        except Cancelled as cancel:
-            if cancel.failed(0):
-                continue
-            raise
-    return False
+def cap_tx(scope: str, n: int, limit: int | None) -> Transaction:
+    return Transaction().add("cap", cap_add(scope, n, limit))

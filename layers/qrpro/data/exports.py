@@ -224,7 +224,7 @@ def export(scope: str, plan: Plan, now: int) -> Export:
     filename = f"qrpro-export-{day_bucket(now)}.zip"
     window = days_back(now, plan.retention_days)
     scans = code_data.scans_30d(scope, now)
-    codes = (code_data.public(item, scans.get(item["id"], 0)) for item in code_data.all_items(scope))
+    codes = (code.public(scans.get(code.id, 0)) for code in code_data.all_items(scope))
     sink = S3Sink(bucket, key, filename)
     try:
         stats = write_export(sink, scope, codes, lambda refs: daily(refs, window[0], window[-1], now), now)

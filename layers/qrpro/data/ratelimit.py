@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
 from qrpro.data import keys as k
-from qrpro.data.aws import ddb
-from qrpro.data.table import av, error_code, from_item, key, table, unavailable_on_throttle
+from qrpro.data.table import av, get_one, key, update_if
 from qrpro.domain.clock import DAY, day_bucket, next_midnight
 from qrpro.domain.errors import RateLimited
 
@@ -38,24 +35,17 @@ class Budget:
 def consume(key_id: str, limit: int, now: int) -> Budget:
     """Spend one request of today's budget, or raise ``RateLimited``."""
     reset_at = next_midnight(now)
-    try:
-        with unavailable_on_throttle():
-            out = ddb().update_item(
-                TableName=table(), Key=key(k.pk_rate(key_id, day_bucket(now)), "RATE"),
-                UpdateExpression="ADD used :one SET #ttl = if_not_exists(#ttl, :ttl)",
-                ConditionExpression="attribute_not_exists(used) OR used < :limit",
-                ExpressionAttributeNames={"#ttl": k.TTL},
-                ExpressionAttributeValues={":one": av(1), ":limit": av(limit), ":ttl": av(reset_at + DAY)},
-                ReturnValues="UPDATED_NEW")
-    except ClientError as err:
-        if error_code(err) != "ConditionalCheckFailedException":
-            raise
-        raise RateLimited(retry_at=reset_at, now=now, limit=limit) from err
-    return Budget(limit, int(out["Attributes"]["used"]["N"]), reset_at)
+    out = update_if(Key=key(k.pk_rate(key_id, day_bucket(now)), "RATE"),
+                    UpdateExpression="ADD used :one SET #ttl = if_not_exists(#ttl, :ttl)",
+                    ConditionExpression="attribute_not_exists(used) OR used < :limit",
+                    ExpressionAttributeNames={"#ttl": k.TTL},
+                    ExpressionAttributeValues={":one": av(1), ":limit": av(limit), ":ttl": av(reset_at + DAY)},
+                    ReturnValues="UPDATED_NEW")
+    if out is None:
+        raise RateLimited(retry_at=reset_at, now=now, limit=limit)
+    return Budget(limit, int(out["used"]), reset_at)
 
 
 def used_today(key_id: str, now: int) -> int:
-    out = ddb().get_item(TableName=table(), Key=key(k.pk_rate(key_id, day_bucket(now)), "RATE"),
-                         ConsistentRead=True)
-    item = from_item(out.get("Item")) or {}
+    item = get_one(k.pk_rate(key_id, day_bucket(now)), "RATE") or {}
     return int(item.get("used", 0))

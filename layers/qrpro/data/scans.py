@@ -36,9 +36,9 @@ from qrpro.data.table import (
     batch_get,
     cancel_reasons,
     error_code,
-    found,
     from_item,
     key,
+    or_not_found,
     query_items,
     table,
 )
@@ -603,7 +603,7 @@ def group_analytics(scope: str, group_id: str, plan_name: str, range_: str | Non
     from qrpro.domain import analytics
 
     win = analytics.window(range_, granularity, plan(plan_name), now)
-    found(groups.get_item(scope, group_id))  # 404 for a missing or foreign group
+    or_not_found(groups.get_item(scope, group_id))  # 404 for a missing or foreign group
     code_ids = groups.code_ids(scope, group_id)
     pairs: list[tuple[str, dict[str, Any]]] = []
     if code_ids:

@@ -1,13 +1,22 @@
-"""Thin helpers over the low-level DynamoDB client: (de)serialisation and
-translation of throttling into a domain error."""
+"""Thin helpers over the low-level DynamoDB client: (de)serialisation,
+translation of throttling into a domain error, named transactions and the one
+retry helper.
+
+Retries: botocore retries throttling and transport errors itself (``standard``
+mode, configured once in ``qrpro.data.aws``); what it still cannot absorb is a
+``503 unavailable``. ``retrying`` is the only other loop: it re-runs an attempt
+that lost a race (a transaction conflict, a version that moved on, a taken
+shortcode) and turns exhaustion into ``503`` too.
+"""
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +25,7 @@ from qrpro.config import settings
 from qrpro.data.aws import ddb
 from qrpro.domain.errors import NotFound, ServiceUnavailable
 
+T = TypeVar("T")
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -77,6 +87,67 @@ def cancel_reasons(err: ClientError) -> list[str]:
     return [str(r.get("Code", "None")) for r in err.response.get("CancellationReasons", [])]
 
 
+class Retry(Exception):
+    """Raised by an attempt given to ``retrying``: it lost a race, run it again."""
+
+
+def retrying(attempt: Callable[[], T], *, attempts: int = 8, busy: str = "the database is busy; retry shortly") -> T:
+    """``attempt()`` until it returns without raising ``Retry``, with jittered
+    backoff between runs; ``503 unavailable`` (saying ``busy``) once ``attempts`` are spent."""
+    for n in range(attempts):
+        try:
+            return attempt()
+        except Retry:
+            if n < attempts - 1:
+                time.sleep(random.uniform(0, 0.01 * 2 ** min(n, 5)))
+    raise ServiceUnavailable(busy)
+
+
+class Cancelled(Exception):
+    """A transaction whose named conditions failed (``failed``: their names)."""
+
+    def __init__(self, failed: frozenset[str], reasons: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{name}: {reason}" for name, reason in reasons.items()))
+        self.failed, self.reasons = failed, reasons
+
+
+# Per-item reasons that mean "another writer or the service was busy": the transaction is simply run again.
+_TRANSIENT = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+class Transaction:
+    """TransactWriteItems with a name for every item, so that a cancellation
+    says which condition failed (``Cancelled.failed``), whatever the order."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, item: dict[str, Any]) -> Transaction:
+        if name in self.items:
+            raise ValueError(f"two transaction items named {name!r}")
+        self.items[name] = item
+        return self
+
+    def run(self) -> None:
+        """Write every item or none. Conflicts and throttling are retried
+        (``retrying``); failed conditions raise ``Cancelled`` at once."""
+        retrying(self._attempt, attempts=12)
+
+    def _attempt(self) -> None:
+        names = list(self.items)
+        try:
+            with unavailable_on_throttle():
+                ddb().transact_write_items(TransactItems=list(self.items.values()))
+        except ClientError as err:
+            if error_code(err) != "TransactionCanceledException":
+                raise
+            reasons = dict(zip(names, cancel_reasons(err), strict=False))
+            if set(reasons.values()) <= _TRANSIENT:
+                raise Retry() from err
+            failed = frozenset(n for n, reason in reasons.items() if reason == "ConditionalCheckFailed")
+            raise Cancelled(failed, {n: r for n, r in reasons.items() if r != "None"}) from err
+
+
 @contextmanager
 def unavailable_on_throttle() -> Iterator[None]:
     """Turn throttling and transport errors into ``503 unavailable``."""
@@ -97,7 +168,20 @@ def get_one(pk: str, sk: str) -> dict[str, Any] | None:
     return from_item(out.get("Item"))
 
 
-def found(item: dict[str, Any] | None) -> dict[str, Any]:
+def update_if(**params: Any) -> dict[str, Any] | None:
+    """UpdateItem on the table with a ``ConditionExpression``: the attributes it
+    returns (``{}`` without ``ReturnValues``), or None when the condition failed."""
+    try:
+        with unavailable_on_throttle():
+            out = ddb().update_item(TableName=table(), **params)
+    except ClientError as err:
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
+        return None
+    return from_item(out.get("Attributes")) or {}
+
+
+def or_not_found(item: T | None) -> T:
     """The item, or ``404 not_found``: an id of another scope is simply not here."""
     if item is None:
         raise NotFound()
@@ -119,21 +203,22 @@ def query_items(params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 def batch_get(keys: list[dict[str, Any]], *, consistent: bool = False,
               projection: str | None = None) -> list[dict[str, Any]]:
-    """BatchGetItem for any number of keys: 100 at a time, unprocessed keys retried with backoff."""
+    """BatchGetItem for any number of keys: 100 at a time, unprocessed keys asked again (``retrying``)."""
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
         spec: dict[str, Any] = {"Keys": keys[start:start + 100], "ConsistentRead": consistent}
         if projection:
             spec["ProjectionExpression"] = projection
         request: dict[str, Any] = {table(): spec}
-        for attempt in range(10):
+
+        def attempt() -> None:
+            nonlocal request
             with unavailable_on_throttle():
                 out = ddb().batch_get_item(RequestItems=request)
-            items += [from_item(raw) or {} for raw in out["Responses"].get(table(), [])]
+            items.extend(from_item(raw) or {} for raw in out["Responses"].get(table(), []))
             request = out.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.01 * 2**attempt)
-        else:
-            raise ServiceUnavailable("the database is busy; retry shortly")
+            if request:
+                raise Retry()
+
+        retrying(attempt, attempts=10)
     return items

@@ -13,7 +13,17 @@ from typing import Any
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, batch_get, found, from_item, get_one, key, query_items, table, unavailable_on_throttle
+from qrpro.data.table import (
+    av,
+    batch_get,
+    from_item,
+    get_one,
+    key,
+    or_not_found,
+    query_items,
+    table,
+    unavailable_on_throttle,
+)
 from qrpro.domain.clock import month_bucket
 from qrpro.domain.errors import NotFound
 from qrpro.domain.groups import is_id
@@ -60,7 +70,7 @@ def _membership(user_id: str, team_id: str) -> dict[str, Any]:
 def team_for(user_id: str, team_id: str) -> dict[str, Any]:
     """One team of the caller's, with the caller's role in it."""
     member = _membership(user_id, team_id)
-    return _team(found(get_one(k.pk_team(team_id), k.PROFILE)), member)
+    return _team(or_not_found(get_one(k.pk_team(team_id), k.PROFILE)), member)
 
 
 def members_of(user_id: str, team_id: str) -> list[dict[str, Any]]:

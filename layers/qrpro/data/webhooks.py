@@ -28,16 +28,19 @@ from qrpro.data.aws import client, ddb
 from qrpro.data.codes import scope_json
 from qrpro.data.secrets import webhook_key
 from qrpro.data.table import (
+    Retry,
     av,
     error_code,
-    found,
     from_item,
     get_one,
     key,
+    or_not_found,
     query_items,
+    retrying,
     table,
     to_item,
     unavailable_on_throttle,
+    update_if,
 )
 from qrpro.domain import sealing
 from qrpro.domain import webhooks as rules
@@ -113,7 +116,7 @@ def list_webhooks(scope: str) -> list[dict[str, Any]]:
 
 
 def get(scope: str, webhook_id: str) -> dict[str, Any]:
-    return public(found(get_item(scope, webhook_id)))
+    return public(or_not_found(get_item(scope, webhook_id)))
 
 
 def create(caller: Caller, url: str, events: list[str], description: str | None, now: int) -> dict[str, Any]:
@@ -130,15 +133,8 @@ def create(caller: Caller, url: str, events: list[str], description: str | None,
 
 
 def _conditional_update(scope: str, webhook_id: str, **update: Any) -> dict[str, Any]:
-    try:
-        with unavailable_on_throttle():
-            out = ddb().update_item(TableName=table(), Key=key(scope, k.sk_webhook(webhook_id)),
-                                    ConditionExpression="attribute_exists(pk)", ReturnValues="ALL_NEW", **update)
-    except ClientError as err:
-        if error_code(err) == "ConditionalCheckFailedException":
-            raise NotFound() from err
-        raise
-    return from_item(out.get("Attributes")) or {}
+    return or_not_found(update_if(Key=key(scope, k.sk_webhook(webhook_id)), ConditionExpression="attribute_exists(pk)",
+                                  ReturnValues="ALL_NEW", **update))
 
 
 def update(scope: str, webhook_id: str, changes: dict[str, Any], now: int) -> dict[str, Any]:
@@ -181,70 +177,46 @@ def delete(scope: str, webhook_id: str) -> dict[str, Any]:
 
 def rotate_secret(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     """A new secret; the previous one keeps signing (second signature) for 24 h."""
-    for _ in range(5):
-        item = found(get_item(scope, webhook_id))
+    def attempt() -> dict[str, Any]:
+        item = or_not_found(get_item(scope, webhook_id))
         secret = rules.new_secret()
-        try:
-            with unavailable_on_throttle():
-                ddb().update_item(
-                    TableName=table(), Key=key(scope, k.sk_webhook(webhook_id)),
-                    UpdateExpression="SET secret_sealed = :new, previous_secret_sealed = :old, "
-                                     "previous_until = :until, updated_at = :now",
-                    # Two rotations at once: one wins, the other re-reads.
-                    ConditionExpression="secret_sealed = :old",
-                    ExpressionAttributeValues={":new": av(seal_secret(scope, webhook_id, secret)),
-                                               ":old": av(item["secret_sealed"]),
-                                               ":until": av(now + rules.ROTATION_OVERLAP), ":now": av(now)})
-        except ClientError as err:
-            if error_code(err) == "ConditionalCheckFailedException":
-                continue
-            raise
+        rotated = update_if(
+            Key=key(scope, k.sk_webhook(webhook_id)),
+            UpdateExpression="SET secret_sealed = :new, previous_secret_sealed = :old, "
+                             "previous_until = :until, updated_at = :now",
+            # Two rotations at once: one wins, the other reads again.
+            ConditionExpression="secret_sealed = :old",
+            ExpressionAttributeValues={":new": av(seal_secret(scope, webhook_id, secret)),
+                                       ":old": av(item["secret_sealed"]),
+                                       ":until": av(now + rules.ROTATION_OVERLAP), ":now": av(now)})
+        if rotated is None:
+            raise Retry()
         return {"secret": secret}
-    raise NotFound()
+
+    return retrying(attempt, attempts=5, busy="the webhook kept changing; retry")
 
 
 def _record_failure(item: dict[str, Any], now: int) -> None:
     """One more failed event in a row; the 20th disables the webhook."""
-    try:
-        with unavailable_on_throttle():
-            out = ddb().update_item(
-                TableName=table(), Key=key(item["pk"], item["sk"]),
-                UpdateExpression="SET failure_count = if_not_exists(failure_count, :zero) + :one",
-                ConditionExpression="attribute_exists(pk)", ReturnValues="UPDATED_NEW",
-                ExpressionAttributeValues={":zero": av(0), ":one": av(1)})
-    except ClientError as err:
-        if error_code(err) == "ConditionalCheckFailedException":
-            return  # deleted meanwhile
-        raise
-    count = int((from_item(out.get("Attributes")) or {}).get("failure_count", 0))
-    if count >= rules.MAX_CONSECUTIVE_FAILURES:
-        _disable(item, now)
+    out = update_if(Key=key(item["pk"], item["sk"]),
+                    UpdateExpression="SET failure_count = if_not_exists(failure_count, :zero) + :one",
+                    ConditionExpression="attribute_exists(pk)", ReturnValues="UPDATED_NEW",
+                    ExpressionAttributeValues={":zero": av(0), ":one": av(1)})
+    if out is not None and int(out.get("failure_count", 0)) >= rules.MAX_CONSECUTIVE_FAILURES:
+        _disable(item, now)  # (None: deleted meanwhile)
 
 
 def _disable(item: dict[str, Any], now: int) -> None:
-    try:
-        with unavailable_on_throttle():
-            ddb().update_item(TableName=table(), Key=key(item["pk"], item["sk"]),
-                              UpdateExpression="SET active = :false, updated_at = :now",
-                              ConditionExpression="attribute_exists(pk)",
-                              ExpressionAttributeValues={":false": av(False), ":now": av(now)})
-    except ClientError as err:
-        if error_code(err) != "ConditionalCheckFailedException":
-            raise
+    update_if(Key=key(item["pk"], item["sk"]), UpdateExpression="SET active = :false, updated_at = :now",
+              ConditionExpression="attribute_exists(pk)",
+              ExpressionAttributeValues={":false": av(False), ":now": av(now)})
 
 
 def _record_success(item: dict[str, Any]) -> None:
     if not int(item.get("failure_count") or 0):
         return  # the common case costs no write
-    try:
-        with unavailable_on_throttle():
-            ddb().update_item(TableName=table(), Key=key(item["pk"], item["sk"]),
-                              UpdateExpression="SET failure_count = :zero",
-                              ConditionExpression="attribute_exists(pk)",
-                              ExpressionAttributeValues={":zero": av(0)})
-    except ClientError as err:
-        if error_code(err) != "ConditionalCheckFailedException":
-            raise
+    update_if(Key=key(item["pk"], item["sk"]), UpdateExpression="SET failure_count = :zero",
+              ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":zero": av(0)})
 
 
 # -- delivery records ------------------------------------------------------------------------
@@ -258,7 +230,7 @@ def _save_delivery(webhook_id: str, record: dict[str, Any]) -> None:
 
 def deliveries(scope: str, webhook_id: str, now: int) -> list[dict[str, Any]]:
     """The last 100 attempts, newest first (pattern 28)."""
-    found(get_item(scope, webhook_id))
+    or_not_found(get_item(scope, webhook_id))
     with unavailable_on_throttle():
         out = ddb().query(TableName=table(), KeyConditionExpression="pk = :pk", ScanIndexForward=False,
                           Limit=rules.DELIVERIES_LISTED,
@@ -348,7 +320,7 @@ def deliver(msg: dict[str, Any], number: int, schedule: Sequence[int] | None = N
 
 def ping(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     """POST /api/webhooks/{id}/test: one signed ``ping`` now; the delivery record."""
-    webhook = found(get_item(scope, webhook_id))
+    webhook = or_not_found(get_item(scope, webhook_id))
     event = rules.payload(str(uuid.uuid4()), rules.PING, now, scope_json(scope), {"webhook_id": webhook_id})
     out = attempt(webhook, event["id"], rules.PING, rules.body(event), 1, schedule=(), count=False)
     assert out.record is not None

@@ -1,1 +1,0 @@
-"""Scheduled jobs (expiry, retention) shared by the Lambda handlers and the admin CLI."""

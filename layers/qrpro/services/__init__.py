@@ -1,0 +1,1 @@
+"""Use cases: every rule and state transition, over the repositories of ``qrpro.data``."""
