@@ -130,3 +130,18 @@ def test_ruff_and_mypy_check_for_the_lambda_runtime_python() -> None:
     config = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert config["tool"]["mypy"]["python_version"] == version
     assert config["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+
+
+def test_pyproject_lists_every_package() -> None:
+    """A package missing from the list is left out of a non-editable ``pip install .``."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set()
+    for name, where in setup["package-dir"].items():
+        for init in (root / where).rglob("__init__.py"):
+            relative = init.parent.relative_to(root / where).parts
+            if "swagger_ui" not in relative:
+                found.add(".".join((name, *relative)))
+    assert sorted(setup["packages"]) == sorted(found)
