@@ -49,7 +49,9 @@ class TemplateError(Exception):
 
 def _inputs_hash() -> str:
     h = hashlib.sha256()
-    for path in [*sorted((ROOT / "infra").rglob("*.py")), ROOT / "cdk.json"]:
+    # infra/ reads the domain's vocabulary (error messages, shortcode alphabet...): part of the key too.
+    inputs = [*sorted((ROOT / "infra").rglob("*.py")), *sorted((ROOT / "layers" / "qrpro" / "domain").glob("*.py"))]
+    for path in [*inputs, ROOT / "cdk.json"]:
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(metadata.version("aws-cdk-lib").encode())
     return h.hexdigest()

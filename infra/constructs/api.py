@@ -8,6 +8,7 @@ IP or user agent."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -18,6 +19,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.functions import LOG_RETENTION
+from qrpro.domain import errors
 
 STAGE = "prod"
 DOCS_ASSETS = ("init.js", "swagger-ui.css", "swagger-ui-bundle.js")  # lambdas/api/docs.py serves them
@@ -63,16 +65,17 @@ def access_log_format() -> str:
     return "{" + ",".join(f'"{k}":{v}' for k, v in ACCESS_LOG_FIELDS.items()) + "}"
 
 
+def _body(err: errors.DomainError, **extra: str) -> str:
+    """The envelope of a domain error, as the functions answer it (one definition of each message)."""
+    return json.dumps({**err.body(), **extra}, separators=(",", ":"))
+
+
+INVALID_KEY_BODY = _body(errors.InvalidApiKey())
+NOT_FOUND_BODY = _body(errors.NotFound())
 # (response type, status, body). Status None keeps API Gateway's own status.
-# Every body carries a `message` (docs/api.md section 5); the messages of
-# errors the functions also answer are qrpro.domain.errors' defaults.
-INVALID_KEY_BODY = ('{"error":"invalid_api_key","message":"This API key is unknown or revoked: use a live key '
-                    '(qrpro admin create-key makes one)."}')
-NOT_FOUND_BODY = ('{"error":"not_found","message":"Nothing here: check the path and the id (objects of other '
-                  'accounts are never visible)."}')
+# Every body carries a `message` (docs/api.md section 5).
 GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
-    (apigw.ResponseType.UNAUTHORIZED, "401",
-     '{"error":"not_signed_in","message":"Send an Authorization: Bearer <api key> header."}'),
+    (apigw.ResponseType.UNAUTHORIZED, "401", _body(errors.NotSignedIn())),
     # The authorizer returns Deny for a bearer token that is not a live key.
     (apigw.ResponseType.ACCESS_DENIED, "401", INVALID_KEY_BODY),
     # The authorizer's usageIdentifierKey is no enabled key of a usage plan of the stage: only a
@@ -84,19 +87,14 @@ GATEWAY_RESPONSES: list[tuple[apigw.ResponseType, str | None, str]] = [
     (apigw.ResponseType.THROTTLED, "429",
      '{"error":"rate_limited","window":"second","message":"Too many requests at once: slow down and '
      'retry in a second."}'),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413",
-     '{"error":"payload_too_large","message":"The body is too large: send at most 1 MiB (an import '
-     'takes at most 1,000 codes)."}'),
-    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415",
-     '{"error":"unsupported_media_type","message":"Send the body as Content-Type: application/json."}'),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", _body(errors.PayloadTooLarge())),
+    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", _body(errors.UnsupportedMediaType())),
     # Paths outside /api and /docs (API Gateway says 403 "Missing Authentication Token").
     (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", NOT_FOUND_BODY),
     (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", NOT_FOUND_BODY),
     (apigw.ResponseType.DEFAULT_4_XX, None,
      '{"error":"bad_request","message":$context.error.messageString}'),
-    (apigw.ResponseType.DEFAULT_5_XX, "500",
-     '{"error":"internal","message":"Something went wrong on our side: retry, and quote the '
-     'request_id if it persists.","request_id":"$context.requestId"}'),
+    (apigw.ResponseType.DEFAULT_5_XX, "500", _body(errors.DomainError(), request_id="$context.requestId")),
 ]
 
 

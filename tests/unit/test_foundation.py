@@ -51,7 +51,7 @@ def test_rate_limited_carries_retry_after_in_seconds() -> None:
     err = RateLimited(retry_at=next_midnight(now), now=now, limit=1000)
     assert err.body() == {"error": "rate_limited", "window": "day", "retry_at": next_midnight(now),
                           "message": RateLimited.default_message}
-    assert err.headers()["Retry-After"] == str(next_midnight(now) - now)
+    assert err.retry_after == next_midnight(now) - now
     assert next_midnight(now) % 86_400 == 0 and 0 < next_midnight(now) - now <= 86_400
 
 
@@ -108,13 +108,32 @@ def test_every_error_carries_a_message_for_people() -> None:
     from qrpro.domain import errors
 
     for cls in vars(errors).values():
-        if inspect.isclass(cls) and issubclass(cls, errors.ApiError) and cls.__init__ is errors.ApiError.__init__:
+        if inspect.isclass(cls) and issubclass(cls, errors.DomainError) and cls.__init__ is errors.DomainError.__init__:
             body = cls().body()
             assert body["message"] == cls.default_message and body["message"].endswith("."), cls
-            assert cls.default_message != errors.ApiError.default_message or cls is errors.ApiError, cls
+            assert cls.default_message != errors.DomainError.default_message or cls is errors.DomainError, cls
     assert errors.NotFound("user not found").body() == {"error": "not_found", "message": "user not found"}
     assert errors.ValidationFailed("url", "must be https").body() == {
         "error": "validation_error", "field": "url", "message": "must be https"}
+
+
+def test_every_domain_error_has_its_http_status_in_the_api_table() -> None:
+    """Domain errors know nothing of HTTP; qrpro.api.errors.STATUS is the one table (docs/api.md section 5)."""
+    import inspect
+
+    from qrpro.api.errors import STATUS, headers_of, status_of
+    from qrpro.domain import errors
+
+    raised = [cls for cls in vars(errors).values()
+              if inspect.isclass(cls) and issubclass(cls, errors.DomainError) and cls is not errors.DomainError]
+    assert sorted(c.__name__ for c in raised) == sorted(c.__name__ for c in STATUS)
+    assert not any(hasattr(cls, "status") for cls in raised)
+    assert status_of(errors.DomainError()) == 500
+    busy = errors.ServiceUnavailable()
+    assert (status_of(busy), headers_of(busy)) == (503, {"Retry-After": "1"})
+    limited = errors.RateLimited(retry_at=1_000, now=940, limit=5_000)
+    assert (status_of(limited), headers_of(limited)) == (429, {
+        "Retry-After": "60", "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1000"})
 
 
 def test_the_gateway_responses_carry_a_message() -> None:

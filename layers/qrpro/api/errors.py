@@ -9,21 +9,54 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from qrpro.domain.errors import ApiError, MethodNotAllowed, NotFound
+from qrpro.domain import errors as domain
+from qrpro.domain.errors import DomainError, MethodNotAllowed, NotFound
 
 JSON = "application/json; charset=utf-8"
+
+# The HTTP status of every domain error (docs/api.md section 5): the only place that knows it.
+STATUS: dict[type[DomainError], int] = {
+    domain.ValidationFailed: 400,
+    domain.NotSignedIn: 401,
+    domain.InvalidApiKey: 401,
+    domain.PlanLimitReached: 402,
+    domain.PlanExpired: 402,
+    domain.InsufficientPlan: 403,
+    domain.InsufficientRole: 403,
+    domain.NotFound: 404,
+    domain.MethodNotAllowed: 405,
+    domain.CodeNotEditable: 409,
+    domain.IdempotencyConflict: 409,
+    domain.PayloadTooLarge: 413,
+    domain.UnsupportedMediaType: 415,
+    domain.RateLimited: 429,
+    domain.ServiceUnavailable: 503,
+}
+
+
+def status_of(err: DomainError) -> int:
+    return next((STATUS[cls] for cls in type(err).__mro__ if cls in STATUS), 500)
+
+
+def headers_of(err: DomainError) -> dict[str, str]:
+    if isinstance(err, domain.RateLimited):
+        return {"Retry-After": str(err.retry_after), "X-RateLimit-Limit": str(err.limit),
+                "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(err.extra["retry_at"])}
+    if isinstance(err, domain.ServiceUnavailable):
+        return {"Retry-After": "1"}
+    return {}
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, content_type=JSON, body=body, headers=headers or {})
 
 
-def error_response(err: ApiError) -> Response:
-    return json_response(err.status, err.body(), err.headers())
+def error_response(err: DomainError) -> Response:
+    return json_response(status_of(err), err.body(), headers_of(err))
 
 
 def internal_error(request_id: str) -> Response:
-    return json_response(500, {"error": "internal", "message": ApiError.default_message, "request_id": request_id})
+    return json_response(500, {"error": "internal", "message": DomainError.default_message, "request_id": request_id})
 
 
 def field_path(loc: Any) -> str:
@@ -55,8 +88,8 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     """Register the exception handlers on a resolver; unhandled errors go to the
     function's ``logger`` (the one carrying the Lambda context)."""
 
-    @app.exception_handler(ApiError)
-    def _api_error(err: ApiError) -> Response:
+    @app.exception_handler(DomainError)
+    def _api_error(err: DomainError) -> Response:
         return error_response(err)
 
     @app.exception_handler(RequestValidationError)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from qrpro.api.errors import JSON, error_response, internal_error
 from qrpro.data import accounts, ratelimit
 from qrpro.domain.errors import (
-    ApiError,
+    DomainError,
     InsufficientPlan,
     NotFound,
     NotSignedIn,
@@ -137,7 +137,7 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, log
             check_body(event, method, path)
             app.append_context(caller=caller, now=now, budget=budget)
         response = app.resolve(event, context)
-    except ApiError as err:
+    except DomainError as err:
         response = _build(error_response(err))
     except Exception:
         logger.exception("unhandled error before routing", extra={"request_id": request_id})

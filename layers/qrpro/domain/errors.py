@@ -1,9 +1,10 @@
 """Domain errors: each one is an error of docs/api.md (section 5).
 
-Routes and data access raise these; one exception handler in the API function
-turns them into the JSON envelope ``{"error": code, "message": ..., ...extra}``:
-every error carries a ``message`` for people (docs/api.md section 5), the
-class's default one unless the raise site says something more precise.
+Services and repositories raise these; they know nothing of HTTP. The api
+layer (``qrpro.api.errors``: one table of statuses and headers) turns them into
+the JSON envelope ``{"error": code, "message": ..., ...extra}``: every error
+carries a ``message`` for people (docs/api.md section 5), the class's default
+one unless the raise site says something more precise.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
-    status: int = 500
+class DomainError(Exception):
     code: str = "internal"
     default_message: str = "Something went wrong on our side: retry, and quote the request_id if it persists."
 
@@ -26,95 +26,92 @@ class ApiError(Exception):
         out.setdefault("message", self.message)
         return out
 
-    def headers(self) -> dict[str, str]:
-        return {}
 
-
-class ValidationFailed(ApiError):
-    status, code = 400, "validation_error"
+class ValidationFailed(DomainError):
+    code = "validation_error"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message, field=field)
         self.extra["message"] = message
 
 
-class NotSignedIn(ApiError):
-    status, code = 401, "not_signed_in"
+class NotSignedIn(DomainError):
+    code = "not_signed_in"
     default_message = "Send an Authorization: Bearer <api key> header."
 
 
-class InvalidApiKey(ApiError):
-    status, code = 401, "invalid_api_key"
+class InvalidApiKey(DomainError):
+    code = "invalid_api_key"
     default_message = "This API key is unknown or revoked: use a live key (qrpro admin create-key makes one)."
 
 
-class PlanLimitReached(ApiError):
-    status, code = 402, "plan_limit"
+class PlanLimitReached(DomainError):
+    code = "plan_limit"
     default_message = "Your plan's code limit is reached: pause or delete a code, or upgrade the plan."
 
     def __init__(self, plan: str, limit: int, current: int) -> None:
         super().__init__(None, plan=plan, limit=limit, current=current)
 
 
-class PlanExpired(ApiError):
-    status, code = 402, "plan_expired"
+class PlanExpired(DomainError):
+    code = "plan_expired"
     default_message = "Your plan has expired: renew it to use the API (you can still export your data)."
 
     def __init__(self, plan: str) -> None:
         super().__init__(None, plan=plan)
 
 
-class InsufficientPlan(ApiError):
-    status, code = 403, "insufficient_plan"
+class InsufficientPlan(DomainError):
+    code = "insufficient_plan"
     default_message = "Your plan does not include this: upgrade to the required plan."
 
     def __init__(self, plan: str, required: str) -> None:
         super().__init__(None, plan=plan, required=required)
 
 
-class InsufficientRole(ApiError):
-    status, code = 403, "insufficient_role"
+class InsufficientRole(DomainError):
+    code = "insufficient_role"
     default_message = "Your team role cannot change this: ask a team admin or owner."
 
     def __init__(self, role: str, required: str = "admin") -> None:
         super().__init__(None, role=role, required=required)
 
 
-class NotFound(ApiError):
-    status, code = 404, "not_found"
+class NotFound(DomainError):
+    code = "not_found"
     default_message = "Nothing here: check the path and the id (objects of other accounts are never visible)."
 
 
-class MethodNotAllowed(ApiError):
-    status, code = 405, "method_not_allowed"
+class MethodNotAllowed(DomainError):
+    code = "method_not_allowed"
     default_message = "This path does not take this method: see GET /docs for the methods it takes."
 
 
-class CodeNotEditable(ApiError):
-    status, code = 409, "code_not_editable"
+class CodeNotEditable(DomainError):
+    code = "code_not_editable"
     default_message = "This code is in grace or expired: reactivate it before editing."
 
     def __init__(self, status: str) -> None:
         super().__init__(None, status=status)
 
 
-class IdempotencyConflict(ApiError):
-    status, code = 409, "idempotency_conflict"
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
     default_message = "This Idempotency-Key was already used with another request: use a new key."
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload_too_large"
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
     default_message = "The body is too large: send at most 1 MiB (an import takes at most 1,000 codes)."
 
 
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "unsupported_media_type"
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
     default_message = "Send the body as Content-Type: application/json."
 
 
-class RateLimited(ApiError):
-    status, code = 429, "rate_limited"
+class RateLimited(DomainError):
+    code = "rate_limited"
     default_message = "This key has spent its daily request budget: retry after retry_at (see Retry-After)."
 
     def __init__(self, retry_at: int, now: int, limit: int) -> None:
@@ -122,28 +119,17 @@ class RateLimited(ApiError):
         self.retry_after = max(0, retry_at - now)
         self.limit = limit
 
-    def headers(self) -> dict[str, str]:
-        return {
-            "Retry-After": str(self.retry_after),
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": str(self.extra["retry_at"]),
-        }
 
-
-class ServiceUnavailable(ApiError):
+class ServiceUnavailable(DomainError):
     """A dependency is throttling or down; nothing was written. Safe to retry."""
 
-    status, code = 503, "unavailable"
+    code = "unavailable"
     default_message = "A dependency is busy and nothing was written: retry in a moment."
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
 
-
-def _subclasses(cls: type[ApiError]) -> list[type[ApiError]]:
+def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
     return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
 
 
-# Each error code's default `message` (tests and the gateway responses compare against it).
-MESSAGES: dict[str, str] = {cls.code: cls.default_message for cls in _subclasses(ApiError)}
+# Each error code's default `message` (the gateway responses in infra/ and the tests use it).
+MESSAGES: dict[str, str] = {cls.code: cls.default_message for cls in _subclasses(DomainError)}

@@ -26,7 +26,7 @@ from qrpro.data import codes as repo
 from qrpro.data.codes import Code
 from qrpro.data.table import Cancelled, Retry, or_not_found, retrying
 from qrpro.domain.codes import EDITABLE, GRACE_SECONDS, Status, new_shortcode, normalise
-from qrpro.domain.errors import ApiError, CodeNotEditable, PlanLimitReached, ValidationFailed
+from qrpro.domain.errors import CodeNotEditable, DomainError, PlanLimitReached, ValidationFailed
 from qrpro.domain.scope import Caller
 
 SYSTEM = "system"  # the author of the expiry job's changes in history
@@ -216,6 +216,6 @@ def bulk(caller: Caller, ids: list[str], action: str, group_id: str | None, now:
                 status = Status.PAUSED if action == "pause" else Status.ACTIVE
                 update(caller, code_id, {"status": status.value}, now, with_scans=False)
             updated.append(code_id)
-        except ApiError as err:
+        except DomainError as err:
             failed.append({"id": code_id, "error": err.code})
     return {"updated": updated, "failed": failed}
