@@ -14,59 +14,64 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.api.routes import analytics, codes, groups, keys, qr, teams, user, webhooks
 from qrpro.api import errors, export_routes, pipeline
+from qrpro.api.router import Router
 
 logger = Logger(service="qrpro-api")
 metrics = Metrics(namespace="QRPro", service="qrpro-api")
 
-app = APIGatewayRestResolver(enable_validation=True)
-errors.install(app, logger)
-# Static paths (/api/codes/import) are matched before parameterised ones.
-for area in (codes, qr, analytics, groups, teams, user, keys, webhooks):
-    app.include_router(area.router)
-app.include_router(export_routes.make_router())
+reference = Router()
 
 
 # The reference (lambdas/api/docs.py) is imported on first request of one of these routes only.
-@app.get("/docs/openapi.json", include_in_schema=False)
+@reference.get("/docs/openapi.json", include_in_schema=False)
 def openapi_document() -> dict[str, Any]:
     from lambdas.api import docs
 
     return docs.document(app)
 
 
-@app.get("/docs", include_in_schema=False)
+@reference.get("/docs", include_in_schema=False)
 def docs_page() -> Response[str]:
     from lambdas.api import docs
 
     return docs.page(app)
 
 
-@app.get("/docs/init.js", include_in_schema=False)
+@reference.get("/docs/init.js", include_in_schema=False)
 def docs_init() -> Response[str]:
     from lambdas.api import docs
 
     return docs.init_js()
 
 
-@app.get("/docs/swagger-ui.css", include_in_schema=False)
+@reference.get("/docs/swagger-ui.css", include_in_schema=False)
 def docs_css() -> Response[str]:
     from lambdas.api import docs
 
     return docs.asset("swagger-ui.css")
 
 
-@app.get("/docs/swagger-ui-bundle.js", include_in_schema=False)
+@reference.get("/docs/swagger-ui-bundle.js", include_in_schema=False)
 def docs_js() -> Response[str]:
     from lambdas.api import docs
 
     return docs.asset("swagger-ui-bundle.js")
 
 
-@app.get("/", include_in_schema=False)
+@reference.get("/", include_in_schema=False)
 def home() -> Response[str]:
     from lambdas.api import docs
 
     return docs.root(app)
+
+
+# Static paths (/api/codes/import) are matched before parameterised ones.
+ROUTERS = (*(area.router for area in (codes, qr, analytics, groups, teams, user, keys, webhooks)),
+           export_routes.make_router(), reference)
+app = APIGatewayRestResolver(enable_validation=True)
+for router in ROUTERS:
+    app.include_router(router)
+errors.install(app, logger, ROUTERS)
 
 
 @logger.inject_lambda_context(log_event=False)

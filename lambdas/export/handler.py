@@ -20,9 +20,10 @@ from qrpro.data import exports  # noqa: F401  (its one route's work: loaded at i
 logger = Logger(service="qrpro-export")
 metrics = Metrics(namespace="QRPro", service="qrpro-export")
 
+ROUTERS = (make_router(),)
 app = APIGatewayRestResolver(enable_validation=True)
-errors.install(app, logger)
-app.include_router(make_router())
+app.include_router(ROUTERS[0])
+errors.install(app, logger, ROUTERS)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -315,7 +315,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Api:
 
     monkeypatch.setattr(CODES, "get", fake_get)
     resolver = APIGatewayRestResolver(enable_validation=True)
-    errors.install(resolver, Logger())
+    errors.install(resolver, Logger(), [qr_routes.router])
     # include_router rebinds the module-level router to this resolver (its context and current event);
     # put the api function's resolver back afterwards so later tests in this process still reach it.
     monkeypatch.setattr(qr_routes.router, "api_resolver", getattr(qr_routes.router, "api_resolver", None),

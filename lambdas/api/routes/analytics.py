@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, Field
 
 from qrpro.api.context import caller, now
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.data import scans
 from qrpro.domain.analytics import AnalyticsRange, Device, Granularity
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["Analytics"]
 RangeQuery = Annotated[AnalyticsRange | None, Query(description="30d when absent; capped to the plan's retention")]
 GranularityQuery = Annotated[Granularity | None, Query(description="day when absent; hour needs team or agency and "

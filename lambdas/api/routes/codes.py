@@ -6,20 +6,20 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import Field
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.domain import imports
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.codes import BulkAction, CodeCreate, CodePatch, CodeStatus
 from qrpro.domain.errors import ValidationFailed
 from qrpro.services import codes
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["Codes"]
 
 

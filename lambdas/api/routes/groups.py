@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Group, GroupDeleted, GroupDetail, GroupList
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.domain.groups import GroupCodes, GroupCreate, GroupPatch, changes_of
 from qrpro.services import groups
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["Groups"]
 
 

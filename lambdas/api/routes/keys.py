@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from qrpro.api.context import caller
 from qrpro.api.models import KeyList, KeyRevoked
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.data import apikeys
 from qrpro.domain.errors import NotFound
 from qrpro.domain.groups import is_id
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["User and keys"]
 
 

@@ -6,16 +6,16 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro import images
 from qrpro.api.context import caller
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.domain import style
 from qrpro.domain.errors import ValidationFailed
 from qrpro.services import codes
 
-router = APIGatewayRouter()
+router = Router()
 
 CACHE_CONTROL = "private, max-age=300"
 _BINARY = {"type": "string", "format": "binary"}

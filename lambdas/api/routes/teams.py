@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from qrpro.api.context import caller
 from qrpro.api.models import MemberList, Team, TeamList
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.data import teams
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["Teams"]
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from qrpro.api.context import caller, now
 from qrpro.api.models import Usage, User
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.data import codes, ratelimit, teams
 from qrpro.domain.clock import next_midnight
 
-router = APIGatewayRouter()
+router = Router()
 
 
 @router.get("/api/user", operation_id="getUser",

@@ -6,16 +6,16 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Delivery, DeliveryList, Secret, Webhook, WebhookCreated, WebhookDeleted, WebhookList
 from qrpro.api.openapi import errors
+from qrpro.api.router import Router
 from qrpro.data import webhooks
 from qrpro.domain.webhooks import WebhookCreate, WebhookPatch
 
-router = APIGatewayRouter()
+router = Router()
 TAGS = ["Webhooks"]
 
 

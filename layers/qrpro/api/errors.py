@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -9,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from qrpro.api.router import Router, methods_of
 from qrpro.domain import errors as domain
 from qrpro.domain.errors import DomainError, MethodNotAllowed, NotFound
 
@@ -84,9 +86,10 @@ def _validation_message(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def install(app: APIGatewayRestResolver, logger: Logger) -> None:
-    """Register the exception handlers on a resolver; unhandled errors go to the
-    function's ``logger`` (the one carrying the Lambda context)."""
+def install(app: APIGatewayRestResolver, logger: Logger, routers: Iterable[Router]) -> None:
+    """Register the exception handlers on a resolver: unhandled errors go to the
+    function's ``logger`` (the one carrying the Lambda context); a path that
+    one of ``routers`` serves under another method is 405."""
 
     @app.exception_handler(DomainError)
     def _api_error(err: DomainError) -> Response:
@@ -102,9 +105,7 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
         event = app.current_event
-        path = event.path
-        routes = app._static_routes + app._dynamic_routes
-        if any(r.rule.match(path) for r in routes if r.method != event.http_method.upper()):
+        if methods_of(routers, event.path) - {event.http_method.upper()}:
             return error_response(MethodNotAllowed())
         return error_response(NotFound())
 

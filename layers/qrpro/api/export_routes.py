@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import Field
 
 from qrpro.api.context import caller, now
 from qrpro.api.errors import JSON
 from qrpro.api.openapi import Documented, errors
+from qrpro.api.router import Router
 
 
 class ExportLink(Documented):
@@ -37,11 +37,11 @@ RESPONSES: dict[int, Any] = {
 }
 
 
-def make_router() -> APIGatewayRouter:
+def make_router() -> Router:
     """A fresh router per resolver: a Powertools router reads the request
     context of the resolver that included it last, and both the export and the
     api functions include this route (the latter for the OpenAPI document)."""
-    router = APIGatewayRouter()
+    router = Router()
 
     @router.get("/api/user/export", operation_id="exportData",
                 tags=["User and keys"], summary="Export every code and the daily scan rollup (ZIP)",
