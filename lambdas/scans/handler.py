@@ -17,7 +17,8 @@ import logging
 import time
 from typing import Any
 
-from qrpro.data import scans
+from qrpro.data.counting import Scan, parse
+from qrpro.services import scans
 
 log = logging.getLogger("qrpro.scans")
 DRAIN_EVERY = 30.0  # seconds between looks at scans the redirect parked in DynamoDB
@@ -44,9 +45,9 @@ def drain(context: Any) -> int:
 def aggregate(event: dict[str, Any]) -> dict[str, Any]:
     global _last_drain
     now = int(time.time())
-    batch: list[scans.Scan] = []
+    batch: list[Scan] = []
     for record in event.get("Records", []):
-        scan = scans.parse(record.get("body") or "", record.get("messageId", ""))
+        scan = parse(record.get("body") or "", record.get("messageId", ""))
         if scan is None:
             # Not a scan of ours; never retried. The body is not logged (privacy).
             log.warning("dropped a malformed scan message")
