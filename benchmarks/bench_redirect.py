@@ -121,11 +121,11 @@ class Stub:
 
 def handler_time(n: int) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
-    from qrpro.data import scans
+    from qrpro.data import edge
 
     stub = Stub()
-    real_fast = scans.fast
-    scans.fast = lambda service: stub  # type: ignore[assignment]
+    real_fast = edge.fast
+    edge.fast = lambda service: stub  # type: ignore[assignment]
     try:
         redirect._cache.clear()
         ev = event("aBc123x")
@@ -137,7 +137,7 @@ def handler_time(n: int) -> dict[str, float]:
             redirect.handler(ev, None)
             laps.append(time.perf_counter_ns() - t)
     finally:
-        scans.fast = real_fast  # type: ignore[assignment]
+        edge.fast = real_fast  # type: ignore[assignment]
     laps.sort()
     return {"p50": laps[len(laps) // 2] / 1e6, "p90": laps[int(len(laps) * 0.9)] / 1e6,
             "p99": laps[int(len(laps) * 0.99)] / 1e6}
@@ -179,7 +179,7 @@ def with_engines(work: Any) -> Any:
 def hot_path_calls(n: int) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
     from qrpro.config import settings
-    from qrpro.data import accounts, apikeys, scans
+    from qrpro.data import accounts, apikeys, edge
     from qrpro.services import codes
 
     settings.cache_clear()
@@ -192,12 +192,12 @@ def hot_path_calls(n: int) -> dict[str, float]:
 
     def counting(service: str) -> Counting:
         if service not in clients:
-            clients[service] = Counting(scans._fast_client(service, os.environ.get(
+            clients[service] = Counting(edge._fast_client(service, os.environ.get(
                 f"AWS_ENDPOINT_URL_{service.upper()}")))
         return clients[service]
 
-    real_fast = scans.fast
-    scans.fast = counting  # type: ignore[assignment]
+    real_fast = edge.fast
+    edge.fast = counting  # type: ignore[assignment]
     try:
         redirect._cache.clear()
         redirect.handler(event(code["shortcode"]), None)
@@ -212,25 +212,25 @@ def hot_path_calls(n: int) -> dict[str, float]:
         hit_calls = sum(sum(c.calls.values()) for c in clients.values())
         detail = {f"{svc}.{name}": count / n for svc, c in clients.items() for name, count in c.calls.items()}
     finally:
-        scans.fast = real_fast  # type: ignore[assignment]
+        edge.fast = real_fast  # type: ignore[assignment]
     laps.sort()
     return {"miss": miss, "hit": hit_calls / n, **detail, "p50 ms (real local calls)": laps[n // 2] / 1e6}
 
 
 def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     from lambdas.scans import handler as consumer
-    from qrpro.data import scans
+    from qrpro.data import caps, counting, edge
 
     scope = f"TEAM#{uuid.uuid4()}"
     now = int(time.time())
     ids = [str(uuid.uuid4()) for _ in range(codes_n)]
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
-    bodies = [scans.scan_message(ids[i % codes_n], scope, "team", now, countries[i % 8], devices[i % 6])
+    bodies = [edge.scan_message(ids[i % codes_n], scope, "team", now, countries[i % 8], devices[i % 6])
               for i in range(n)]
-    spy = Counting(scans.ddb())
-    real = scans.ddb
-    scans.ddb = lambda: spy  # type: ignore[assignment]
+    spy = Counting(counting.ddb())
+    real = counting.ddb
+    counting.ddb = caps.ddb = lambda: spy  # type: ignore[assignment]  # the writes and the cap check's reads
     consumer._last_drain = time.monotonic()
     t = time.perf_counter()
     try:
@@ -239,14 +239,14 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
                                                 for j, b in enumerate(bodies[i:i + batch])]}, None)
             assert out == {"batchItemFailures": []}, out
     finally:
-        scans.ddb = real  # type: ignore[assignment]
+        counting.ddb = caps.ddb = real  # type: ignore[assignment]
     elapsed = time.perf_counter() - t
     from qrpro.data import keys as k
-    from qrpro.data.table import from_item, key
+    from qrpro.data.table import from_item, key, table
     from qrpro.domain.clock import day_bucket
 
-    day = from_item(scans.ddb().get_item(TableName=scans.table(), Key=key(k.pk_scope_agg(scope),
-                                                                         k.sk_day(day_bucket(now))))["Item"])
+    day = from_item(counting.ddb().get_item(TableName=table(), Key=key(k.pk_scope_agg(scope),
+                                                                      k.sk_day(day_bucket(now))))["Item"])
     assert day is not None and day["total"] == n, day
     tx = spy.calls.get("transact_write_items", 0)
     return {"items written / scan": spy.items_written / n, "of which markers / scan": 1.0,

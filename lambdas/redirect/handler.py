@@ -23,26 +23,26 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qrpro.data import scans
+from qrpro.data import edge
 from qrpro.domain.devices import country, device, is_bot
+from qrpro.domain.redirects import Outcome, outcome
+from qrpro.domain.shortcodes import is_shortcode
 
 CACHE_SECONDS = 4.0
 CACHE_MAX = 50_000
-BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
-SHORTCODE_LEN = 7
 
 _cache: dict[str, tuple[float, Any]] = {}
 
 # EMF: CloudWatch turns this log line into a metric (docs/operations.md has the alarms on it).
 METRIC_NAMESPACE, METRIC_SERVICE = "QRPro", "qrpro-redirect"
-METRICS = {"pending": "ScansParked", "buffered": "ScansBuffered"}  # by scans.enqueue's answer
+METRICS = {"pending": "ScansParked", "buffered": "ScansBuffered"}  # by edge.enqueue's answer
 _EMF = ('{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"' + METRIC_NAMESPACE + '",'
         '"Dimensions":[["service"]],"Metrics":[{"Name":"%s","Unit":"Count"}]}]},'
         '"service":"' + METRIC_SERVICE + '","%s":1}')
 
 
 def count_unqueued(status: str) -> None:
-    """One EMF line when ``scans.enqueue`` did not reach SQS (``queued`` costs nothing)."""
+    """One EMF line when ``edge.enqueue`` did not reach SQS (``queued`` costs nothing)."""
     name = METRICS.get(status)
     if name is not None:
         print(_EMF % (time.time() * 1000, name, name), flush=True)
@@ -103,36 +103,32 @@ def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     return method, path, headers
 
 
+_PAGES = {Outcome.PAUSED: paused, Outcome.GONE: gone, Outcome.NOT_FOUND: not_found}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method, path, headers = _request(event)
     head = method == "HEAD"
     if method not in ("GET", "HEAD"):
         return _page(405, "Method not allowed", "Open this address in a browser.", head, {"Allow": "GET, HEAD"})
     shortcode = path.strip("/")
-    if len(shortcode) != SHORTCODE_LEN or not BASE58.issuperset(shortcode):
+    if not is_shortcode(shortcode):
         return not_found(head)
-    now = time.time()
+    now = int(time.time())
     try:
-        short = _cached("S" + shortcode, lambda: scans.lookup_short(shortcode))
-        if short is None:
+        target = _cached("S" + shortcode, lambda: edge.lookup_short(shortcode))
+        if target is None:
             return not_found(head)
-        scope = short["scope"]
-        profile = _cached("P" + scope, lambda: scans.lookup_plan(scope))
+        account = _cached("P" + target.scope, lambda: edge.lookup_plan(target.scope))
     except (ClientError, BotoCoreError):
         return unavailable(head)
-    status = short["status"]
-    if status == "expired" or scans.plan_expired(profile, int(now)):
-        return gone(head)
-    if status == "paused":
-        return paused(head)
-    if status == "grace" and (short["grace_until"] or 0) <= now:
-        return gone(head)  # past grace_until: expired even before the job has run
-    if status not in ("active", "grace"):
-        return not_found(head)
+    answer = outcome(target, account, now)
+    if answer is not Outcome.REDIRECT:
+        return _PAGES[answer](head)
     if not head:
         user_agent = headers.get("user-agent")
         if not is_bot(user_agent):
             place = headers.get("cloudfront-viewer-country")
-            count_unqueued(scans.enqueue(scans.scan_message(short["code_id"], scope, profile["plan"], int(now),
-                                                            country(place), device(user_agent))))
-    return redirect(short["url"])
+            count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now,
+                                                          country(place), device(user_agent))))
+    return redirect(target.url)

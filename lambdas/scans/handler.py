@@ -2,9 +2,11 @@
 the redirect) folded into a few atomic counter updates, exactly once.
 
 Reports partial batch failures (``ReportBatchItemFailures`` on the event
-source mapping): scans that could not be written (throttling, conflicts) are
-redelivered by SQS; scans already counted are recognised by their marker and
-dropped. See docs/analytics.md.
+source mapping) through Powertools' ``BatchProcessor``: scans that could not
+be written (throttling, conflicts) are redelivered by SQS; scans already
+counted are recognised by their marker and dropped. The batch is counted as a
+whole (that is what keeps the writes per scan low), then each record is
+reported by what happened to its scan. See docs/analytics.md.
 
 Scans the redirect parked in DynamoDB while SQS failed are counted by the
 same function: opportunistically after a batch, and on a schedule
@@ -17,17 +19,28 @@ import logging
 import time
 from typing import Any
 
-from qrpro.data import scans
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from qrpro.data.counting import Scan, parse
+from qrpro.services import scans
 
 log = logging.getLogger("qrpro.scans")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 DRAIN_EVERY = 30.0  # seconds between looks at scans the redirect parked in DynamoDB
 _last_drain = 0.0
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+class NotCounted(Exception):
+    """Reported as a batch item failure: SQS redelivers the message (its marker
+    drops it if it was counted after all)."""
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | PartialItemFailureResponse:
     if event.get("source") == "aws.events":
         return {"drained": drain(context)}
-    return aggregate(event)
+    return aggregate(event, context)
 
 
 def drain(context: Any) -> int:
@@ -41,22 +54,36 @@ def drain(context: Any) -> int:
             return total
 
 
-def aggregate(event: dict[str, Any]) -> dict[str, Any]:
-    global _last_drain
-    now = int(time.time())
-    batch: list[scans.Scan] = []
-    for record in event.get("Records", []):
-        scan = scans.parse(record.get("body") or "", record.get("messageId", ""))
+def _batch(records: list[dict[str, Any]]) -> list[Scan]:
+    batch: list[Scan] = []
+    for record in records:
+        scan = parse(record.get("body") or "", record.get("messageId", ""))
         if scan is None:
             # Not a scan of ours; never retried. The body is not logged (privacy).
             log.warning("dropped a malformed scan message")
             continue
         batch.append(scan)
-    failed = scans.aggregate(batch, now)
+    return batch
+
+
+def aggregate(event: dict[str, Any], context: Any = None) -> PartialItemFailureResponse:
+    global _last_drain
+    now = int(time.time())
+    records = event.get("Records") or []
+    failed = {s.message_id for s in scans.aggregate(_batch(records), now)}
+
+    def record_handler(record: SQSRecord) -> None:
+        if record.message_id in failed:
+            raise NotCounted("scan not counted yet")
+
+    response: PartialItemFailureResponse = {"batchItemFailures": []}
+    if records:  # Powertools refuses an event without records; there is nothing to report
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                            context=context)
     if time.monotonic() - _last_drain > DRAIN_EVERY:
         _last_drain = time.monotonic()
         try:
             scans.drain_pending(now)
         except Exception as err:  # the batch itself is done; the next drain retries
             log.warning("draining pending scans failed: %s", type(err).__name__)
-    return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted({s.message_id for s in failed})]}
+    return response

@@ -20,10 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from qrpro.data import accounts, exports, scans
+from qrpro.data import accounts, edge, exports
 from qrpro.data import codes as code_repo
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
+from qrpro.data.counting import parse
 from qrpro.data.table import key, to_item
 from qrpro.domain.clock import day_bucket, days_back
 from qrpro.domain.codes import GRACE_SECONDS
@@ -33,6 +34,7 @@ from qrpro.domain.plans import plan
 from qrpro.domain.scope import user_scope
 from qrpro.services import codes as code_data
 from qrpro.services import expiry
+from qrpro.services import scans as scan_service
 from tests.conftest import reset_caches
 
 BUCKET = "qrpro-exports-test"
@@ -183,7 +185,7 @@ def test_inline_export_has_exactly_the_accounts_codes_and_aggregates(api: Any, s
 
 def _scan(code: dict[str, Any], scope: str, when: int, country: str | None, device: str, n: int) -> list[Any]:
     """``n`` scans as the redirect enqueues them (country None: no CDN header, stored as unknown)."""
-    parsed = [scans.parse(scans.scan_message(code["id"], scope, "business", when, country or "", device))
+    parsed = [parse(edge.scan_message(code["id"], scope, "business", when, country or "", device))
               for _ in range(n)]
     assert all(p is not None for p in parsed)
     return parsed
@@ -215,7 +217,7 @@ def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
         *_scan(flyer, scope, older, "FR", "desktop", 6), *_scan(flyer, scope, older, "JP", "unknown", 1),
         *_scan(card, scope, yesterday, "US", "mobile", 9), *_scan(card, scope, older, "NL", "tablet", 1),
     ]
-    assert scans.aggregate(batch, now) == []
+    assert scan_service.aggregate(batch, now) == []
 
     r = api.request("GET", "/api/user/export", acct.token)
     assert r.status == 200, r.body

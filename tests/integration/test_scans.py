@@ -17,17 +17,19 @@ from botocore.exceptions import ClientError
 
 from lambdas.redirect import handler as redirect
 from lambdas.scans import handler as consumer
-from qrpro.data import accounts, scans
+from qrpro.data import accounts, caps, edge
 from qrpro.data import keys as k
+from qrpro.data import table as tables
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.plans import plan
 from qrpro.services import codes
+from qrpro.services import scans as scan_service
 from qrpro_cli.runtime import FakeContext
 from tests.conftest import reset_caches
 
 SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-DRAIN = scans.drain_pending
+DRAIN = scan_service.drain_pending
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 IPAD = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -54,13 +56,13 @@ def queue(table: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> It
     reset_caches()
     boto3.client("ses", endpoint_url=moto_endpoint).verify_email_identity(EmailAddress="no-reply@aqr.net")
     redirect._cache.clear()
-    scans._unsent.clear()
-    scans._cap_done.clear()
-    monkeypatch.setattr(scans, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})
+    edge._unsent.clear()
+    scan_service._cap_done.clear()
+    monkeypatch.setattr(edge, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})
     monkeypatch.setattr(consumer, "_last_drain", time.monotonic())  # drains only when a test asks
     yield url
     redirect._cache.clear()
-    scans._unsent.clear()
+    edge._unsent.clear()
 
 
 def v2(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -109,16 +111,16 @@ def run_consumer(messages: list[dict[str, Any]], batch: int = 10) -> list[str]:
 
 
 def get(pk: str, sk: str) -> dict[str, Any]:
-    out = boto3.client("dynamodb").get_item(TableName=scans.table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
+    out = boto3.client("dynamodb").get_item(TableName=tables.table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
                                             ConsistentRead=True)
-    return scans.from_item(out.get("Item")) or {}
+    return tables.from_item(out.get("Item")) or {}
 
 
 def all_items() -> list[dict[str, Any]]:
-    client, out, params = boto3.client("dynamodb"), [], {"TableName": scans.table()}
+    client, out, params = boto3.client("dynamodb"), [], {"TableName": tables.table()}
     while True:
         page = client.scan(**params)
-        out += [scans.from_item(i) or {} for i in page["Items"]]
+        out += [tables.from_item(i) or {} for i in page["Items"]]
         if "LastEvaluatedKey" not in page:
             return out
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -128,7 +130,7 @@ def messages_for(code_id: str, n: int, scope: str = "USER#u", plan_name: str = "
                  now: int | None = None, country: str = "US", device: str = "mobile") -> list[dict[str, Any]]:
     now = now or int(time.time())
     return [{"MessageId": str(uuid.uuid4()),
-             "Body": scans.scan_message(code_id, scope, plan_name, now, country, device)} for _ in range(n)]
+             "Body": edge.scan_message(code_id, scope, plan_name, now, country, device)} for _ in range(n)]
 
 
 class Faulty:
@@ -161,8 +163,8 @@ class Faulty:
 
 
 def inject(monkeypatch: pytest.MonkeyPatch, faults: list[str | None]) -> Faulty:
-    fake = Faulty(scans.ddb(), faults)
-    monkeypatch.setattr(scans, "ddb", lambda: fake)
+    fake = Faulty(tables.ddb(), faults)
+    monkeypatch.setattr(tables, "ddb", lambda: fake)  # the module of the Transaction the aggregator runs
     monkeypatch.setattr(time, "sleep", lambda s: None)  # the consumer's backoff
     return fake
 
@@ -263,10 +265,10 @@ def test_cache_hit_costs_one_aws_call_and_changes_show_after_the_cache_window(
 
     def counting(service: str) -> Counting:
         if service not in clients:
-            clients[service] = Counting(scans._fast_client(service, None))
+            clients[service] = Counting(edge._fast_client(service, None))
         return clients[service]
 
-    monkeypatch.setattr(scans, "fast", counting)
+    monkeypatch.setattr(edge, "fast", counting)
     clock = [1000.0]
     monkeypatch.setattr(redirect.time, "monotonic", lambda: clock[0])
     scan(code["shortcode"])
@@ -328,7 +330,7 @@ def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
     scan(code["shortcode"])
     assert emf_metrics(capsys.readouterr().out) == {}  # a queued scan emits nothing
     receive_all(queue)
-    monkeypatch.setattr(scans, "_send", _sqs_down)
+    monkeypatch.setattr(edge, "_send", _sqs_down)
     for _ in range(3):
         assert scan(code["shortcode"], SECRET_UA)["statusCode"] == 302  # the visitor is redirected anyway
     out = capsys.readouterr().out
@@ -349,8 +351,8 @@ def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
 def test_the_schedule_drains_more_than_one_page_of_parked_scans(
         queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     code = codes.create(make_account().caller(), {"url": "https://example.com/many"}, int(time.time()))
-    monkeypatch.setattr(scans, "_send", _sqs_down)
-    monkeypatch.setattr(scans, "drain_pending", lambda now, limit=2: DRAIN(now, limit))  # tiny pages
+    monkeypatch.setattr(edge, "_send", _sqs_down)
+    monkeypatch.setattr(scan_service, "drain_pending", lambda now, limit=2: DRAIN(now, limit))  # tiny pages
     for _ in range(25):
         scan(code["shortcode"])
     assert consumer.handler(SCHEDULED, FakeContext("scans", "r1")) == {"drained": 25}
@@ -362,17 +364,17 @@ def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
     code = codes.create(make_account().caller(), {"url": "https://example.com/b"}, int(time.time()))
     scan(code["shortcode"])  # warm the cache: lookups keep working from memory
     receive_all(queue)
-    real_send = scans._send
-    monkeypatch.setattr(scans, "_send", _sqs_down)
-    monkeypatch.setattr(scans, "_save_pending", _sqs_down)
+    real_send = edge._send
+    monkeypatch.setattr(edge, "_send", _sqs_down)
+    monkeypatch.setattr(edge, "_save_pending", _sqs_down)
     for _ in range(4):
         assert scan(code["shortcode"])["statusCode"] == 302
-    assert len(scans._unsent) == 4
+    assert len(edge._unsent) == 4
     assert emf_metrics(capsys.readouterr().out) == {"ScansBuffered": 4}
-    monkeypatch.setattr(scans, "_send", real_send)
-    monkeypatch.setattr(scans, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})  # breaker window over
+    monkeypatch.setattr(edge, "_send", real_send)
+    monkeypatch.setattr(edge, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})  # breaker window over
     assert scan(code["shortcode"])["statusCode"] == 302
-    assert scans._unsent == []
+    assert edge._unsent == []
     msgs = receive_all(queue)
     assert len(msgs) == 5 and len({json.loads(m["Body"])["id"] for m in msgs}) == 5
 
@@ -481,7 +483,7 @@ def test_many_faults_many_redeliveries_exact_total(table: str, monkeypatch: pyte
 def test_large_batches_split_into_transactions_of_at_most_100_items(table: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    real = scans.ddb()
+    real = tables.ddb()
 
     class Sizes:
         def __getattr__(self, name: str) -> Any:
@@ -491,7 +493,7 @@ def test_large_batches_split_into_transactions_of_at_most_100_items(table: str,
             sizes.append(len(kw["TransactItems"]))
             return real.transact_write_items(**kw)
 
-    monkeypatch.setattr(scans, "ddb", lambda: Sizes())
+    monkeypatch.setattr(tables, "ddb", lambda: Sizes())
     msgs = [m for i in range(60) for m in messages_for(f"code-{i:02d}", 2, scope="TEAM#big", plan_name="team")]
     assert run_consumer(msgs, batch=120) == []
     assert len(sizes) > 1 and max(sizes) <= 100
@@ -529,7 +531,7 @@ def test_crossing_the_cap_sends_one_email_and_one_event(queue: str, make_account
     now = int(time.time())
     month = month_bucket(now)
     cap = plan("solo").scans_per_month
-    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 3)}})
     assert run_consumer(messages_for("c1", 2, scope=scope, plan_name="solo")) == []
     assert events_of(scope) == [] and sent_to(email) == []
@@ -542,7 +544,7 @@ def test_crossing_the_cap_sends_one_email_and_one_event(queue: str, make_account
     assert get(k.pk_scope_agg(scope), k.sk_month(month))["cap_email"] == "sent"
     # more scans, other containers (no memory of it), redeliveries: never a second one
     for _ in range(3):
-        scans._cap_done.clear()
+        scan_service._cap_done.clear()
         assert run_consumer(messages_for("c2", 3, scope=scope, plan_name="solo")) == []
     assert len(events_of(scope)) == 1 and len(sent_to(email)) == 1
     assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap + 10
@@ -555,7 +557,7 @@ def test_team_cap_email_goes_to_the_team_owner(queue: str, make_account: Any) ->
     scope = f"TEAM#{team_id}"
     month = month_bucket(int(time.time()))
     cap = plan("team").scans_per_month
-    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
     assert run_consumer(messages_for("c9", 1, scope=scope, plan_name="team")) == []
     assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
@@ -567,21 +569,21 @@ def test_failed_email_is_retried_by_a_later_batch_once(queue: str, make_account:
     scope = make_account("solo", email=email).caller().scope
     month = month_bucket(int(time.time()))
     cap = plan("solo").scans_per_month
-    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
-    real_client = scans.client
+    real_client = caps.client
 
     def ses_down(service: str) -> Any:
         if service == "ses":
             raise ClientError({"Error": {"Code": "Throttling", "Message": "ses"}}, "SendEmail")
         return real_client(service)
 
-    monkeypatch.setattr(scans, "client", ses_down)
+    monkeypatch.setattr(caps, "client", ses_down)
     msgs = messages_for("c1", 1, scope=scope, plan_name="solo")
     failed = run_consumer(msgs)
     assert failed == [msgs[0]["MessageId"]]  # redelivered so that the cap check runs again
     assert len(events_of(scope)) == 1 and sent_to(email) == []
-    monkeypatch.setattr(scans, "client", real_client)
+    monkeypatch.setattr(caps, "client", real_client)
     assert run_consumer(msgs) == []  # the redelivery: not counted again, the email goes out
     assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
     assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap
@@ -666,10 +668,10 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
 def seed_day(code_id: str, scope: str, day: str, total: int, cc: str = "US", dev: str = "mobile") -> None:
     client = boto3.client("dynamodb")
     for pk in (k.pk_code_agg(code_id), k.pk_scope_agg(scope)):
-        client.put_item(TableName=scans.table(), Item={
+        client.put_item(TableName=tables.table(), Item={
             "pk": {"S": pk}, "sk": {"S": k.sk_day(day)}, "total": {"N": str(total)},
             f"c_{cc}": {"N": str(total)}, f"d_{dev}": {"N": str(total)}})
-    client.put_item(TableName=scans.table(), Item={
+    client.put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_codes_day(day, code_id)},
         f"k_{code_id}": {"N": str(total)}})
 
@@ -685,7 +687,7 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
     seed_day(code["id"], caller.scope, days[-400], 11)       # within 730 days, not within 365
     seed_day(code["id"], caller.scope, days[-1000], 13)      # beyond business retention
     calls: list[str] = []
-    real = scans.ddb()
+    real = tables.ddb()
 
     class Spy:
         def __getattr__(self, name: str) -> Any:
@@ -695,7 +697,7 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
     from qrpro.data import codes as code_repo
     from qrpro.data import table as table_module
 
-    for module in (scans, code_repo, table_module):  # every data module this request reads through
+    for module in (code_repo, table_module):  # every data module this request reads through
         monkeypatch.setattr(module, "ddb", lambda: Spy())
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=3y", acct.token)
     assert r.status == 200, r.body
@@ -762,7 +764,7 @@ def test_group_analytics_sums_its_codes(queue: str, api: Any, make_account: Any)
     caller = acct.caller()
     now = int(time.time())
     group_id = str(uuid.uuid4())
-    boto3.client("dynamodb").put_item(TableName=scans.table(), Item={
+    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": caller.scope}, "sk": {"S": k.sk_group(group_id)}, "id": {"S": group_id},
         "name": {"S": "Print"}, "code_count": {"N": "0"}})
     inside = [codes.create(caller, {"url": f"https://example.com/{i}", "group_id": group_id}, now) for i in range(3)]

@@ -68,7 +68,7 @@ def order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> No
     """Send every transaction's items in another order than they were built in."""
     if request.param == "as built":
         return
-    run = Transaction._attempt
+    run = Transaction.attempt
 
     def reordered(self: Transaction) -> None:
         names = list(self.items)
@@ -79,7 +79,7 @@ def order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> No
         self.items = {name: self.items[name] for name in names}
         run(self)
 
-    monkeypatch.setattr(Transaction, "_attempt", reordered)
+    monkeypatch.setattr(Transaction, "attempt", reordered)
 
 
 def test_a_cancellation_names_the_failed_item_whatever_the_order(fake: Any) -> None:

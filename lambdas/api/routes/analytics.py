@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from qrpro.api.context import caller, now
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
-from qrpro.data import scans
+from qrpro.data import analytics as scan_analytics
 from qrpro.domain.analytics import AnalyticsRange, Device, Granularity
 
 router = Router()
@@ -61,7 +61,7 @@ class ScopeAnalytics(Analytics):
             responses=errors(400, 404, ok=Analytics))
 def code_analytics(code_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
     c = caller(router)
-    return Analytics.model_validate(scans.code_analytics(c.scope, code_id, c.plan_name, range, granularity,
+    return Analytics.model_validate(scan_analytics.code_analytics(c.scope, code_id, c.plan_name, range, granularity,
                                                          now(router)))
 
 
@@ -70,7 +70,7 @@ def code_analytics(code_id: str, range: RangeQuery = None, granularity: Granular
             responses=errors(400, ok=ScopeAnalytics))
 def scope_analytics(range: RangeQuery = None, granularity: GranularityQuery = None) -> ScopeAnalytics:
     c = caller(router)
-    return ScopeAnalytics.model_validate(scans.scope_analytics(c.scope, c.plan_name, range, granularity,
+    return ScopeAnalytics.model_validate(scan_analytics.scope_analytics(c.scope, c.plan_name, range, granularity,
                                                                now(router)))
 
 
@@ -79,5 +79,5 @@ def scope_analytics(range: RangeQuery = None, granularity: GranularityQuery = No
             responses=errors(400, 404, ok=Analytics))
 def group_analytics(group_id: str, range: RangeQuery = None, granularity: GranularityQuery = None) -> Analytics:
     c = caller(router)
-    return Analytics.model_validate(scans.group_analytics(c.scope, group_id, c.plan_name, range, granularity,
+    return Analytics.model_validate(scan_analytics.group_analytics(c.scope, group_id, c.plan_name, range, granularity,
                                                           now(router)))

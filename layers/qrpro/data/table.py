@@ -131,9 +131,10 @@ class Transaction:
     def run(self) -> None:
         """Write every item or none. Conflicts and throttling are retried
         (``retrying``); failed conditions raise ``Cancelled`` at once."""
-        retrying(self._attempt, attempts=12)
+        retrying(self.attempt, attempts=12)
 
-    def _attempt(self) -> None:
+    def attempt(self) -> None:
+        """One try: ``Retry`` on a conflict or throttled item, ``Cancelled`` on a failed condition."""
         names = list(self.items)
         try:
             with unavailable_on_throttle():

@@ -14,10 +14,9 @@ from typing_extensions import TypeAliasType
 
 from qrpro.config import settings
 from qrpro.domain.bodies import RequestBody
+from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN
 from qrpro.domain.urls import MAX_URL, CheckedUrl, is_loopback_host, normalise_url
 
-BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-SHORTCODE_LEN = 7
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
 

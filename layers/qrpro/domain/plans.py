@@ -52,3 +52,9 @@ PLAN_GRACE_SECONDS = 90 * 86_400
 
 def plan(name: str) -> Plan:
     return PLANS.get(name, PLANS["solo"])
+
+
+def plan_expired(plan_status: str, plan_status_at: int, now: int) -> bool:
+    """Expired, or in plan grace past the 90 days (before the expiry job has run)."""
+    return plan_status == PlanStatus.EXPIRED or (
+        plan_status == PlanStatus.GRACE and plan_status_at + PLAN_GRACE_SECONDS <= now)

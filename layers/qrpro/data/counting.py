@@ -1,0 +1,245 @@
+"""The aggregator's repository: a batch of scans folded into a few atomic
+counter updates and written exactly once (a marker per scan in the same
+transaction), and the scans the redirect parked in DynamoDB. Design and
+failure modes: docs/analytics.md; keys: docs/data-model.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qrpro.data import keys as k
+from qrpro.data.aws import ddb
+from qrpro.data.edge import PENDING_SHARDS
+from qrpro.data.table import Cancelled, Retry, Transaction, av, error_code, key, table
+from qrpro.domain.devices import DEVICES, country
+from qrpro.domain.errors import ServiceUnavailable
+from qrpro.domain.plans import plan
+
+log = logging.getLogger("qrpro.scans")
+
+MARKER_SK = "SCAN"
+MARKER_TTL = 15 * 86_400  # longer than SQS retention (4 d) + DLQ retention (14 d) allows a redrive
+MAX_TX_ITEMS = 100
+MARKER = "marker:"  # the transaction item name of a scan's exactly-once marker
+
+
+@dataclass(slots=True)
+class Scan:
+    """One scan as the aggregator sees it."""
+
+    id: str
+    code_id: str
+    scope: str
+    plan: str
+    hour: str
+    country: str
+    device: str
+    message_id: str = field(default="", repr=False)
+    pending_key: tuple[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def day(self) -> str:
+        return self.hour[:10]
+
+    @property
+    def month(self) -> str:
+        return self.hour[:7]
+
+    @property
+    def hourly(self) -> bool:
+        return plan(self.plan).hourly_analytics
+
+
+def parse(body: str, message_id: str = "", pending_key: tuple[str, str] | None = None) -> Scan | None:
+    """A queue message (``edge.scan_message``) as a Scan, or None if it is not one of ours."""
+    try:
+        data = json.loads(body)
+        hour = str(data["hour"])
+        datetime.strptime(hour, "%Y-%m-%d-%H")
+        scan = Scan(id=str(data["id"]), code_id=str(data["code_id"]), scope=str(data["scope"]),
+                    plan=str(data["plan"]), hour=hour, country=country(data.get("country")),
+                    device=data["device"] if data.get("device") in DEVICES else "unknown",
+                    message_id=message_id, pending_key=pending_key)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not scan.id or not scan.code_id or not scan.scope.startswith(("USER#", "TEAM#")):
+        return None
+    return scan
+
+
+# -- folding ----------------------------------------------------------------------------------
+
+def _bucket_end(bucket: str) -> int:
+    """End of a day (YYYY-MM-DD), hour (YYYY-MM-DD-HH) or month (YYYY-MM) bucket."""
+    fmt = {10: "%Y-%m-%d", 13: "%Y-%m-%d-%H", 7: "%Y-%m"}[len(bucket)]
+    start = datetime.strptime(bucket, fmt).replace(tzinfo=UTC)
+    if len(bucket) == 7:
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    elif len(bucket) == 13:
+        end = start + timedelta(hours=1)
+    else:
+        end = start + timedelta(days=1)
+    return int(end.timestamp())
+
+
+@dataclass(slots=True)
+class Counter:
+    """The increments of one aggregate item in one transaction."""
+
+    adds: dict[str, int] = field(default_factory=dict)
+    ttl: int = 0
+
+
+def fold(scans: Iterable[Scan]) -> dict[tuple[str, str], Counter]:
+    """A batch of scans as increments per aggregate item (pk, sk): per code and
+    day (and hour for team/agency), per scope and day/hour, per scope and
+    code-day (``k_{code_id}``), per scope and month (``used``)."""
+    items: dict[tuple[str, str], Counter] = {}
+
+    def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> None:
+        c = items.setdefault((pk, sk), Counter())
+        for name in names:
+            c.adds[name] = c.adds.get(name, 0) + 1
+        c.ttl = max(c.ttl, ttl)
+
+    for s in scans:
+        keep = plan(s.plan).retention_days * 86_400
+        counters = ("total", f"c_{s.country}", f"d_{s.device}")
+        day_ttl = _bucket_end(s.day) + keep
+        bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
+        bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
+        bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id), (f"k_{s.code_id}",), day_ttl)
+        bump(k.pk_scope_agg(s.scope), k.sk_month(s.month), ("used",), _bucket_end(s.month) + keep)
+        if s.hourly:
+            hour_ttl = _bucket_end(s.hour) + keep
+            bump(k.pk_code_agg(s.code_id), k.sk_hour(s.hour), counters, hour_ttl)
+            bump(k.pk_scope_agg(s.scope), k.sk_hour(s.hour), counters, hour_ttl)
+    return items
+
+
+# -- the transaction -------------------------------------------------------------------------------
+
+def _update(pk: str, sk: str, counter: Counter) -> dict[str, Any]:
+    names = {"#ttl": k.TTL}
+    values: dict[str, Any] = {":ttl": av(counter.ttl)}
+    adds = []
+    for i, (name, n) in enumerate(sorted(counter.adds.items())):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = av(n)
+        adds.append(f"#a{i} :a{i}")
+    return {"Update": {"TableName": table(), "Key": key(pk, sk),
+                       "UpdateExpression": f"ADD {', '.join(adds)} SET #ttl = :ttl",
+                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+
+
+def _marker(scan: Scan, now: int) -> dict[str, Any]:
+    ttl = now - now % 3600 + MARKER_TTL
+    return {"Put": {"TableName": table(), "Item": {"pk": {"S": k.pk_scan_marker(scan.id)}, "sk": {"S": MARKER_SK},
+                                                   k.TTL: {"N": str(ttl)}},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def transaction(scans: list[Scan], now: int, deletes: Iterable[tuple[str, str]] = ()) -> Transaction:
+    """Each scan's marker (named ``marker:<scan id>``), the pending-item deletes, the counters."""
+    tx = Transaction()
+    for scan in scans:
+        tx.add(MARKER + scan.id, _marker(scan, now))
+    for pk, sk in deletes:
+        tx.add(f"delete:{pk}:{sk}", {"Delete": {"TableName": table(), "Key": key(pk, sk)}})
+    for (pk, sk), counter in sorted(fold(scans).items()):
+        tx.add(f"count:{pk}:{sk}", _update(pk, sk, counter))
+    return tx
+
+
+def chunks(scans: list[Scan]) -> list[list[Scan]]:
+    """Split a batch into transactions of at most 100 items (a marker per scan,
+    a delete per drained pending scan, the counter items), keeping scans of a
+    code together so that they share counter items."""
+    out: list[list[Scan]] = []
+    current: list[Scan] = []
+    counters: set[tuple[str, str]] = set()
+    for s in sorted(scans, key=lambda s: (s.scope, s.code_id, s.hour)):
+        mine = set(fold([s]))
+        size = (len(current) + 1 + sum(1 for x in (*current, s) if x.pending_key) + len(counters | mine))
+        if current and size > MAX_TX_ITEMS:
+            out.append(current)
+            current, counters = [], set()
+        current.append(s)
+        counters |= mine
+    if current:
+        out.append(current)
+    return out
+
+
+def unique(scans: Iterable[Scan]) -> tuple[list[Scan], list[Scan]]:
+    """First occurrence of each scan id, and the duplicates (one transaction
+    cannot write the same marker twice; the copies are counted with the first)."""
+    seen: set[str] = set()
+    first: list[Scan] = []
+    dupes: list[Scan] = []
+    for s in scans:
+        (dupes if s.id in seen else first).append(s)
+        seen.add(s.id)
+    return first, dupes
+
+
+def commit(scans: list[Scan], now: int, attempts: int = 4,
+           sleep: Callable[[float], Any] = time.sleep) -> list[Scan]:
+    """Count ``scans`` exactly once in one transaction. Scans whose marker exists
+    (a redelivery) are dropped; throttling and conflicts are retried with backoff
+    a few times. Returns the scans NOT counted (to be redelivered), possibly []."""
+    remaining = list(scans)
+    deletes = [s.pending_key for s in scans if s.pending_key]  # kept even for dropped duplicates
+    tries = 0
+    while remaining:
+        try:
+            transaction(remaining, now, deletes).attempt()
+            return []
+        except Cancelled as cancel:
+            counted = {name for name in cancel.failed if name.startswith(MARKER)}
+            if counted:
+                remaining = [s for s in remaining if MARKER + s.id not in counted]
+                continue  # progress: counted before, drop them
+            log.error("scan transaction cancelled: %s", cancel)
+            return remaining
+        except (Retry, ServiceUnavailable):
+            pass  # a conflict, throttling or no answer: retried below
+        except ClientError as err:
+            log.error("scan transaction failed: %s", error_code(err))
+            return remaining
+        tries += 1
+        if tries >= attempts:
+            return remaining
+        sleep(random.uniform(0, 0.05 * 2 ** tries))
+    if deletes:  # else drained again later, and the markers drop them again
+        with suppress(ClientError, Cancelled, Retry, ServiceUnavailable):
+            transaction([], now, deletes).attempt()
+    return []
+
+
+# -- scans the redirect parked while SQS failed -------------------------------------------------------
+
+def parked(limit: int) -> list[Scan]:
+    """Up to ``limit`` parked scans per shard, each carrying its item's key (the
+    commit deletes it); an item that is not a scan of ours is deleted here."""
+    out: list[Scan] = []
+    for shard in range(PENDING_SHARDS):
+        page = ddb().query(TableName=table(), KeyConditionExpression="pk = :pk", Limit=limit,
+                           ExpressionAttributeValues={":pk": av(k.pk_pending(shard))}, ConsistentRead=True)
+        for raw in page.get("Items", []):
+            scan = parse(raw["scan"]["S"], pending_key=(raw["pk"]["S"], raw["sk"]["S"]))
+            if scan is None:
+                ddb().delete_item(TableName=table(), Key=key(raw["pk"]["S"], raw["sk"]["S"]))
+            else:
+                out.append(scan)
+    return out

@@ -1,0 +1,159 @@
+"""What the redirect reads and writes: the shortcode and plan lookups, and the
+enqueue of a scan (SQS; if SQS fails, a pending-scan item in DynamoDB; if that
+fails too, a buffer in this container's memory). Design: docs/analytics.md.
+
+The redirect imports this module on its hot path: it imports only the standard
+library, boto3 and import-light parts of ``qrpro``. What the aggregator and the
+analytics need lives in ``qrpro.data.counting``, ``qrpro.data.caps`` and
+``qrpro.data.analytics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from qrpro.config import settings
+from qrpro.data import keys as k
+from qrpro.data.table import key, table
+from qrpro.domain.redirects import PlanState, Target
+
+log = logging.getLogger("qrpro.scans")
+
+PENDING_SHARDS = 10  # pending-scan items are spread over this many partitions (docs/data-model.md)
+
+# -- clients for the redirect: short timeouts, it must never wait long on counting -----------
+
+_FAST = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=0.25, read_timeout=0.5,
+               max_pool_connections=10)
+
+
+@cache
+def _fast_client(service: str, endpoint: str | None) -> Any:
+    return boto3.client(service, config=_FAST)  # type: ignore[call-overload]
+
+
+def fast(service: str) -> Any:
+    """A client with tight timeouts (keyed on the endpoint, which tests change)."""
+    return _fast_client(service, os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"))
+
+
+# -- lookups ------------------------------------------------------------------------------
+
+def _s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value.get("S") if value else None
+
+
+def _n(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if value and "N" in value else None
+
+
+def lookup_short(shortcode: str) -> Target | None:
+    """The shortcode projection (or None if there is no such shortcode)."""
+    out = fast("dynamodb").get_item(
+        TableName=table(), Key=key(k.pk_short(shortcode), "SHORT"), ConsistentRead=True,
+        ProjectionExpression="code_id, #sc, #u, #st, grace_until",
+        ExpressionAttributeNames={"#sc": "scope", "#u": "url", "#st": "status"})
+    item = out.get("Item")
+    if not item:
+        return None
+    return Target(code_id=_s(item, "code_id") or "", scope=_s(item, "scope") or "", url=_s(item, "url") or "",
+                  status=_s(item, "status") or "", grace_until=_n(item, "grace_until"))
+
+
+def lookup_plan(scope: str) -> PlanState | None:
+    """The scope's plan and plan status (or None if the profile is gone)."""
+    out = fast("dynamodb").get_item(
+        TableName=table(), Key=key(scope, k.PROFILE), ConsistentRead=True,
+        ProjectionExpression="#p, plan_status, plan_status_at", ExpressionAttributeNames={"#p": "plan"})
+    item = out.get("Item")
+    if not item:
+        return None
+    return PlanState(plan=_s(item, "plan") or "solo", plan_status=_s(item, "plan_status") or "active",
+                     plan_status_at=_n(item, "plan_status_at") or 0)
+
+
+# -- enqueue ------------------------------------------------------------------------------
+
+def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str) -> str:
+    """One scan as a queue message: a random id (for exactly-once counting) and
+    what docs/api.md allows a scan to keep, the time cut to the hour."""
+    hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
+    return json.dumps({"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name,
+                       "hour": hour, "country": country_code, "device": device}, separators=(",", ":"))
+
+
+_unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan
+MAX_UNSENT = 10_000
+BREAKER_SECONDS = 5.0  # after a failure, skip that service for this long: one visitor waits, not all
+_down_until: dict[str, float] = {"sqs": 0.0, "dynamodb": 0.0}
+
+
+def _send(bodies: list[str]) -> list[str]:
+    """Send ≤ 10 messages in one call; returns those not accepted."""
+    sqs, url = fast("sqs"), settings().scans_queue_url
+    if len(bodies) == 1:
+        sqs.send_message(QueueUrl=url, MessageBody=bodies[0])
+        return []
+    out = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])
+    return [bodies[int(f["Id"])] for f in out.get("Failed", [])]
+
+
+def _save_pending(body: str) -> None:
+    scan_id = json.loads(body)["id"]
+    fast("dynamodb").put_item(TableName=table(), Item={
+        "pk": {"S": k.pk_pending(random.randrange(PENDING_SHARDS))}, "sk": {"S": scan_id},
+        "scan": {"S": body}})
+
+
+def _try(service: str, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, or None when it failed or the service is in its breaker window."""
+    clock = time.monotonic()
+    if _down_until[service] > clock:
+        return None
+    try:
+        result = call(*args)
+    except (ClientError, BotoCoreError):
+        _down_until[service] = time.monotonic() + BREAKER_SECONDS
+        return None
+    return True if result is None else result
+
+
+def enqueue(body: str) -> str:
+    """Hand one scan to the aggregator without ever raising: SQS (one call,
+    carrying up to 9 earlier unsent scans along); if SQS fails, a pending-scan
+    item in DynamoDB that the aggregator drains; if that fails too, an
+    in-memory buffer retried with the next scan of this container.
+    Returns ``queued``, ``pending`` or ``buffered``."""
+    earlier = _unsent[:9]
+    del _unsent[:9]
+    bodies = [body, *earlier]
+    sent = _try("sqs", _send, bodies)
+    failed = bodies if sent is None else ([] if sent is True else list(sent))
+    if not failed:
+        return "queued"
+    status = "queued"
+    for b in failed:
+        if b is body:
+            status = "pending" if _try("dynamodb", _save_pending, b) else "buffered"
+            if status == "pending":
+                continue
+        if len(_unsent) < MAX_UNSENT:
+            _unsent.append(b)
+        else:
+            log.error("scan buffer full: a scan could not be recorded")
+    return status

@@ -1,0 +1,76 @@
+"""The redirect's answer (domain/redirects.py), the plan-expiry rule and the
+shortcode check, table-driven: no AWS, no handler."""
+
+from __future__ import annotations
+
+import pytest
+
+from qrpro.domain.codes import new_shortcode
+from qrpro.domain.plans import PLAN_GRACE_SECONDS, plan_expired
+from qrpro.domain.redirects import Outcome, PlanState, Target, outcome
+from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN, is_shortcode
+
+NOW = 1_800_000_000
+DAY = 86_400
+GRACE_START = NOW - 10 * DAY  # a plan that entered grace 10 days ago: still working
+
+
+def target(status: str, grace_until: int | None = None) -> Target:
+    return Target(code_id="c", scope="USER#u", url="https://example.com", status=status, grace_until=grace_until)
+
+
+ACTIVE_PLAN = PlanState("business", "active", 0)
+GRACE_PLAN = PlanState("business", "grace", GRACE_START)
+LAPSED_PLAN = PlanState("business", "grace", NOW - PLAN_GRACE_SECONDS)  # 90 days up, job not run yet
+EXPIRED_PLAN = PlanState("business", "expired", NOW - DAY)
+
+
+@pytest.mark.parametrize(("code", "account", "expected"), [
+    (None, ACTIVE_PLAN, Outcome.NOT_FOUND),
+    (target("active"), ACTIVE_PLAN, Outcome.REDIRECT),
+    (target("active"), GRACE_PLAN, Outcome.REDIRECT),
+    (target("grace", NOW + DAY), ACTIVE_PLAN, Outcome.REDIRECT),
+    (target("grace", NOW + 1), GRACE_PLAN, Outcome.REDIRECT),
+    (target("grace", NOW), ACTIVE_PLAN, Outcome.GONE),  # grace_until reached: expired before the job runs
+    (target("grace", NOW - DAY), ACTIVE_PLAN, Outcome.GONE),
+    (target("grace", None), ACTIVE_PLAN, Outcome.GONE),
+    (target("paused"), ACTIVE_PLAN, Outcome.PAUSED),
+    (target("paused"), GRACE_PLAN, Outcome.PAUSED),
+    (target("expired"), ACTIVE_PLAN, Outcome.GONE),
+    # an expired plan (or a lapsed grace, or no profile at all) expires every code of the account
+    (target("active"), EXPIRED_PLAN, Outcome.GONE),
+    (target("paused"), EXPIRED_PLAN, Outcome.GONE),
+    (target("grace", NOW + DAY), EXPIRED_PLAN, Outcome.GONE),
+    (target("active"), LAPSED_PLAN, Outcome.GONE),
+    (target("paused"), LAPSED_PLAN, Outcome.GONE),
+    (target("active"), None, Outcome.GONE),
+    (target("deleted"), ACTIVE_PLAN, Outcome.NOT_FOUND),  # a status the contract does not know
+    (target(""), ACTIVE_PLAN, Outcome.NOT_FOUND),
+])
+def test_outcome(code: Target | None, account: PlanState | None, expected: Outcome) -> None:
+    assert outcome(code, account, NOW) is expected
+
+
+@pytest.mark.parametrize(("status", "since", "expired"), [
+    ("active", 0, False),
+    ("active", NOW - 10 * PLAN_GRACE_SECONDS, False),
+    ("grace", NOW, False),
+    ("grace", NOW - PLAN_GRACE_SECONDS + 1, False),  # one second of grace left
+    ("grace", NOW - PLAN_GRACE_SECONDS, True),
+    ("expired", NOW, True),
+])
+def test_plan_expired(status: str, since: int, expired: bool) -> None:
+    assert plan_expired(status, since, NOW) is expired
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("aBc123x", True), ("zzzzzzz", True), ("abc", False), ("aBc123xy", False), ("", False),
+    ("0OIl000", False), ("aBc123/", False), ("favicon.ico", False), ("aBc 23x", False), ("äBc123x", False),
+])
+def test_is_shortcode(text: str, ok: bool) -> None:
+    assert is_shortcode(text) is ok
+
+
+def test_generated_shortcodes_pass_the_redirects_check() -> None:
+    assert len(set(BASE58)) == 58 and SHORTCODE_LEN == 7
+    assert all(is_shortcode(new_shortcode()) for _ in range(200))
