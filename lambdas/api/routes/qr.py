@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from qrpro import images
 from qrpro.api.context import caller
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
@@ -50,8 +49,8 @@ def etag_matches(header: str | None, etag: str) -> bool:
 )
 def get_qr(
     code_id: str,
-    format: Annotated[images.QrFormat, Query(description="image format")] = "svg",
-    variant: Annotated[images.QrVariant,
+    format: Annotated[style.QrFormat, Query(description="image format")] = "svg",
+    variant: Annotated[style.QrVariant,
                        Query(description="`dynamic` encodes short_url, `static` the destination url")] = "dynamic",
     scale: Annotated[int | None, Query(ge=1, le=style.SCALE_MAX,
                                        description="pixels (PDF: points) per module")] = None,
@@ -69,6 +68,8 @@ def get_qr(
         "scale": opts["scale"], "border": opts["border"], "frame_style": code.get("frame_style") or "none",
         "frame_text": code.get("frame_text") or "", "logo_key": code.get("logo_key") or None,
     }
+    from qrpro import images  # segno and Pillow: loaded by the first image request, not at every cold start
+
     etag = f'"{images.cache_key(data, **options)}"'
     shortcode = "".join(ch for ch in str(code.get("shortcode") or "qr") if ch.isalnum())
     headers = {

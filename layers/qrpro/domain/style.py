@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
+
+from typing_extensions import TypeAliasType
 
 from qrpro.domain.errors import ValidationFailed
 
 FIELD = "style_json"
+# The image formats and variants of GET /api/codes/{id}/qr (named schemas in the OpenAPI document).
+QrFormat = TypeAliasType("QrFormat", Literal["svg", "png", "pdf"])
+QrVariant = TypeAliasType("QrVariant", Literal["dynamic", "static"])
 MAX_BYTES = 8192
 # The largest scale (the API's 1-50). The worst case PNG at 50 (a 2,048-character
 # URL: version 38, frame, border 20, 10,550 x 12,250 px) renders in about 0.8 s and

@@ -14,20 +14,17 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import segno
-from typing_extensions import TypeAliasType
 
-from qrpro.domain.style import DEFAULTS
+from qrpro.domain.style import DEFAULTS, QrFormat, QrVariant
 from qrpro.images import pdf, png, svg
 from qrpro.images.layout import FRAME_STYLES, DataTooLong, Scene, layout, logo_patch
 
 __all__ = ["CONTENT_TYPES", "FRAME_STYLES", "RENDER_VERSION", "DataTooLong", "QrFormat", "QrVariant", "Scene",
            "cache_key", "layout", "logo_patch", "render"]
 
-QrFormat = TypeAliasType("QrFormat", Literal["svg", "png", "pdf"])
-QrVariant = TypeAliasType("QrVariant", Literal["dynamic", "static"])
 CONTENT_TYPES = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
 RENDER_VERSION = "1"  # bump whenever the drawing changes: it is part of the ETag
 _WRITERS: dict[str, Callable[[Scene, int], bytes]] = {"svg": svg.write, "png": png.write, "pdf": pdf.write}
