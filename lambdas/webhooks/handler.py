@@ -21,9 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrpro.config import settings
-from qrpro.data import webhooks
 from qrpro.data.aws import client
 from qrpro.data.table import unavailable_on_throttle
+from qrpro.services import webhooks
 
 logger = Logger(service="qrpro-webhooks")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

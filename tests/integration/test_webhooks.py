@@ -34,6 +34,7 @@ from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.sealing import SealError
 from qrpro.services import codes as code_data
+from qrpro.services import webhooks as service
 from tests.conftest import reset_caches
 
 # -- a receiver ---------------------------------------------------------------------
@@ -130,7 +131,7 @@ def hooks(table: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> st
                            Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     monkeypatch.setenv("WEBHOOKS_QUEUE_URL", url)
     monkeypatch.setenv("ALLOW_LOOPBACK_WEBHOOKS", "true")
-    monkeypatch.setenv(data.BACKOFF_ENV, "1,1,1,1,1,1,1")
+    monkeypatch.setenv(service.BACKOFF_ENV, "1,1,1,1,1,1,1")
     reset_caches()
     return url
 
@@ -378,7 +379,7 @@ def test_rotate_secret_signs_with_both_for_24_hours(api: Any, make_account: Any,
     assert stored["previous_until"] - int(time.time()) in range(86_400 - 60, 86_401)
     # after the overlap only the new secret signs
     item = {**stored, "previous_until": int(time.time()) - 1}
-    data.attempt(item, "evt-x", "ping", "{}", 1, schedule=(), count=False)
+    service.attempt(item, "evt-x", "ping", "{}", 1, schedule=(), count=False)
     assert len(receiver.requests[-1].headers["webhook-signature"].split(" ")) == 1
     verify(new, receiver.requests[-1])
 
@@ -389,7 +390,7 @@ def test_deliveries_list_is_the_last_100_newest_first(api: Any, make_account: An
     hook = create_hook(api, acct.token, receiver.url())
     base = int(time.time()) - 1000
     for n in range(105):
-        data._save_delivery(hook["id"], {"id": str(uuid.uuid4()), "event_id": f"e{n}", "event_type": "code.created",
+        data.save_delivery(hook["id"], {"id": str(uuid.uuid4()), "event_id": f"e{n}", "event_type": "code.created",
                                          "attempt": 1, "status_code": 200, "error": None, "duration_ms": 3,
                                          "at": base + n, "next_retry_at": None})
     got = api.request("GET", f"/api/webhooks/{hook['id']}/deliveries", acct.token).json()["deliveries"]
@@ -550,24 +551,24 @@ def test_twenty_consecutive_failed_events_disable(api: Any, make_account: Any, h
 
     last = len(rules.BACKOFF) + 1
     # a failed attempt with retries left is not a failed event
-    assert data.deliver(event(0), 1).retry_in == 1
-    assert data.get(scope, hook["id"])["failure_count"] == 0
+    assert service.deliver(event(0), 1).retry_in == 1
+    assert service.get(scope, hook["id"])["failure_count"] == 0
     for n in range(1, 11):
-        assert data.deliver(event(n), last).retry_in is None  # schedule used up: the event failed
-    assert data.get(scope, hook["id"])["failure_count"] == 10
+        assert service.deliver(event(n), last).retry_in is None  # schedule used up: the event failed
+    assert service.get(scope, hook["id"])["failure_count"] == 10
     receiver.default = 200
-    data.deliver(event(11), 1)  # a success resets the streak
-    assert data.get(scope, hook["id"])["failure_count"] == 0
+    service.deliver(event(11), 1)  # a success resets the streak
+    assert service.get(scope, hook["id"])["failure_count"] == 0
     receiver.default = 500
     for n in range(12, 31):
-        data.deliver(event(n), last)
-    state = data.get(scope, hook["id"])
+        service.deliver(event(n), last)
+    state = service.get(scope, hook["id"])
     assert state["failure_count"] == 19 and state["active"] is True
-    data.deliver(event(31), last)
-    state = data.get(scope, hook["id"])
+    service.deliver(event(31), last)
+    state = service.get(scope, hook["id"])
     assert state["failure_count"] == 20 and state["active"] is False
     sent = len(receiver.requests)
-    assert data.deliver(event(32), 1).record is None and len(receiver.requests) == sent  # disabled: nothing sent
+    assert service.deliver(event(32), 1).record is None and len(receiver.requests) == sent  # disabled: nothing sent
     # re-enabling resets the count
     r = api.request("PATCH", f"/api/webhooks/{hook['id']}", acct.token, json={"active": True})
     assert r.json()["active"] is True and r.json()["failure_count"] == 0

@@ -12,8 +12,8 @@ from qrpro.api.context import caller, mutator, now
 from qrpro.api.models import Delivery, DeliveryList, Secret, Webhook, WebhookCreated, WebhookDeleted, WebhookList
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
-from qrpro.data import webhooks
 from qrpro.domain.webhooks import WebhookCreate, WebhookPatch
+from qrpro.services import webhooks
 
 router = Router()
 TAGS = ["Webhooks"]
