@@ -11,10 +11,11 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from botocore.exceptions import ClientError
 
+from qrpro.domain.plans import PlanName, PlanStatus
 from qrpro_cli.local import read_connection
 
 
@@ -148,14 +149,14 @@ def add_parser(sub: Any) -> None:
     p = cmds.add_parser("create-account", parents=[where], formatter_class=fmt,
                         help="a user with a plan and a first API key")
     p.add_argument("--email", required=True, help="the account's email")
-    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"], help="the plan")
+    p.add_argument("--plan", required=True, choices=get_args(PlanName.__value__), help="the plan")
     p = cmds.add_parser("create-key", parents=[where], formatter_class=fmt, help="another API key for a user")
     p.add_argument("--user-id", required=True, help="the user's id (create-account prints it)")
     p.add_argument("--label", help="a name to tell keys apart")
     p = cmds.add_parser("create-team", parents=[where], formatter_class=fmt, help="a team owned by a user")
     p.add_argument("--owner-id", required=True, help="user id of the owner")
     p.add_argument("--name", required=True, help="the team's name")
-    p.add_argument("--plan", required=True, choices=["solo", "business", "team", "agency"], help="the plan")
+    p.add_argument("--plan", required=True, choices=get_args(PlanName.__value__), help="the plan")
     p = cmds.add_parser("add-member", parents=[where], formatter_class=fmt,
                         help="add a user to a team (or change the role)")
     p.add_argument("--team-id", required=True, help="the team's id (create-team prints it)")
@@ -171,8 +172,8 @@ def add_parser(sub: Any) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--user-id", help="the user's id")
     g.add_argument("--team-id", help="the team's id")
-    p.add_argument("--plan", choices=["solo", "business", "team", "agency"], help="new plan (unchanged when absent)")
-    p.add_argument("--status", choices=["active", "grace", "expired"], help="plan status (unchanged when absent)")
+    p.add_argument("--plan", choices=get_args(PlanName.__value__), help="new plan (unchanged when absent)")
+    p.add_argument("--status", choices=list(PlanStatus), help="plan status (unchanged when absent)")
     cmds.add_parser("sync-usage-keys", parents=[where], formatter_class=fmt,
                     help="with --stack: repair the gateway keys (every key on its usage plan, revoked keys' "
                          "gateway keys deleted); reports what it changed")
