@@ -27,6 +27,7 @@ HEAVY = (
     "segno",  # QR images: the qr routes only
     "PIL",
     "zipfile",  # the export: its own function
+    "aws_lambda_powertools.utilities.idempotency",  # the first request with an Idempotency-Key
 )
 
 PROBE = """

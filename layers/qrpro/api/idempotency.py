@@ -23,18 +23,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from qrpro.api.context import caller
 from qrpro.api.errors import json_response
@@ -45,6 +36,9 @@ from qrpro.domain import sealing
 from qrpro.domain.errors import IdempotencyConflict, ValidationFailed
 from qrpro.domain.scope import Caller
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
 HEADER = "Idempotency-Key"
 SEALED_FIELD = "secret"  # POST /api/webhooks answers with the signing secret
 TTL_SECONDS = 24 * 3600
@@ -54,6 +48,13 @@ _work: contextvars.ContextVar[Work] = contextvars.ContextVar("idempotent_work")
 
 @cache
 def _runner(table_name: str) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+    # Powertools' idempotency utility loads with the first request that sends a key, not at every cold start.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="fingerprint",
                                expires_after_seconds=TTL_SECONDS, raise_on_no_idempotency_key=True,
                                hash_function="sha256")
@@ -101,6 +102,11 @@ def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
         "key": scoped_key(c, event.http_method, event.path, key),
         "fingerprint": hashlib.sha256((event.body or "").encode()).hexdigest(),
     }
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     token = _work.set(work)
     try:
         out = run(request=request)
