@@ -8,9 +8,12 @@ Run from the repository root (``make bench`` runs every benchmark):
 Each import runs in a fresh interpreter (what a new Lambda container pays
 before its first request, minus the runtime's own start), the modules
 alternated round by round so that load on the machine hits them alike;
-medians of ``--runs``. The goals (docs/performance.md): the api and export
-functions within boto3 + 150 ms, the redirect within boto3 + 40 ms. Prints a
-table, then one JSON line with the medians.
+medians of ``--runs``. Two clocks: wall time (what a request waits on a quiet
+machine) and the process's CPU time (the same work, far less disturbed when
+other jobs share the cores); the goals are judged on CPU time. The goals
+(docs/performance.md): the api and export functions within boto3 + 150 ms,
+the redirect within boto3 + 40 ms. Prints a table, then one JSON line with
+the medians.
 """
 
 from __future__ import annotations
@@ -31,25 +34,28 @@ from infra.build_assets import FUNCTIONS  # noqa: E402  (the one list of functio
 GOALS_MS = {"api": 150.0, "export": 150.0, "redirect": 40.0}  # over boto3 alone
 ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local",
        "AWS_SECRET_ACCESS_KEY": "local", "PYTHONDONTWRITEBYTECODE": "0"}
-PROBE = ("import sys, time; sys.path[:0] = [{layers!r}, {root!r}]; t = time.perf_counter(); import {module}; "
-         "print(time.perf_counter() - t)")
+PROBE = ("import sys, time; sys.path[:0] = [{layers!r}, {root!r}]; w, c = time.perf_counter(), time.process_time(); "
+         "import {module}; print(time.perf_counter() - w, time.process_time() - c)")
 
 
-def import_ms(module: str) -> float:
+def import_ms(module: str) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of ``import module`` in a fresh interpreter."""
     code = PROBE.format(layers=str(ROOT / "layers"), root=str(ROOT), module=module)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV)
-    return float(out.stdout.strip()) * 1000
+    wall, cpu = out.stdout.split()
+    return float(wall) * 1000, float(cpu) * 1000
 
 
-def measure(runs: int) -> dict[str, float]:
+def measure(runs: int) -> dict[str, tuple[float, float]]:
     modules = {"boto3": "boto3", **{fn: f"lambdas.{fn}.handler" for fn in FUNCTIONS}}
     for module in modules.values():  # one unmeasured round: byte-compiled files in place
         import_ms(module)
-    times: dict[str, list[float]] = {name: [] for name in modules}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in modules}
     for _ in range(runs):
         for name, module in modules.items():
             times[name].append(import_ms(module))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for name, values in times.items()}
 
 
 def main() -> int:
@@ -57,15 +63,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     medians = measure(args.runs)
-    boto3 = medians["boto3"]
-    print(f"== cold import, fresh interpreters, median of {args.runs}")
-    print(f"   {'import boto3':32} {boto3:7.1f} ms")
+    wall0, cpu0 = medians["boto3"]
+    print(f"== cold import, fresh interpreters, median of {args.runs}: wall ms, CPU ms (CPU over boto3)")
+    print(f"   {'import boto3':32} {wall0:7.1f} {cpu0:7.1f}")
     for fn in FUNCTIONS:
-        over = medians[fn] - boto3
+        wall, cpu = medians[fn]
         goal = GOALS_MS.get(fn)
-        verdict = "" if goal is None else f"  goal +{goal:.0f}: {'met' if over <= goal else 'MISSED'}"
-        print(f"   {'lambdas.' + fn + '.handler':32} {medians[fn]:7.1f} ms  (boto3 {over:+6.1f}){verdict}")
-    print(json.dumps({"cold_import_ms": {name: round(v, 1) for name, v in medians.items()}}))
+        verdict = "" if goal is None else f"  goal +{goal:.0f}: {'met' if cpu - cpu0 <= goal else 'MISSED'}"
+        print(f"   {'lambdas.' + fn + '.handler':32} {wall:7.1f} {cpu:7.1f} ({cpu - cpu0:+6.1f}){verdict}")
+    print(json.dumps({"cold_import_ms": {name: {"wall": round(w, 1), "cpu": round(c, 1)}
+                                         for name, (w, c) in medians.items()}}))
     return 0
 
 
