@@ -12,10 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 from typing_extensions import TypeAliasType
 
-from qrpro.config import settings
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN
-from qrpro.domain.urls import MAX_URL, CheckedUrl, is_loopback_host, normalise_url
+from qrpro.domain.urls import MAX_URL, check_url
 
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
@@ -45,40 +44,6 @@ EDITABLE = frozenset({Status.ACTIVE, Status.PAUSED})  # also: what counts toward
 def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
     """7 Base58 characters from a cryptographic source (~41 bits)."""
     return "".join(choice(BASE58) for _ in range(SHORTCODE_LEN))
-
-
-def _origin(base_url: str) -> tuple[str, int | None] | None:
-    """``(canonical host, port or None)`` of a configured origin such as ``https://aqr.net``."""
-    if not base_url:
-        return None
-    if "://" not in base_url:
-        base_url = f"http://{base_url}"
-    found = normalise_url(base_url.rstrip("/"), ("http", "https"), "", "")
-    return found.host, found.port
-
-
-def _loops(url: CheckedUrl, origin: tuple[str, int | None]) -> bool:
-    """Whether ``url`` reaches ``origin``: the same host (a loopback origin: any loopback spelling),
-    on any port when the origin names none, else on that port."""
-    host, port = origin
-    same_host = url.host == host or (is_loopback_host(host) and is_loopback_host(url.host))
-    default = 443 if url.scheme == "https" else 80
-    return same_host and (port is None or (url.port or default) == port)
-
-
-def check_url(url: str, short_base: str | None = None) -> str:
-    """A destination URL as docs/api.md allows it, in its stored ASCII form; or ValueError saying why.
-
-    ``short_base`` (default: the configured short domain and the redirect origin) is refused, judged
-    on the canonical host, so no other spelling of it gets through."""
-    checked = normalise_url(url, ("http", "https"), "must be an absolute http or https URL",
-                        "must be an absolute http or https URL (no other scheme)")
-    bases = [short_base] if short_base is not None else [settings().short_base_url, settings().redirect_origin]
-    for base in bases:
-        origin = _origin(base)
-        if origin is not None and _loops(checked, origin):
-            raise ValueError("must not point at the short-link domain (redirect loop)")
-    return checked.url
 
 
 def _style_text(value: Any) -> Any:
