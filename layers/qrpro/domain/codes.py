@@ -9,10 +9,11 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_serializer, field_validator
 from typing_extensions import TypeAliasType
 
 from qrpro.domain.bodies import RequestBody
+from qrpro.domain.routing_model import Routing, RoutingField
 from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN
 from qrpro.domain.urls import MAX_URL, check_url
 
@@ -25,7 +26,7 @@ LogoKey = TypeAliasType("LogoKey", Literal["link", "email", "phone", "wifi", "pd
 FrameStyle = TypeAliasType("FrameStyle", Literal["none", "scan-me", "banner-top", "banner-bottom"])
 CodeStatus = TypeAliasType("CodeStatus", Literal["active", "paused", "grace", "expired"])
 EditableStatus = TypeAliasType("EditableStatus", Literal["active", "paused"])
-HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status"])  # history entries (6.8)
+HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status", "routing"])  # history entries (6.8)
 BulkAction = TypeAliasType("BulkAction", Literal["pause", "resume", "delete", "move"])
 
 
@@ -77,6 +78,7 @@ class _Fields(RequestBody):
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None
     group_id: str | None = None
+    routing: RoutingField = None
 
     @field_validator("tag")
     @classmethod
@@ -94,6 +96,11 @@ class _Fields(RequestBody):
         if v is not None and not re.fullmatch(r"[0-9a-f-]{36}", v):
             raise ValueError("must be a group id (UUID) or null")
         return v
+
+    @field_serializer("routing")
+    def _stored_routing(self, v: Routing | None) -> str | None:
+        """Dumped as the stored form: compact JSON text (docs/data-model.md), None when there is none."""
+        return None if v is None else routing_text(v.to_stored())
 
 
 class CodeCreate(_Fields):
@@ -129,7 +136,17 @@ class CodePatch(_Fields):
 
 
 DEFAULTS: dict[str, Any] = {"label": "", "tag": "", "qr_type": "url", "style_json": None, "logo_key": None,
-                            "frame_style": "none", "frame_text": "", "group_id": None}
+                            "frame_style": "none", "frame_text": "", "group_id": None, "routing": None}
+
+
+def routing_text(stored: dict[str, Any]) -> str:
+    """The stored form of ``routing`` as the code and SHORT# items hold it: compact JSON text."""
+    return json.dumps(stored, separators=(",", ":"))
+
+
+def routing_object(text: str | None) -> dict[str, Any] | None:
+    """The ``routing`` of the code object (and of history) from its stored text."""
+    return None if text is None else dict(json.loads(text))
 NON_NULL_TEXT = ("label", "tag", "frame_text")  # null means "" for these
 
 

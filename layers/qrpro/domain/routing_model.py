@@ -26,6 +26,7 @@ from pydantic import (
 )
 from typing_extensions import TypeAliasType
 
+from qrpro.domain.analytics import Device
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.devices import UNKNOWN_COUNTRY, country
 from qrpro.domain.routing import UTM_KEYS
@@ -56,7 +57,7 @@ Url = Annotated[str, Field(max_length=MAX_URL, description="absolute http(s) URL
                 AfterValidator(check_url)]
 Time = Annotated[int, Field(ge=0, le=MAX_TIME, description="unix seconds")]
 Country = Annotated[str, AfterValidator(_country)]
-DeviceClass = TypeAliasType("DeviceClass", Literal["mobile", "tablet", "desktop", "unknown"])
+DeviceClass = Device  # one named enumeration with the analytics' device classes
 OsClass = TypeAliasType("OsClass", Literal["ios", "android", "other"])
 UtmValue = Annotated[str, Field(min_length=1, max_length=MAX_UTM), AfterValidator(_utm_value)]
 
