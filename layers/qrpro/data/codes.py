@@ -40,7 +40,6 @@ PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type
                  "updated_at", "routing")
 
 
-
 def short_url(shortcode: str) -> str:
     return f"{settings().short_base_url}/{shortcode}"
 
@@ -181,6 +180,7 @@ def history(code_id: str) -> list[dict[str, Any]]:
     items = query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
         "ExpressionAttributeValues": {":pk": av(k.pk_history(code_id))}})
+
     def value(entry: dict[str, Any], side: str) -> Any:
         found = entry.get(side)
         return routing_object(found) if entry["field"] == "routing" else found  # stored as its text

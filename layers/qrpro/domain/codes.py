@@ -137,16 +137,6 @@ class CodePatch(_Fields):
 
 DEFAULTS: dict[str, Any] = {"label": "", "tag": "", "qr_type": "url", "style_json": None, "logo_key": None,
                             "frame_style": "none", "frame_text": "", "group_id": None, "routing": None}
-
-
-def routing_text(stored: dict[str, Any]) -> str:
-    """The stored form of ``routing`` as the code and SHORT# items hold it: compact JSON text."""
-    return json.dumps(stored, separators=(",", ":"))
-
-
-def routing_object(text: str | None) -> dict[str, Any] | None:
-    """The ``routing`` of the code object (and of history) from its stored text."""
-    return None if text is None else dict(json.loads(text))
 NON_NULL_TEXT = ("label", "tag", "frame_text")  # null means "" for these
 
 
@@ -160,6 +150,16 @@ def normalise(fields: dict[str, Any]) -> dict[str, Any]:
         if name in out and out[name] is None:
             out[name] = DEFAULTS[name]
     return out
+
+
+def routing_text(stored: dict[str, Any]) -> str:
+    """The stored form of ``routing`` as the code and SHORT# items hold it: compact JSON text."""
+    return json.dumps(stored, separators=(",", ":"))
+
+
+def routing_object(text: str | None) -> dict[str, Any] | None:
+    """The ``routing`` of the code object (and of history) from its stored text."""
+    return None if text is None else dict(json.loads(text))
 
 
 def tags_of(tag: str) -> set[str]:
