@@ -183,7 +183,7 @@ OPERATION_IDS = {  # docs/api.md section 12
 }
 NAMED_ENUMS = {"CodeStatus", "EditableStatus", "LogoKey", "FrameStyle", "BulkAction", "EventType",
                "DeliveryEventType", "HistoryField", "AnalyticsRange", "Granularity", "Device", "QrFormat",
-               "QrVariant", "PlanName", "PlanStatus", "Role", "ScopeType"}
+               "QrVariant", "PlanName", "PlanStatus", "Role", "ScopeType", "OsClass"}
 
 
 def test_the_committed_document_is_the_code_s_document(doc: dict[str, Any]) -> None:
@@ -275,3 +275,14 @@ def test_the_api_function_bundle_carries_the_reference_assets(tmp_path: Path) ->
     where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=out,
                            env={"PYTHONPATH": str(out), "PATH": "/usr/bin:/bin"})
     assert where.stdout.strip() == str(bundled)
+
+
+def test_routing_is_one_named_schema_with_examples_in_requests_and_answers(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    ref = {"anyOf": [{"$ref": "#/components/schemas/Routing"}, {"type": "null"}]}
+    assert {k: v for k, v in schemas["Code"]["properties"]["routing"].items() if k == "anyOf"} == ref
+    body = doc["paths"]["/api/codes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert resolve(doc, body)["properties"]["routing"] == ref
+    assert schemas["Routing"]["examples"][0]["rules"][0]["if"] == {"country": ["DE", "AT", "CH"]}
+    assert schemas["Routing"]["additionalProperties"] is False
+    assert {"$ref": "#/components/schemas/Routing"} in schemas["HistoryEntry"]["properties"]["to"]["anyOf"]

@@ -15,11 +15,10 @@ from pydantic import ValidationError
 
 from qrpro.api.errors import field_path
 from qrpro.domain.bodies import RequestBody
-from qrpro.domain.codes import check_url
 from qrpro.domain.devices import DEVICES, OSES
 from qrpro.domain.routing import ENDED, NOT_ACTIVE, pick, route, tag
 from qrpro.domain.routing_model import EXAMPLE, DeviceClass, OsClass, Routing, RoutingField
-from qrpro.domain.urls import canonical_host
+from qrpro.domain.urls import canonical_host, check_url
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambdas.redirect.handler import redirect
-from qrpro.domain.codes import check_url
-from qrpro.domain.urls import canonical_host
+from qrpro.domain.urls import canonical_host, check_url
 
 SHORT = "aqr.net"
 

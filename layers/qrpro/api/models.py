@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, JsonValue
 from qrpro.api.openapi import Documented
 from qrpro.domain.codes import CodeStatus, FrameStyle, HistoryField, LogoKey
 from qrpro.domain.plans import PlanName, PlanStatus
+from qrpro.domain.routing_model import Routing
 from qrpro.domain.scope import Role, ScopeType
 from qrpro.domain.webhooks import DeliveryEventType, EventType
 
@@ -22,7 +23,7 @@ _CODE_EXAMPLE = {
     "url": "https://example.com/landing", "label": "Q2 campaign", "tag": "q2,print", "qr_type": "url",
     "style_json": '{"dark": "#1A2B3C"}', "logo_key": "instagram", "frame_style": "scan-me",
     "frame_text": "SCAN ME", "group_id": None, "status": "active", "grace_until": None, "scans_30d": 1245,
-    "created_at": 1713288000, "updated_at": 1713370000,
+    "created_at": 1713288000, "updated_at": 1713370000, "routing": None,
 }
 _GROUP_EXAMPLE = {
     "id": "5d0f2a8e-6c1b-4b7e-8f3a-9e2d1c4b5a67", "name": "Print", "description": "Posters and flyers",
@@ -79,6 +80,7 @@ class Code(Documented):
     scans_30d: int = Field(description="scans over the last 30 UTC days, today included")
     created_at: int
     updated_at: int
+    routing: Routing | None = Field(description="where each scan goes (docs/routing.md); null: always `url`")
 
 
 class CodeList(Documented):
@@ -99,18 +101,22 @@ class HistoryEntry(Documented):
 
     at: int
     field: HistoryField = Field(
-        description="`created` (the last entry: `from` null, `to` the first url), `url` or `status`")
-    from_: str | None = Field(alias="from")
-    to: str | None
+        description="`created` (the last entry: `from` null, `to` the first url), `url`, `status` or `routing` "
+                    "(`from`/`to` the routing objects, null when there was or is none)")
+    from_: str | Routing | None = Field(alias="from")
+    to: str | Routing | None
     by: str = Field(description="user id, or `system` for the expiry job")
 
 
 class History(Documented):
     """Destination and status changes, newest first."""
 
-    model_config = _examples({"history": [{"at": 1713370000, "field": "url", "from": "https://example.com/old",
-                                           "to": "https://example.com/landing",
-                                           "by": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a"}]})
+    model_config = _examples({"history": [
+        {"at": 1713380000, "field": "routing", "from": None,
+         "to": {"expires_at": 1769904000, "fallback_url": "https://example.com/campaign-ended"},
+         "by": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a"},
+        {"at": 1713370000, "field": "url", "from": "https://example.com/old", "to": "https://example.com/landing",
+         "by": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a"}]})
 
     history: list[HistoryEntry]
 

@@ -31,13 +31,13 @@ from qrpro.data.table import (
 )
 from qrpro.domain import cursor as cursors
 from qrpro.domain.clock import days_back
-from qrpro.domain.codes import DEFAULTS, Status, matches
+from qrpro.domain.codes import DEFAULTS, Status, matches, routing_object
 from qrpro.domain.groups import is_id
 
 EVENT_TTL = 7 * 86_400
 PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key",
                  "frame_style", "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at",
-                 "updated_at")
+                 "updated_at", "routing")
 
 
 def short_url(shortcode: str) -> str:
@@ -72,6 +72,7 @@ class Code:
     frame_text: str = DEFAULTS["frame_text"]
     group_id: str | None = DEFAULTS["group_id"]
     grace_until: int | None = None
+    routing: str | None = DEFAULTS["routing"]  # compact JSON of routing_model's stored form; None: no routing
     lsi1sk: str | None = None
 
     @classmethod
@@ -93,6 +94,7 @@ class Code:
         """The code object of docs/api.md; without ``scans_30d`` when it is None (events, bulk work)."""
         out = {name: getattr(self, name) for name in PUBLIC_FIELDS if name not in ("short_url", "scans_30d")}
         out["short_url"] = short_url(self.shortcode)
+        out["routing"] = routing_object(self.routing)
         if scans_30d is not None:
             out["scans_30d"] = scans_30d
         return {name: out[name] for name in PUBLIC_FIELDS if name in out}
@@ -178,7 +180,12 @@ def history(code_id: str) -> list[dict[str, Any]]:
     items = query_items({
         "TableName": table(), "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
         "ExpressionAttributeValues": {":pk": av(k.pk_history(code_id))}})
-    return [{"at": i["at"], "field": i["field"], "from": i.get("from"), "to": i.get("to"), "by": i["by"]}
+
+    def value(entry: dict[str, Any], side: str) -> Any:
+        found = entry.get(side)
+        return routing_object(found) if entry["field"] == "routing" else found  # stored as its text
+
+    return [{"at": i["at"], "field": i["field"], "from": value(i, "from"), "to": value(i, "to"), "by": i["by"]}
             for i in items]
 
 
@@ -207,14 +214,32 @@ def _put_code(code: Code, expected_version: int | None) -> dict[str, Any]:
                     "ExpressionAttributeValues": {":v": av(expected_version)}}}
 
 
-def _put_short(code: Code, new: bool) -> dict[str, Any]:
-    projection = {"pk": k.pk_short(code.shortcode), "sk": "SHORT", "type": "shortcode", "code_id": code.id,
-                  "scope": code.scope, "url": code.url, "status": code.status, "grace_until": code.grace_until}
-    if new:
-        return {"Put": {"TableName": table(), "Item": to_item(projection),
-                        "ConditionExpression": "attribute_not_exists(pk)"}}
-    return {"Put": {"TableName": table(), "Item": to_item(projection), "ConditionExpression": "code_id = :id",
-                    "ExpressionAttributeValues": {":id": av(code.id)}}}
+def _projection(code: Code) -> dict[str, Any]:
+    return {"code_id": code.id, "scope": code.scope, "url": code.url, "status": code.status,
+            "grace_until": code.grace_until, "routing": code.routing}
+
+
+def _put_short(code: Code) -> dict[str, Any]:
+    """A new shortcode's item (absent attributes: no grace, no routing)."""
+    item = {"pk": k.pk_short(code.shortcode), "sk": "SHORT", "type": "shortcode", **_projection(code)}
+    return {"Put": {"TableName": table(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def _update_short(code: Code) -> dict[str, Any]:
+    """The projected fields SET (or REMOVEd when None) on the code's shortcode item, so what others
+    keep there (the aggregator's ``scans_total``) stays."""
+    sets, removes, names, values = [], [], {}, {":id": av(code.id)}
+    for i, (name, value) in enumerate(_projection(code).items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = av(value)
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {"Update": {"TableName": table(), "Key": key(k.pk_short(code.shortcode), "SHORT"),
+                       "UpdateExpression": expression, "ConditionExpression": "code_id = :id",
+                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
 
 def cap_add(scope: str, n: int, limit: int | None) -> dict[str, Any]:
@@ -265,7 +290,7 @@ def code_event(event_type: str, code: Code, now: int) -> dict[str, Any]:
 
 def create_tx(code: Code, now: int) -> Transaction:
     """A new code: the code, its shortcode, +1 on its group, history and a ``code.created`` event."""
-    tx = Transaction().add("code", _put_code(code, None)).add("short", _put_short(code, new=True))
+    tx = Transaction().add("code", _put_code(code, None)).add("short", _put_short(code))
     tx.add("event", code_event("code.created", code, now))
     if code.group_id:
         tx.add("group", group_add(code.scope, code.group_id, 1))
@@ -275,12 +300,12 @@ def create_tx(code: Code, now: int) -> Transaction:
 
 def change_tx(old: Code, new: Code, by: str, now: int, event: str) -> tuple[Code, Transaction]:
     """``new`` written over ``old`` (optimistic version), with its shortcode projection,
-    history of url/status, group counts and the outbox event. Returns the code as stored."""
+    history of url/status/routing, group counts and the outbox event. Returns the code as stored."""
     new = replace(new, version=old.version + 1, updated_at=now)
     tx = Transaction().add("code", _put_code(new, old.version))
-    if (new.url, new.status, new.grace_until) != (old.url, old.status, old.grace_until):
-        tx.add("projection", _put_short(new, new=False))
-    for field in ("url", "status"):
+    if _projection(new) != _projection(old):
+        tx.add("projection", _update_short(new))
+    for field in ("url", "status", "routing"):
         if getattr(new, field) != getattr(old, field):
             tx.add(f"history:{field}", _put_history(old.id, new.version, field, getattr(old, field),
                                                     getattr(new, field), by, now))

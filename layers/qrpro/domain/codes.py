@@ -9,13 +9,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_serializer, field_validator
 from typing_extensions import TypeAliasType
 
-from qrpro.config import settings
 from qrpro.domain.bodies import RequestBody
+from qrpro.domain.routing_model import Routing, RoutingField
 from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN
-from qrpro.domain.urls import MAX_URL, CheckedUrl, is_loopback_host, normalise_url
+from qrpro.domain.urls import MAX_URL, check_url
 
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
 GRACE_SECONDS = 90 * 86_400
@@ -26,7 +26,7 @@ LogoKey = TypeAliasType("LogoKey", Literal["link", "email", "phone", "wifi", "pd
 FrameStyle = TypeAliasType("FrameStyle", Literal["none", "scan-me", "banner-top", "banner-bottom"])
 CodeStatus = TypeAliasType("CodeStatus", Literal["active", "paused", "grace", "expired"])
 EditableStatus = TypeAliasType("EditableStatus", Literal["active", "paused"])
-HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status"])  # history entries (6.8)
+HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status", "routing"])  # history entries (6.8)
 BulkAction = TypeAliasType("BulkAction", Literal["pause", "resume", "delete", "move"])
 
 
@@ -45,40 +45,6 @@ EDITABLE = frozenset({Status.ACTIVE, Status.PAUSED})  # also: what counts toward
 def new_shortcode(choice: Callable[[str], str] = secrets.choice) -> str:
     """7 Base58 characters from a cryptographic source (~41 bits)."""
     return "".join(choice(BASE58) for _ in range(SHORTCODE_LEN))
-
-
-def _origin(base_url: str) -> tuple[str, int | None] | None:
-    """``(canonical host, port or None)`` of a configured origin such as ``https://aqr.net``."""
-    if not base_url:
-        return None
-    if "://" not in base_url:
-        base_url = f"http://{base_url}"
-    found = normalise_url(base_url.rstrip("/"), ("http", "https"), "", "")
-    return found.host, found.port
-
-
-def _loops(url: CheckedUrl, origin: tuple[str, int | None]) -> bool:
-    """Whether ``url`` reaches ``origin``: the same host (a loopback origin: any loopback spelling),
-    on any port when the origin names none, else on that port."""
-    host, port = origin
-    same_host = url.host == host or (is_loopback_host(host) and is_loopback_host(url.host))
-    default = 443 if url.scheme == "https" else 80
-    return same_host and (port is None or (url.port or default) == port)
-
-
-def check_url(url: str, short_base: str | None = None) -> str:
-    """A destination URL as docs/api.md allows it, in its stored ASCII form; or ValueError saying why.
-
-    ``short_base`` (default: the configured short domain and the redirect origin) is refused, judged
-    on the canonical host, so no other spelling of it gets through."""
-    checked = normalise_url(url, ("http", "https"), "must be an absolute http or https URL",
-                        "must be an absolute http or https URL (no other scheme)")
-    bases = [short_base] if short_base is not None else [settings().short_base_url, settings().redirect_origin]
-    for base in bases:
-        origin = _origin(base)
-        if origin is not None and _loops(checked, origin):
-            raise ValueError("must not point at the short-link domain (redirect loop)")
-    return checked.url
 
 
 def _style_text(value: Any) -> Any:
@@ -112,6 +78,7 @@ class _Fields(RequestBody):
     frame_style: FrameStyle | None = None
     frame_text: Annotated[str | None, Field(max_length=40)] = None
     group_id: str | None = None
+    routing: RoutingField = None
 
     @field_validator("tag")
     @classmethod
@@ -129,6 +96,11 @@ class _Fields(RequestBody):
         if v is not None and not re.fullmatch(r"[0-9a-f-]{36}", v):
             raise ValueError("must be a group id (UUID) or null")
         return v
+
+    @field_serializer("routing")
+    def _stored_routing(self, v: Routing | None) -> str | None:
+        """Dumped as the stored form: compact JSON text (docs/data-model.md), None when there is none."""
+        return None if v is None else routing_text(v.to_stored())
 
 
 class CodeCreate(_Fields):
@@ -164,7 +136,7 @@ class CodePatch(_Fields):
 
 
 DEFAULTS: dict[str, Any] = {"label": "", "tag": "", "qr_type": "url", "style_json": None, "logo_key": None,
-                            "frame_style": "none", "frame_text": "", "group_id": None}
+                            "frame_style": "none", "frame_text": "", "group_id": None, "routing": None}
 NON_NULL_TEXT = ("label", "tag", "frame_text")  # null means "" for these
 
 
@@ -178,6 +150,16 @@ def normalise(fields: dict[str, Any]) -> dict[str, Any]:
         if name in out and out[name] is None:
             out[name] = DEFAULTS[name]
     return out
+
+
+def routing_text(stored: dict[str, Any]) -> str:
+    """The stored form of ``routing`` as the code and SHORT# items hold it: compact JSON text."""
+    return json.dumps(stored, separators=(",", ":"))
+
+
+def routing_object(text: str | None) -> dict[str, Any] | None:
+    """The ``routing`` of the code object (and of history) from its stored text."""
+    return None if text is None else dict(json.loads(text))
 
 
 def tags_of(tag: str) -> set[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import re
 import sys
 import tempfile
@@ -34,14 +35,14 @@ from qrpro.domain.errors import ValidationFailed
 # Every field of the code object, in the API's order (section 6).
 CODE_COLUMNS: tuple[str, ...] = (
     "id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
-    "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at", "updated_at")
+    "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at", "updated_at", "routing")
 # The daily rollup and its two breakdowns (section 11).
 SCAN_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "label", "day", "scans")
 COUNTRY_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "country", "scans")
 DEVICE_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "device", "scans")
 # What an import takes from a codes.csv row; everything else is ignored.
 IMPORTABLE: tuple[str, ...] = ("url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
-                               "frame_text")
+                               "frame_text", "routing")
 TEXT_FIELDS = frozenset({"label", "tag", "frame_text"})  # an empty cell is "" (not "use the default")
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -67,9 +68,12 @@ def unneutralise(cell: str) -> str:
 
 
 def cell(value: Any) -> str:
-    """One value as a CSV cell: null is empty, numbers as digits, text neutralised."""
+    """One value as a CSV cell: null is empty, numbers as digits, an object (``routing``) as its compact
+    JSON text, text neutralised."""
     if value is None:
         return ""
+    if isinstance(value, dict):
+        return neutralise(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -287,10 +291,12 @@ are the fields of the code object of the API, in this order:
   scans_30d    scans over the last 30 UTC days including the export day
   created_at   unix seconds (UTC)
   updated_at   unix seconds (UTC)
+  routing      where each scan goes (schedule, rules, split, UTM tags) as
+               one JSON object, or empty (every scan goes to url)
 
 Re-importing codes.csv creates new codes (new ids and shortcodes) with the
-url, label, tag, qr_type, style_json, logo_key, frame_style and frame_text of
-each row; the other columns are ignored.
+url, label, tag, qr_type, style_json, logo_key, frame_style, frame_text and
+routing of each row; the other columns are ignored.
 
 scans.csv
 ---------

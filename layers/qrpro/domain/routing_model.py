@@ -26,23 +26,17 @@ from pydantic import (
 )
 from typing_extensions import TypeAliasType
 
+from qrpro.domain.analytics import Device
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.devices import UNKNOWN_COUNTRY, country
 from qrpro.domain.routing import UTM_KEYS
-from qrpro.domain.urls import MAX_URL
+from qrpro.domain.urls import MAX_URL, check_url
 
 MAX_RULES, MAX_SPLIT, MAX_COUNTRIES = 20, 10, 50
 MAX_SCANS = 10**9
 MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_UTM = 100
 _REFUSED = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # control, format (bidi, zero-width), surrogates, separators
-
-
-def _url(value: str) -> str:
-    # Imported here, not at the top: qrpro.domain.codes will import this module for its `routing` field.
-    from qrpro.domain.codes import check_url
-
-    return check_url(value)
 
 
 def _country(value: str) -> str:
@@ -60,10 +54,10 @@ def _utm_value(value: str) -> str:
 
 
 Url = Annotated[str, Field(max_length=MAX_URL, description="absolute http(s) URL, the rules of `url`"),
-                AfterValidator(_url)]
+                AfterValidator(check_url)]
 Time = Annotated[int, Field(ge=0, le=MAX_TIME, description="unix seconds")]
 Country = Annotated[str, AfterValidator(_country)]
-DeviceClass = TypeAliasType("DeviceClass", Literal["mobile", "tablet", "desktop", "unknown"])
+DeviceClass = Device  # one named enumeration with the analytics' device classes
 OsClass = TypeAliasType("OsClass", Literal["ios", "android", "other"])
 UtmValue = Annotated[str, Field(min_length=1, max_length=MAX_UTM), AfterValidator(_utm_value)]
 

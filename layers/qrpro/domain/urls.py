@@ -1,4 +1,5 @@
-"""The URL rules shared by code destinations and webhook targets.
+"""The URL rules shared by code destinations and webhook targets; ``check_url``
+is the rule of a code's ``url`` and of every URL in its ``routing``.
 
 A URL is checked and normalised once, on write, to the ASCII form that is
 stored, returned and later sent as-is (a redirect's ``Location``, a delivery's
@@ -21,6 +22,8 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 import idna
+
+from qrpro.config import settings
 
 MAX_URL = 2048
 # U+3002 IDEOGRAPHIC FULL STOP, U+FF0E FULLWIDTH FULL STOP, U+FF61 HALFWIDTH IDEOGRAPHIC FULL STOP:
@@ -163,3 +166,37 @@ def whatwg_ipv4(host: str) -> ipaddress.IPv4Address | None:
     for i, n in enumerate(numbers[:-1]):
         value += n << (8 * (3 - i))
     return ipaddress.IPv4Address(value)
+
+
+def _origin(base_url: str) -> tuple[str, int | None] | None:
+    """``(canonical host, port or None)`` of a configured origin such as ``https://aqr.net``."""
+    if not base_url:
+        return None
+    if "://" not in base_url:
+        base_url = f"http://{base_url}"
+    found = normalise_url(base_url.rstrip("/"), ("http", "https"), "", "")
+    return found.host, found.port
+
+
+def _loops(url: CheckedUrl, origin: tuple[str, int | None]) -> bool:
+    """Whether ``url`` reaches ``origin``: the same host (a loopback origin: any loopback spelling),
+    on any port when the origin names none, else on that port."""
+    host, port = origin
+    same_host = url.host == host or (is_loopback_host(host) and is_loopback_host(url.host))
+    default = 443 if url.scheme == "https" else 80
+    return same_host and (port is None or (url.port or default) == port)
+
+
+def check_url(url: str, short_base: str | None = None) -> str:
+    """A destination URL as docs/api.md allows it, in its stored ASCII form; or ValueError saying why.
+
+    ``short_base`` (default: the configured short domain and the redirect origin) is refused, judged
+    on the canonical host, so no other spelling of it gets through."""
+    checked = normalise_url(url, ("http", "https"), "must be an absolute http or https URL",
+                            "must be an absolute http or https URL (no other scheme)")
+    bases = [short_base] if short_base is not None else [settings().short_base_url, settings().redirect_origin]
+    for base in bases:
+        origin = _origin(base)
+        if origin is not None and _loops(checked, origin):
+            raise ValueError("must not point at the short-link domain (redirect loop)")
+    return checked.url
