@@ -19,16 +19,10 @@ from qrpro.data import keys as k
 from qrpro.data import table as tables
 from qrpro.domain.clock import day_bucket
 from qrpro.services import codes
-from tests.integration.test_scans import (
-    IPHONE,
-    WINDOWS,
-    get,
-    messages_for,
-    queue,  # noqa: F401 - the fixture
-    receive_all,
-    run_consumer,
-    scan,
-)
+from tests.integration import test_scans
+from tests.integration.test_scans import IPHONE, WINDOWS, get, messages_for, receive_all, run_consumer, scan
+
+queue = test_scans.queue  # the fixture: a fresh scans queue on moto's server
 
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
 
@@ -90,13 +84,13 @@ def test_each_scan_carries_and_is_counted_under_its_target(queue: str, make_acco
 
 
 def test_scans_total_is_exact_under_redelivery_and_duplicates(queue: str, make_account: Any) -> None:
-    acct, code = routed_code(make_account, RULES)
+    _, code = routed_code(make_account, RULES)
     for _ in range(25):
         scan(code["shortcode"], WINDOWS, "FR")
     msgs = receive_all(queue)
     assert run_consumer(msgs[:10]) == []
     assert run_consumer(msgs) == []  # the first ten again
-    assert run_consumer(msgs[5:20] + [{"MessageId": "dup", "Body": msgs[0]["Body"]}]) == []
+    assert run_consumer([*msgs[5:20], {"MessageId": "dup", "Body": msgs[0]["Body"]}]) == []
     assert short_total(code) == 25
     assert get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))["total"] == 25
 
@@ -113,14 +107,14 @@ def test_old_messages_without_target_or_shortcode_count_as_default(table: str) -
 
 
 def test_a_deleted_or_reused_shortcode_gets_no_stray_scans_total(queue: str, make_account: Any) -> None:
-    acct, code = routed_code(make_account, RULES)
+    _, code = routed_code(make_account, RULES)
     scan(code["shortcode"], WINDOWS, "FR")
     msgs = receive_all(queue)
     boto3.client("dynamodb").update_item(  # the shortcode now belongs to another code
         TableName=tables.table(), Key={"pk": {"S": k.pk_short(code["shortcode"])}, "sk": {"S": "SHORT"}},
         UpdateExpression="SET code_id = :c", ExpressionAttributeValues={":c": {"S": "another"}})
     other = messages_for("code-z", 2)  # same batch: counted as usual
-    assert run_consumer(msgs + other) == []
+    assert run_consumer([*msgs, *other]) == []
     assert short_total(code) == 0  # not given to the other code
     assert get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))["total"] == 1
     boto3.client("dynamodb").delete_item(

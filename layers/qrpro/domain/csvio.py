@@ -133,7 +133,7 @@ class DayCounts(NamedTuple):
     total: int
     countries: Mapping[str, int]
     devices: Mapping[str, int]
-    targets: Mapping[str, int] = {}  # noqa: RUF012 - never mutated; a day counted before routing has none
+    targets: Mapping[str, int] = {}  # never mutated; a day counted before routing has none
 
 
 @dataclass
