@@ -17,6 +17,11 @@ Prints, on this machine:
    the local batch size (10) and the recommended AWS batch size (100):
    write requests (items written) per scan, transactions, reads. (DynamoDB
    Local's ConsumedCapacity is not AWS's: the WCU model is in docs/analytics.md.)
+5. ``max_scans`` overshoot (docs/analytics.md, "Routing"): the scans that still
+   reach a code's regular destinations after its max_scans-th scan, at 10, 100
+   and 1,000 scans/s, from a model over the redirect's cache window, the event
+   source mapping's batching (template: batch 100, window 2 s) and the
+   aggregator's measured time per batch of 100.
 """
 
 from __future__ import annotations
@@ -103,12 +108,22 @@ def cold_imports(runs: int) -> dict[str, float]:
 
 # -- 2. the handler alone ----------------------------------------------------------------------------
 
-class Stub:
-    """Canned answers for the redirect's three calls."""
+ROUTING = {"rules": [{"if": {"country": ["DE", "AT", "CH"]}, "url": "https://example.de/"},
+                     {"if": {"os": ["android"]}, "url": "https://play.google.com/store/apps/details?id=x"}],
+           "split": [{"url": "https://example.com/a", "weight": 50}, {"url": "https://example.com/b", "weight": 50}],
+           "max_scans": 1_000_000, "fallback_url": "https://example.com/ended",
+           "utm": {"source": "qr", "medium": "print", "campaign": "spring"}}
 
-    def __init__(self) -> None:
+
+class Stub:
+    """Canned answers for the redirect's three calls (a routed code: rules missed, a split, utm)."""
+
+    def __init__(self, routed: bool = False) -> None:
         self.short = {"Item": {"code_id": {"S": "c" * 36}, "scope": {"S": "USER#u"},
                                "url": {"S": "https://example.com/landing"}, "status": {"S": "active"}}}
+        if routed:
+            self.short["Item"]["routing"] = {"S": json.dumps(ROUTING, separators=(",", ":"))}
+            self.short["Item"]["scans_total"] = {"N": "12345"}
         self.profile = {"Item": {"plan": {"S": "business"}, "plan_status": {"S": "active"},
                                  "plan_status_at": {"N": "1"}}}
 
@@ -119,11 +134,11 @@ class Stub:
         return {"MessageId": "m"}
 
 
-def handler_time(n: int) -> dict[str, float]:
+def handler_time(n: int, routed: bool = False) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
     from qrpro.data import edge
 
-    stub = Stub()
+    stub = Stub(routed)
     real_fast = edge.fast
     edge.fast = lambda service: stub  # type: ignore[assignment]
     try:
@@ -220,17 +235,28 @@ def hot_path_calls(n: int) -> dict[str, float]:
 def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     from lambdas.scans import handler as consumer
     from qrpro.data import caps, counting, edge
+    from qrpro.data import keys as k
+    from qrpro.data.table import from_item, key, table
+    from qrpro.domain.clock import day_bucket
+    from qrpro.domain.codes import new_shortcode
 
     scope = f"TEAM#{uuid.uuid4()}"
     now = int(time.time())
     ids = [str(uuid.uuid4()) for _ in range(codes_n)]
+    shortcodes = [new_shortcode() for _ in range(codes_n)]
+    for cid, sc in zip(ids, shortcodes, strict=True):  # each scan also adds to its code's scans_total
+        counting.ddb().put_item(TableName=table(), Item={"pk": {"S": k.pk_short(sc)}, "sk": {"S": "SHORT"},
+                                                          "code_id": {"S": cid}})
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
-    bodies = [edge.scan_message(ids[i % codes_n], scope, "team", now, countries[i % 8], devices[i % 6])
-              for i in range(n)]
+    bodies = [edge.scan_message(ids[i % codes_n], scope, "team", now, countries[i % 8], devices[i % 6],
+                                shortcodes[i % codes_n], f"split:{i % 2}") for i in range(n)]
+    from qrpro.data import table as tables
+
     spy = Counting(counting.ddb())
     real = counting.ddb
-    counting.ddb = caps.ddb = lambda: spy  # type: ignore[assignment]  # the writes and the cap check's reads
+    # the transaction (qrpro.data.table), the parked-scan reads and the cap check's reads
+    counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
     t = time.perf_counter()
     try:
@@ -239,11 +265,8 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
                                                 for j, b in enumerate(bodies[i:i + batch])]}, None)
             assert out == {"batchItemFailures": []}, out
     finally:
-        counting.ddb = caps.ddb = real  # type: ignore[assignment]
+        counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]
     elapsed = time.perf_counter() - t
-    from qrpro.data import keys as k
-    from qrpro.data.table import from_item, key, table
-    from qrpro.domain.clock import day_bucket
 
     day = from_item(counting.ddb().get_item(TableName=table(), Key=key(k.pk_scope_agg(scope),
                                                                       k.sk_day(day_bucket(now))))["Item"])
@@ -251,7 +274,25 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     tx = spy.calls.get("transact_write_items", 0)
     return {"items written / scan": spy.items_written / n, "of which markers / scan": 1.0,
             "counter updates / scan": (spy.items_written - n) / n, "transactions / scan": tx / n,
-            "reads / scan": spy.calls.get("get_item", 0) / n, "scans/s (local)": n / elapsed}
+            "reads / scan": spy.calls.get("get_item", 0) / n, "scans/s (local)": n / elapsed,
+            "s / batch": elapsed / -(-n // batch)}
+
+
+# -- 5: max_scans overshoot -------------------------------------------------------------------------
+
+BATCH_SIZE, BATCH_WINDOW = 100, 2.0  # infra/constructs/jobs.py: the scans event source mapping
+POLL_SECONDS = 0.2  # SQS to a waiting poller (long polling answers as soon as a message lands); an assumption
+
+
+def overshoot(rate: float, batch_seconds: float, cache_seconds: float) -> dict[str, float]:
+    """Scans past ``max_scans`` at ``rate`` scans/s on one code. The max_scans-th scan is counted
+    ``lag`` seconds after it was made (queue, the batch filling up or its window closing, the
+    transaction); a warm redirect container then still serves its cached ``scans_total`` for up to
+    ``cache_seconds`` (``cache_seconds / 2`` on average over containers)."""
+    fill = min(BATCH_WINDOW, BATCH_SIZE / rate)  # a batch closes when full or when its window ends
+    lag = POLL_SECONDS + fill + batch_seconds
+    return {"lag s": lag, "typical": rate * (POLL_SECONDS + fill / 2 + batch_seconds + cache_seconds / 2),
+            "worst": rate * (lag + cache_seconds)}
 
 
 def main() -> None:
@@ -274,9 +315,12 @@ def main() -> None:
     out["imports"] = imports
 
     own = handler_time(20_000)
+    routed = handler_time(20_000, routed=True)
     print("== redirect handler alone (AWS calls stubbed), 20,000 scans on a cached code")
-    print(f"   p50 {own['p50'] * 1000:.0f} µs   p90 {own['p90'] * 1000:.0f} µs   p99 {own['p99'] * 1000:.0f} µs")
-    out["handler"] = own
+    print(f"   plain  p50 {own['p50'] * 1000:.0f} µs   p90 {own['p90'] * 1000:.0f} µs   p99 {own['p99'] * 1000:.0f} µs")
+    print(f"   routed p50 {routed['p50'] * 1000:.0f} µs   p90 {routed['p90'] * 1000:.0f} µs   "
+          f"p99 {routed['p99'] * 1000:.0f} µs (2 rules missed, a split, utm, max_scans)")
+    out["handler"], out["handler routed"] = own, routed
 
     def engine_work() -> dict[str, Any]:
         res: dict[str, Any] = {"hot": hot_path_calls(min(args.scans, 2000))}
@@ -300,6 +344,17 @@ def main() -> None:
     for case, figures in res.items():
         print(f"   {case:22} " + " | ".join(f"{figures[c]:22.3f}" for c in cols))
     out["aggregator"] = res
+    from lambdas.redirect.handler import CACHE_SECONDS
+
+    per_batch = res["1 codes, batch 100"]["s / batch"]
+    print(f"== max_scans overshoot (model: batch {BATCH_SIZE}, window {BATCH_WINDOW:.0f} s, cache "
+          f"{CACHE_SECONDS:.0f} s, {per_batch * 1000:.0f} ms per batch of 100 as measured above)")
+    print("   scans/s   count lag s   overshoot typical   worst")
+    out["overshoot"] = {}
+    for rate in (10, 100, 1000):
+        o = overshoot(rate, per_batch, CACHE_SECONDS)
+        out["overshoot"][rate] = o
+        print(f"   {rate:7,}   {o['lag s']:11.2f}   {o['typical']:17,.0f}   {o['worst']:5,.0f}")
     print("== json")
     print(json.dumps(out, indent=None, default=str))
 

@@ -5,10 +5,11 @@ Behind CloudFront → Lambda function URL (payload 2.0: ``rawPath``,
 distribution's origin request policy), on the local stack as in AWS.
 
 Hot path: no pydantic, no router, no Powertools. Lookups are cached in memory
-for ``CACHE_SECONDS`` (a changed destination or status shows within 5 s), so a
-hot code costs one AWS call per scan: the SQS enqueue. Of the request, only
-the country header and a device class derived from the User-Agent are kept;
-nothing of it is logged.
+for ``CACHE_SECONDS`` (a changed destination, status or routing shows within
+5 s), so a hot code costs one AWS call per scan: the SQS enqueue. Of the
+request, only the country header and the device and OS classes derived from
+the User-Agent are read (routing, docs/analytics.md); the country, the device
+class and the routing target are kept; nothing of it is logged.
 
 A scan that SQS did not take is counted in CloudWatch (``ScansParked``: kept in
 DynamoDB for the scheduled drain; ``ScansBuffered``: kept only in this
@@ -18,14 +19,15 @@ no visitor data, no client call and no import on the hot path.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.data import edge
-from qrpro.domain.devices import country, device, is_bot
-from qrpro.domain.redirects import Outcome, outcome
+from qrpro.domain.devices import country, device, is_bot, os_class
+from qrpro.domain.redirects import Outcome, answer
 from qrpro.domain.shortcodes import is_shortcode
 
 CACHE_SECONDS = 4.0
@@ -87,6 +89,14 @@ def gone(head: bool) -> dict[str, Any]:
     return _page(410, "This code has expired", "This QR code is no longer active.", head)
 
 
+def not_yet(head: bool) -> dict[str, Any]:
+    return _page(404, "Not active yet", "This QR code is not active yet. Try again later.", head)
+
+
+def ended(head: bool) -> dict[str, Any]:
+    return _page(410, "This code has ended", "This QR code has ended and no longer leads anywhere.", head)
+
+
 def unavailable(head: bool) -> dict[str, Any]:
     return _page(503, "Try again", "This QR code cannot be opened right now. Please try again in a moment.",
                  head, {"Retry-After": "1"})
@@ -103,7 +113,8 @@ def _request(event: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     return method, path, headers
 
 
-_PAGES = {Outcome.PAUSED: paused, Outcome.GONE: gone, Outcome.NOT_FOUND: not_found}
+_PAGES = {Outcome.PAUSED: paused, Outcome.GONE: gone, Outcome.NOT_FOUND: not_found, Outcome.NOT_YET: not_yet,
+          Outcome.ENDED: ended}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -122,13 +133,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         account = _cached("P" + target.scope, lambda: edge.lookup_plan(target.scope))
     except (ClientError, BotoCoreError):
         return unavailable(head)
-    answer = outcome(target, account, now)
-    if answer is not Outcome.REDIRECT:
-        return _PAGES[answer](head)
-    if not head:
-        user_agent = headers.get("user-agent")
-        if not is_bot(user_agent):
-            place = headers.get("cloudfront-viewer-country")
-            count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now,
-                                                          country(place), device(user_agent))))
-    return redirect(target.url)
+    user_agent = headers.get("user-agent")  # read for its classes here, then discarded
+    place, kind = country(headers.get("cloudfront-viewer-country")), device(user_agent)
+    decided = answer(target, account, now, place, kind, os_class(user_agent), random.random())
+    if decided.location is None:
+        return _PAGES[decided.outcome](head)
+    if not head and account is not None and not is_bot(user_agent):
+        count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, place, kind,
+                                                      shortcode, decided.target or "default")))
+    return redirect(decided.location)

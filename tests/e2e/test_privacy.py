@@ -1,7 +1,8 @@
 """Privacy promises, checked where they could break: after API calls, failed
 calls and scans carrying a client address and a User-Agent, no table item and
 no log line of the stack holds an IP address, the User-Agent, a raw key or a
-webhook secret in the clear."""
+webhook secret in the clear. The code is routed by country and OS (section 14):
+the redirect reads the User-Agent's classes for it, and keeps none of it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import boto3
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_gateway_hygiene import raw
+from tests.e2e.test_redirect import set_routing
 
 # Documentation-range address (RFC 5737) and a marked UA: header values only, never contacted.
 CLIENT_IP = "198.51.100.23"
@@ -39,6 +41,9 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
     key = acct["api_key"]
     code = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/p"},
                      headers={**HEADERS, "Idempotency-Key": "privacy-1"}).json()
+    set_routing(stack, acct["user_id"], code, {"rules": [
+        {"if": {"os": ["ios"], "country": ["DE"]}, "url": "https://example.com/ios-de"}],
+        "split": [{"url": "https://example.com/s", "weight": 1}]})
     stack.api("PATCH", f"/api/codes/{code['id']}", key, json_body={"url": "javascript:x"}, headers=HEADERS)
     stack.api("GET", "/api/codes?cursor=forged", key, headers=HEADERS)
     stack.api("GET", "/api/user", key[:-4] + "AAAA", headers=HEADERS)
@@ -50,7 +55,7 @@ def test_no_ip_user_agent_or_raw_key_is_stored_or_logged(stack: Stack) -> None:
     rotated = stack.api("POST", f"/api/webhooks/{hook['id']}/rotate-secret", key, headers=HEADERS).json()
     for _ in range(6):
         r = stack.request("GET", f"{stack.redirect_url}/{code['shortcode']}", headers=HEADERS)
-        assert r.status == 302
+        assert r.status == 302 and "Set-Cookie" not in r.headers
     stack.request("HEAD", f"{stack.redirect_url}/{code['shortcode']}", headers=HEADERS)
     stack.request("GET", f"{stack.redirect_url}/zzzzzzz", headers=HEADERS)
     # Malformed requests (issue 16): http.server used to log the peer address with a traceback.

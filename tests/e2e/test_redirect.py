@@ -179,3 +179,104 @@ def test_no_code_can_point_at_the_stacks_own_redirect_origin(stack: Stack) -> No
                       json_body={"url": f"http://{host}:{port}/{code['shortcode']}"})
         assert r.status == 400 and "loop" in r.json()["message"], (host, r.body)
     assert visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/start"
+
+
+# -- routing (docs/api.md section 14) --------------------------------------------------------------
+
+ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+
+
+def set_routing(stack: Stack, user_id: str, code: dict[str, Any], routing: dict[str, Any]) -> None:
+    """``routing`` written on the code and SHORT# items as the codes API stores it (compact JSON),
+    straight into the stack's DynamoDB."""
+    info = json.loads((stack.data_dir / "local.json").read_text())
+    client = boto3.client("dynamodb", endpoint_url=info["endpoints"]["dynamodb"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    text = json.dumps(routing, separators=(",", ":"))
+    for pk, sk in ((f"USER#{user_id}", f"CODE#{code['id']}"), (f"SHORT#{code['shortcode']}", "SHORT")):
+        client.update_item(TableName=info["table"], Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                           UpdateExpression="SET routing = :r", ConditionExpression="attribute_exists(pk)",
+                           ExpressionAttributeValues={":r": {"S": text}})
+
+
+def routed(stack: Stack, routing: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    acct = stack.account("business")
+    code = create(stack, acct["api_key"], "https://example.com/default")
+    set_routing(stack, acct["user_id"], code, routing)
+    return acct["api_key"], code
+
+
+def by_target(stack: Stack, key: str, code: dict[str, Any], total: int) -> Any:
+    """The code's analytics once ``total`` scans are counted (None if they never are)."""
+    def counted() -> Any:
+        body = stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json()
+        return body if body.get("total") == total else None
+    return until(counted, seconds=60)
+
+
+def test_rules_by_country_and_by_os_and_their_targets_counted(stack: Stack) -> None:
+    key, code = routed(stack, {
+        "rules": [{"if": {"country": ["DE", "AT"]}, "url": "https://example.de/"},
+                  {"if": {"os": ["ios"]}, "url": "https://apps.apple.com/app/id1"},
+                  {"if": {"os": ["android"]}, "url": "https://play.google.com/store/apps/details?id=x"}],
+        "utm": {"source": "qr", "campaign": "spring"}})
+    expected = [("DE", DESKTOP, "https://example.de/?utm_source=qr&utm_campaign=spring"),
+                ("US", PHONE, "https://apps.apple.com/app/id1?utm_source=qr&utm_campaign=spring"),
+                ("FR", ANDROID, "https://play.google.com/store/apps/details?id=x&utm_source=qr&utm_campaign=spring"),
+                ("US", DESKTOP, "https://example.com/default?utm_source=qr&utm_campaign=spring")]
+    assert until(lambda: visit(stack, code["shortcode"], country="DE", ua=DESKTOP).headers["Location"]
+                 == expected[0][2])  # the redirect's cache has seen the routing
+    for country, ua, url in expected * 5:
+        r = visit(stack, code["shortcode"], ua=ua, country=country)
+        assert (r.status, r.headers["Location"], r.headers["Cache-Control"]) == (302, url, "no-store")
+    body = by_target(stack, key, code, 21)
+    assert body is not None, "scans did not reach the analytics"
+    assert body["by_target"] == [{"key": "rule:0", "total": 6}, {"key": "default", "total": 5},
+                                 {"key": "rule:1", "total": 5}, {"key": "rule:2", "total": 5}]
+    assert sum(t["total"] for t in body["by_target"]) == body["total"]
+
+
+def test_a_split_of_a_thousand_scans_is_within_five_sigma(stack: Stack) -> None:
+    key, code = routed(stack, {"split": [{"url": "https://example.com/a", "weight": 30},
+                                         {"url": "https://example.com/b", "weight": 70}]})
+    assert until(lambda: visit(stack, code["shortcode"], "HEAD").headers["Location"] != "https://example.com/default")
+    n, seen = 1000, {"https://example.com/a": 0, "https://example.com/b": 0}
+    for _ in range(n):
+        seen[visit(stack, code["shortcode"]).headers["Location"]] += 1
+    sigma = (n * 0.3 * 0.7) ** 0.5
+    assert abs(seen["https://example.com/a"] - 0.3 * n) < 5 * sigma, seen
+    body = by_target(stack, key, code, n)
+    assert body is not None, "scans did not reach the analytics"
+    assert {t["key"]: t["total"] for t in body["by_target"]} == {
+        "split:0": seen["https://example.com/a"], "split:1": seen["https://example.com/b"]}
+    assert sum(t["total"] for t in body["by_target"]) == body["total"] == n
+
+
+def test_starts_at_and_expires_at_around_now(stack: Stack) -> None:
+    now = int(time.time())
+    _, soon = routed(stack, {"starts_at": now + 6})
+    r = until(lambda: (lambda x: x if x.status == 404 else None)(visit(stack, soon["shortcode"])))
+    assert r is not None and b"not active yet" in r.body and r.headers["Cache-Control"] == "no-store"
+    assert b"QR Pro" not in r.body and "Location" not in r.headers
+    assert until(lambda: visit(stack, soon["shortcode"]).status == 302)  # starts_at passed (and the cache)
+
+    _, ending = routed(stack, {"expires_at": now + 6})
+    assert until(lambda: visit(stack, ending["shortcode"]).status == 410)
+    r = visit(stack, ending["shortcode"])
+    assert b"ended" in r.body and r.headers["Cache-Control"] == "no-store" and "Location" not in r.headers
+    _, fallback = routed(stack, {"expires_at": now + 6, "fallback_url": "https://example.com/ended"})
+    assert until(lambda: visit(stack, fallback["shortcode"]).headers.get("Location") == "https://example.com/ended")
+
+
+def test_max_scans_reached_then_the_fallback(stack: Stack) -> None:
+    key, code = routed(stack, {"max_scans": 5, "fallback_url": "https://example.com/sold-out"})
+    assert until(lambda: visit(stack, code["shortcode"], "HEAD").status == 302)
+    for _ in range(5):
+        assert visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/default"
+    assert by_target(stack, key, code, 5) is not None
+    # counted by the aggregator; the redirect sees it within its cache window
+    assert until(lambda: visit(stack, code["shortcode"], "HEAD").headers["Location"] == "https://example.com/sold-out")
+    assert visit(stack, code["shortcode"]).headers["Location"] == "https://example.com/sold-out"
+    body = by_target(stack, key, code, 6)
+    assert body is not None and body["by_target"][0] == {"key": "default", "total": 5}
+    assert body["by_target"][1:] == [{"key": "other", "total": 1}]  # fallback x1: under the noise floor

@@ -39,7 +39,7 @@ from tests.conftest import reset_caches
 
 BUCKET = "qrpro-exports-test"
 FAR = 4_000_000_000
-FILES = ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv"]
+FILES = ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv", "scans_by_target.csv"]
 
 
 @pytest.fixture
@@ -110,9 +110,11 @@ def _seed(caller: Any, now: int) -> dict[str, Any]:
 
 def _expected_rollup(aggs: dict[tuple[str, str], dict[str, int]], order: list[str],
                      codes: dict[str, dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """The three rollup files of the seeded aggregates, written out by hand (the countries of ``_seed``
-    are all under the floor or unknown: each code-day has one Other row)."""
-    out: dict[str, list[dict[str, str]]] = {"scans.csv": [], "scans_by_country.csv": [], "scans_by_device.csv": []}
+    """The four rollup files of the seeded aggregates, written out by hand (the countries of ``_seed``
+    are all under the floor or unknown: each code-day has one Other row; the aggregates predate routing:
+    their scans went to ``default``, named from 5 scans a code-day)."""
+    out: dict[str, list[dict[str, str]]] = {"scans.csv": [], "scans_by_country.csv": [], "scans_by_device.csv": [],
+                                            "scans_by_target.csv": []}
     for cid in order:
         for (code_id, day), counts in sorted(aggs.items(), key=lambda kv: kv[0][1]):
             if code_id != cid:
@@ -125,6 +127,8 @@ def _expected_rollup(aggs: dict[tuple[str, str], dict[str, int]], order: list[st
             devices = sorted(((n[2:], v) for n, v in counts.items() if n.startswith("d_")),
                              key=lambda kv: (-kv[1], kv[0]))
             out["scans_by_device.csv"] += [{**base, "day": day, "device": d, "scans": str(v)} for d, v in devices]
+            out["scans_by_target.csv"].append({**base, "day": day, "target": "default" if counts["total"] >= 5
+                                               else "other", "scans": str(counts["total"])})
     return out
 
 
@@ -223,7 +227,8 @@ def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
     assert r.status == 200, r.body
     files = _unzip(r.body)
     assert sorted(files) == FILES
-    rollup = {name: _rows(files[name]) for name in ("scans.csv", "scans_by_country.csv", "scans_by_device.csv")}
+    rollup = {name: _rows(files[name]) for name in ("scans.csv", "scans_by_country.csv", "scans_by_device.csv",
+                                                    "scans_by_target.csv")}
 
     def total(rows: list[dict[str, str]], ids: set[str] | None = None) -> int:
         return sum(int(row["scans"]) for row in rows if ids is None or row["code_id"] in ids)
@@ -261,6 +266,10 @@ def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
         devices[row["device"]] = devices.get(row["device"], 0) + int(row["scans"])
     assert sorted(devices.items(), key=lambda kv: (-kv[1], kv[0])) == \
         [(p["key"], p["total"]) for p in whole["by_device"]]
+    # Targets: every scan here went to its code's url (default); per code-day under 5 is "other".
+    assert all(row["target"] in ("default", "other") for row in rollup["scans_by_target.csv"])
+    assert all(row["target"] == "other" or int(row["scans"]) >= 5 for row in rollup["scans_by_target.csv"])
+    assert whole["by_target"] == [{"key": "default", "total": 41}]
     assert f"{whole['total']} scans in all." in files["README.txt"]
 
 

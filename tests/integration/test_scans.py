@@ -187,7 +187,8 @@ def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_accoun
     body = json.loads(msgs[0]["Body"])
     assert body.pop("id")
     assert body == {"code_id": code["id"], "scope": caller.scope, "plan": "business",
-                    "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile"}
+                    "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile",
+                    "s": code["shortcode"], "t": "default"}
     assert SECRET_UA not in msgs[0]["Body"] and SECRET_IP not in msgs[0]["Body"]
 
 
@@ -298,7 +299,9 @@ def test_nothing_of_the_request_is_stored_or_logged(queue: str, make_account: An
     dump = json.dumps(all_items()) + json.dumps(msgs) + caplog.text
     assert SECRET_UA not in dump and "Sentinel" not in dump and SECRET_IP not in dump
     day = get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))
-    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "ttl"}
+    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "t_default", "ttl"}
+    short = get(k.pk_short(code["shortcode"]), "SHORT")
+    assert short["scans_total"] == 1  # the lifetime count: the only attribute a scan adds to the SHORT# item
 
 
 # -- enqueue failures: nothing lost ----------------------------------------------------------------
@@ -780,4 +783,6 @@ def test_group_analytics_sums_its_codes(queue: str, api: Any, make_account: Any)
     body = r.json()
     assert body["total"] == 9 and body["by_country"] == [{"key": "NL", "total": 9}]
     assert body["by_device"] == [{"key": "tablet", "total": 9}] and body["timeseries"][-1]["scans"] == 9
-    assert set(body) == {"range", "days", "granularity", "total", "timeseries", "by_country", "by_device"}
+    assert body["by_target"] == [{"key": "default", "total": 9}]
+    assert set(body) == {"range", "days", "granularity", "total", "timeseries", "by_country", "by_device",
+                         "by_target"}

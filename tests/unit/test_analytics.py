@@ -81,6 +81,7 @@ def test_fold_zero_fills_sums_and_folds_small_countries() -> None:
         "by_country": [{"key": "US", "total": 9}, {"key": "CA", "total": 5}, {"key": "Other", "total": 6}],
         "by_device": [{"key": "mobile", "total": 12}, {"key": "tablet", "total": 4},
                       {"key": "desktop", "total": 3}, {"key": "unknown", "total": 1}],
+        "by_target": [{"key": "default", "total": 20}],  # written before routing: every scan went to url
     }
     assert sum(p["scans"] for p in out["timeseries"]) == out["total"]
     assert sum(p["total"] for p in out["by_country"]) == out["total"]
@@ -90,7 +91,7 @@ def test_fold_zero_fills_sums_and_folds_small_countries() -> None:
 def test_fold_of_nothing_is_all_zero_without_other() -> None:
     win = analytics.window("30d", None, plan("business"), NOW)
     out = analytics.fold(win, [])
-    assert out["total"] == 0 and out["by_country"] == [] and out["by_device"] == []
+    assert out["total"] == 0 and out["by_country"] == [] and out["by_device"] == [] and out["by_target"] == []
     assert [p["scans"] for p in out["timeseries"]] == [0] * 30
 
 
@@ -117,3 +118,18 @@ def test_by_device_counts_names_it_does_not_know_as_unknown() -> None:
         {"key": "mobile", "total": 2}, {"key": "unknown", "total": 2}]
     assert analytics.fold_devices({"desktop": 1, "mobile": 3}) == [("mobile", 3), ("desktop", 1)]
     assert analytics.fold_countries({"US": 5, "XX": 9, "FR": 4}) == [("US", 5), ("Other", 13)]
+
+
+def test_fold_counts_targets_under_the_noise_floor_as_other() -> None:
+    win = analytics.window("7d", "day", plan("business"), NOW)
+    items = [
+        ("2026-04-09", {"total": 12, "t_rule:0": 6, "t_split:1": 3, "t_fallback": 3}),
+        ("2026-04-10", {"total": 7, "t_rule:0": 2, "t_split:1": 3, "t_default": 1, "t_rule:3": 1}),
+        ("2026-04-10", {"total": 4}),  # a bucket counted before routing: 4 more to default
+    ]
+    out = analytics.fold(win, items)
+    # rule:0 8 and split:1 6 stay; default 5 is at the floor; fallback 3 and rule:3 1 fold into other
+    assert out["by_target"] == [{"key": "rule:0", "total": 8}, {"key": "split:1", "total": 6},
+                                {"key": "default", "total": 5}, {"key": "other", "total": 4}]
+    assert sum(p["total"] for p in out["by_target"]) == out["total"] == 23
+    assert analytics.fold_targets({"rule:0": 4}) == [("other", 4)]

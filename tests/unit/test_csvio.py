@@ -91,9 +91,10 @@ def test_codes_csv_row_is_every_field_neutralised() -> None:
 
 
 def _rollup(days: list[DayCounts]) -> tuple[dict[str, list[dict[str, str]]], RollupStats]:
-    """The three files as parsed CSV rows (by header name), and the stats."""
-    out: dict[str, list[str]] = {"scans": [], "country": [], "device": []}
-    stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append)
+    """The four files as parsed CSV rows (by header name), and the stats."""
+    out: dict[str, list[str]] = {"scans": [], "country": [], "device": [], "target": []}
+    stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append,
+                         out["target"].append)
     return {name: list(csv.DictReader(io.StringIO("".join(chunks), newline=""))) for name, chunks in out.items()}, \
         stats
 
@@ -101,7 +102,8 @@ def _rollup(days: list[DayCounts]) -> tuple[dict[str, list[dict[str, str]]], Rol
 def test_rollup_one_row_per_code_day_and_breakdowns_that_sum_to_the_same_total() -> None:
     days = [DayCounts("c1", "aBc123x", "Lobby", "2026-04-01", 12, {"US": 7, "XX": 2, "CA": 3, "DE": 0},
                       {"mobile": 9, "desktop": 2, "tablet": 1}),
-            DayCounts("c1", "aBc123x", "Lobby", "2026-04-02", 5, {"FR": 5}, {"mobile": 4, "watch": 1}),
+            DayCounts("c1", "aBc123x", "Lobby", "2026-04-02", 5, {"FR": 5}, {"mobile": 4, "watch": 1},
+                      {"rule:0": 3, "split:1": 1}),
             DayCounts("c2", "zZz9999", "=bad", "2026-04-02", 1, {"US": 1}, {"desktop": 1})]
     files, stats = _rollup(days)
     assert files["scans"] == [
@@ -117,9 +119,13 @@ def test_rollup_one_row_per_code_day_and_breakdowns_that_sum_to_the_same_total()
         ("c1", "2026-04-01", "mobile", "9"), ("c1", "2026-04-01", "desktop", "2"),
         ("c1", "2026-04-01", "tablet", "1"), ("c1", "2026-04-02", "mobile", "4"),
         ("c1", "2026-04-02", "unknown", "1"), ("c2", "2026-04-02", "desktop", "1")]
+    # Targets under the floor per code-day too; a day counted before routing (no t_ counters) is default.
+    assert [(r["code_id"], r["day"], r["target"], r["scans"]) for r in files["target"]] == [
+        ("c1", "2026-04-01", "default", "12"), ("c1", "2026-04-02", "other", "5"),
+        ("c2", "2026-04-02", "other", "1")]
     for rows in files.values():
         assert sum(int(r["scans"]) for r in rows) == 18
-    assert stats == RollupStats(scans=18, day_rows=3, country_rows=4, device_rows=6)
+    assert stats == RollupStats(scans=18, day_rows=3, country_rows=4, device_rows=6, target_rows=3)
 
 
 def test_rollup_lists_no_country_under_the_floor() -> None:
@@ -142,12 +148,12 @@ def test_write_export_zip_members() -> None:
 
     stats = write_export(out, "TEAM#t-1", [CODE], daily, 1775001600)
     assert stats.codes == 1
-    assert stats.rollup == RollupStats(scans=3, day_rows=1, country_rows=1, device_rows=1)
+    assert stats.rollup == RollupStats(scans=3, day_rows=1, country_rows=1, device_rows=1, target_rows=1)
     assert asked == [[CodeRef(CODE["id"], "aBc123x", CODE["label"])]]
     zf = zipfile.ZipFile(io.BytesIO(out.getvalue()))
     assert zf.testzip() is None
     assert [i.filename for i in zf.infolist()] == ["codes.csv", "scans.csv", "scans_by_country.csv",
-                                                   "scans_by_device.csv", "README.txt"]
+                                                   "scans_by_device.csv", "scans_by_target.csv", "README.txt"]
     assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
     assert zf.read("codes.csv").decode() == _text(codes_csv([CODE]))
     assert zf.read("scans.csv").decode().splitlines() == [
@@ -156,12 +162,15 @@ def test_write_export_zip_members() -> None:
         "code_id,shortcode,day,country,scans", f"{CODE['id']},aBc123x,2026-04-01,Other,3"]
     assert zf.read("scans_by_device.csv").decode().splitlines() == [
         "code_id,shortcode,day,device,scans", f"{CODE['id']},aBc123x,2026-04-01,mobile,3"]
+    assert zf.read("scans_by_target.csv").decode().splitlines() == [
+        "code_id,shortcode,day,target,scans", f"{CODE['id']},aBc123x,2026-04-01,other,3"]
     readme = zf.read("README.txt").decode()
     assert "team t-1" in readme and "2026-04-01 00:00:00" in readme
     for line in ("codes.csv              your codes, one row per code (1 rows)",
                  "scans.csv              scans per code and day (1 rows)",
                  "scans_by_country.csv   the same scans split by country (1 rows)",
-                 "scans_by_device.csv    the same scans split by device type (1 rows)", "3 scans in all."):
+                 "scans_by_device.csv    the same scans split by device type (1 rows)",
+                 "scans_by_target.csv    the same scans split by where they were sent (1 rows)", "3 scans in all."):
         assert line in readme
     for name in zf.namelist():  # README.txt explains every file of the ZIP
         assert name in readme

@@ -7,7 +7,7 @@ import pytest
 
 from qrpro.domain.codes import new_shortcode
 from qrpro.domain.plans import PLAN_GRACE_SECONDS, plan_expired
-from qrpro.domain.redirects import Outcome, PlanState, Target, outcome
+from qrpro.domain.redirects import Answer, Outcome, PlanState, Target, answer, outcome
 from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN, is_shortcode
 
 NOW = 1_800_000_000
@@ -74,3 +74,38 @@ def test_is_shortcode(text: str, ok: bool) -> None:
 def test_generated_shortcodes_pass_the_redirects_check() -> None:
     assert len(set(BASE58)) == 58 and SHORTCODE_LEN == 7
     assert all(is_shortcode(new_shortcode()) for _ in range(200))
+
+
+ROUTING = {"starts_at": NOW - DAY, "expires_at": NOW + DAY, "max_scans": 100,
+           "fallback_url": "https://example.com/ended",
+           "rules": [{"if": {"country": ["DE"]}, "url": "https://example.de/"},
+                     {"if": {"os": ["ios"]}, "url": "https://apps.apple.com/app/id1"}],
+           "split": [{"url": "https://example.com/a", "weight": 1}, {"url": "https://example.com/b", "weight": 3}],
+           "utm": {"source": "qr"}}
+
+
+def routed(routing: dict[str, object] | None, scans: int = 0, status: str = "active") -> Target:
+    return Target(code_id="c", scope="USER#u", url="https://example.com/", status=status, grace_until=None,
+                  routing=routing, scans_total=scans)
+
+
+@pytest.mark.parametrize(("code", "country", "os", "draw", "expected"), [
+    (routed(None), "DE", "ios", 0.0, Answer(Outcome.REDIRECT, "https://example.com/", "default")),
+    (routed(ROUTING), "DE", "ios", 0.0, Answer(Outcome.REDIRECT, "https://example.de/?utm_source=qr", "rule:0")),
+    (routed(ROUTING), "US", "ios", 0.0,
+     Answer(Outcome.REDIRECT, "https://apps.apple.com/app/id1?utm_source=qr", "rule:1")),
+    (routed(ROUTING), "US", "android", 0.1, Answer(Outcome.REDIRECT, "https://example.com/a?utm_source=qr", "split:0")),
+    (routed(ROUTING), "XX", "other", 0.9, Answer(Outcome.REDIRECT, "https://example.com/b?utm_source=qr", "split:1")),
+    # max_scans reached (the aggregator's lifetime count): the fallback, counted as such
+    (routed(ROUTING, scans=100), "DE", "ios", 0.0,
+     Answer(Outcome.REDIRECT, "https://example.com/ended?utm_source=qr", "fallback")),
+    (routed({**ROUTING, "starts_at": NOW + 1}), "DE", "ios", 0.0, Answer(Outcome.NOT_YET)),
+    (routed({**ROUTING, "expires_at": NOW, "fallback_url": None}), "DE", "ios", 0.0, Answer(Outcome.ENDED)),
+    (routed({"max_scans": 5}, scans=5), "DE", "ios", 0.0, Answer(Outcome.ENDED)),
+    # the code's own status comes first: a paused code is paused whatever its routing
+    (routed({**ROUTING, "starts_at": NOW + 1}, status="paused"), "DE", "ios", 0.0, Answer(Outcome.PAUSED)),
+    (None, "DE", "ios", 0.0, Answer(Outcome.NOT_FOUND)),
+])
+def test_answer_routes_a_redirecting_code(code: Target | None, country: str, os: str, draw: float,
+                                          expected: Answer) -> None:
+    assert answer(code, ACTIVE_PLAN, NOW, country, "mobile", os, draw) == expected

@@ -35,15 +35,22 @@ class DeviceSlice(BaseModel):
     total: int
 
 
+class TargetSlice(BaseModel):
+    key: str = Field(description="`default`, `rule:<i>`, `split:<i>`, `fallback` (routing, section 14), or `other`")
+    total: int
+
+
 class Analytics(BaseModel):
     range: AnalyticsRange
     days: int = Field(description="the effective window after the retention cap")
     granularity: Granularity
-    total: int = Field(description="equals the sum of timeseries, of by_country and of by_device")
+    total: int = Field(description="equals the sum of timeseries, of by_country, of by_device and of by_target")
     timeseries: list[Bucket] = Field(description="one entry per bucket, zero-filled, oldest first")
     by_country: list[Slice] = Field(description="largest first; countries under 5 scans and unknown ones in "
                                                 "`Other`, last")
     by_device: list[DeviceSlice] = Field(description="mobile, tablet, desktop, unknown: non-zero ones, largest first")
+    by_target: list[TargetSlice] = Field(description="where the scans went (routing): largest first; targets under "
+                                                     "5 scans in `other`, last")
 
 
 class TopCode(BaseModel):

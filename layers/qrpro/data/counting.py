@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -24,6 +25,7 @@ from qrpro.data.table import Cancelled, Retry, Transaction, av, error_code, key,
 from qrpro.domain.devices import DEVICES, country
 from qrpro.domain.errors import ServiceUnavailable
 from qrpro.domain.plans import plan
+from qrpro.domain.shortcodes import is_shortcode
 
 log = logging.getLogger("qrpro.scans")
 
@@ -31,6 +33,10 @@ MARKER_SK = "SCAN"
 MARKER_TTL = 15 * 86_400  # longer than SQS retention (4 d) + DLQ retention (14 d) allows a redrive
 MAX_TX_ITEMS = 100
 MARKER = "marker:"  # the transaction item name of a scan's exactly-once marker
+LIFETIME = "lifetime:"  # the transaction item name of a code's scans_total increment (its SHORT# item)
+SHORT_SK = "SHORT"
+DEFAULT_TARGET = "default"
+_TARGET = re.compile(r"^(?:default|fallback|(?:rule|split):\d{1,2})$")
 
 
 @dataclass(slots=True)
@@ -44,6 +50,8 @@ class Scan:
     hour: str
     country: str
     device: str
+    target: str = DEFAULT_TARGET  # routing target (docs/analytics.md); old messages without one: default
+    shortcode: str = ""  # whose SHORT# item keeps scans_total; old messages without one: not counted there
     message_id: str = field(default="", repr=False)
     pending_key: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -69,12 +77,21 @@ def parse(body: str, message_id: str = "", pending_key: tuple[str, str] | None =
         scan = Scan(id=str(data["id"]), code_id=str(data["code_id"]), scope=str(data["scope"]),
                     plan=str(data["plan"]), hour=hour, country=country(data.get("country")),
                     device=data["device"] if data.get("device") in DEVICES else "unknown",
+                    target=_target(data.get("t")), shortcode=_shortcode(data.get("s")),
                     message_id=message_id, pending_key=pending_key)
     except (ValueError, KeyError, TypeError):
         return None
     if not scan.id or not scan.code_id or not scan.scope.startswith(("USER#", "TEAM#")):
         return None
     return scan
+
+
+def _target(value: Any) -> str:
+    return value if isinstance(value, str) and _TARGET.match(value) else DEFAULT_TARGET
+
+
+def _shortcode(value: Any) -> str:
+    return value if isinstance(value, str) and is_shortcode(value) else ""
 
 
 # -- folding ----------------------------------------------------------------------------------
@@ -97,24 +114,30 @@ class Counter:
     """The increments of one aggregate item in one transaction."""
 
     adds: dict[str, int] = field(default_factory=dict)
-    ttl: int = 0
+    ttl: int = 0  # 0: no ttl (the SHORT# item lives as long as its code)
+    guard: str = ""  # the code id the item must still belong to (SHORT#: a deleted or reused shortcode)
 
 
-def fold(scans: Iterable[Scan]) -> dict[tuple[str, str], Counter]:
+def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset()) -> dict[tuple[str, str], Counter]:
     """A batch of scans as increments per aggregate item (pk, sk): per code and
-    day (and hour for team/agency), per scope and day/hour, per scope and
-    code-day (``k_{code_id}``), per scope and month (``used``)."""
+    day (and hour for team/agency), per scope and day/hour (``total``, ``c_{country}``,
+    ``d_{device}``, ``t_{target}``), per scope and code-day (``k_{code_id}``), per
+    scope and month (``used``), and the code's lifetime ``scans_total`` on its
+    SHORT# item (unless its shortcode is in ``skip``: deleted or reused)."""
     items: dict[tuple[str, str], Counter] = {}
 
-    def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> None:
+    def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> Counter:
         c = items.setdefault((pk, sk), Counter())
         for name in names:
             c.adds[name] = c.adds.get(name, 0) + 1
         c.ttl = max(c.ttl, ttl)
+        return c
 
     for s in scans:
         keep = plan(s.plan).retention_days * 86_400
-        counters = ("total", f"c_{s.country}", f"d_{s.device}")
+        counters = ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}")
+        if s.shortcode and s.shortcode not in skip:
+            bump(k.pk_short(s.shortcode), SHORT_SK, ("scans_total",), 0).guard = s.code_id
         day_ttl = _bucket_end(s.day) + keep
         bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
@@ -130,16 +153,22 @@ def fold(scans: Iterable[Scan]) -> dict[tuple[str, str], Counter]:
 # -- the transaction -------------------------------------------------------------------------------
 
 def _update(pk: str, sk: str, counter: Counter) -> dict[str, Any]:
-    names = {"#ttl": k.TTL}
-    values: dict[str, Any] = {":ttl": av(counter.ttl)}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
     adds = []
     for i, (name, n) in enumerate(sorted(counter.adds.items())):
         names[f"#a{i}"] = name
         values[f":a{i}"] = av(n)
         adds.append(f"#a{i} :a{i}")
-    return {"Update": {"TableName": table(), "Key": key(pk, sk),
-                       "UpdateExpression": f"ADD {', '.join(adds)} SET #ttl = :ttl",
-                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+    update: dict[str, Any] = {"TableName": table(), "Key": key(pk, sk), "UpdateExpression": f"ADD {', '.join(adds)}",
+                              "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+    if counter.ttl:
+        names["#ttl"], values[":ttl"] = k.TTL, av(counter.ttl)
+        update["UpdateExpression"] += " SET #ttl = :ttl"
+    if counter.guard:
+        names["#cid"], values[":cid"] = "code_id", av(counter.guard)
+        update["ConditionExpression"] = "#cid = :cid"
+    return {"Update": update}
 
 
 def _marker(scan: Scan, now: int) -> dict[str, Any]:
@@ -149,15 +178,18 @@ def _marker(scan: Scan, now: int) -> dict[str, Any]:
                     "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
-def transaction(scans: list[Scan], now: int, deletes: Iterable[tuple[str, str]] = ()) -> Transaction:
-    """Each scan's marker (named ``marker:<scan id>``), the pending-item deletes, the counters."""
+def transaction(scans: list[Scan], now: int, deletes: Iterable[tuple[str, str]] = (),
+                skip: frozenset[str] = frozenset()) -> Transaction:
+    """Each scan's marker (named ``marker:<scan id>``), the pending-item deletes, the counters
+    (a SHORT# item's named ``lifetime:<shortcode>``)."""
     tx = Transaction()
     for scan in scans:
         tx.add(MARKER + scan.id, _marker(scan, now))
     for pk, sk in deletes:
         tx.add(f"delete:{pk}:{sk}", {"Delete": {"TableName": table(), "Key": key(pk, sk)}})
-    for (pk, sk), counter in sorted(fold(scans).items()):
-        tx.add(f"count:{pk}:{sk}", _update(pk, sk, counter))
+    for (pk, sk), counter in sorted(fold(scans, skip).items()):
+        name = LIFETIME + pk.removeprefix(k.pk_short("")) if counter.guard else f"count:{pk}:{sk}"
+        tx.add(name, _update(pk, sk, counter))
     return tx
 
 
@@ -200,16 +232,21 @@ def commit(scans: list[Scan], now: int, attempts: int = 4,
     a few times. Returns the scans NOT counted (to be redelivered), possibly []."""
     remaining = list(scans)
     deletes = [s.pending_key for s in scans if s.pending_key]  # kept even for dropped duplicates
+    skip: frozenset[str] = frozenset()
     tries = 0
     while remaining:
         try:
-            transaction(remaining, now, deletes).attempt()
+            transaction(remaining, now, deletes, skip).attempt()
             return []
         except Cancelled as cancel:
             counted = {name for name in cancel.failed if name.startswith(MARKER)}
-            if counted:
+            orphans = {name[len(LIFETIME):] for name in cancel.failed if name.startswith(LIFETIME)}
+            if counted or orphans:
+                # progress: scans counted before are dropped; a shortcode deleted (or now another
+                # code's) keeps no scans_total for the code that had it
                 remaining = [s for s in remaining if MARKER + s.id not in counted]
-                continue  # progress: counted before, drop them
+                skip |= orphans
+                continue
             log.error("scan transaction cancelled: %s", cancel)
             return remaining
         except (Retry, ServiceUnavailable):

@@ -65,13 +65,15 @@ def lookup_short(shortcode: str) -> Target | None:
     """The shortcode projection (or None if there is no such shortcode)."""
     out = fast("dynamodb").get_item(
         TableName=table(), Key=key(k.pk_short(shortcode), "SHORT"), ConsistentRead=True,
-        ProjectionExpression="code_id, #sc, #u, #st, grace_until",
+        ProjectionExpression="code_id, #sc, #u, #st, grace_until, routing, scans_total",
         ExpressionAttributeNames={"#sc": "scope", "#u": "url", "#st": "status"})
     item = out.get("Item")
     if not item:
         return None
+    routing = _s(item, "routing")  # compact JSON (never a map: no Decimal), parsed once per cache fill
     return Target(code_id=_s(item, "code_id") or "", scope=_s(item, "scope") or "", url=_s(item, "url") or "",
-                  status=_s(item, "status") or "", grace_until=_n(item, "grace_until"))
+                  status=_s(item, "status") or "", grace_until=_n(item, "grace_until"),
+                  routing=json.loads(routing) if routing else None, scans_total=_n(item, "scans_total") or 0)
 
 
 def lookup_plan(scope: str) -> PlanState | None:
@@ -88,12 +90,16 @@ def lookup_plan(scope: str) -> PlanState | None:
 
 # -- enqueue ------------------------------------------------------------------------------
 
-def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str) -> str:
+def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str,
+                 shortcode: str = "", target: str = "default") -> str:
     """One scan as a queue message: a random id (for exactly-once counting) and
-    what docs/api.md allows a scan to keep, the time cut to the hour."""
+    what docs/api.md allows a scan to keep, the time cut to the hour; ``s`` (the
+    shortcode: the aggregator counts ``scans_total`` on its SHORT# item) and ``t``
+    (the routing target: ``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)."""
     hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
     return json.dumps({"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name,
-                       "hour": hour, "country": country_code, "device": device}, separators=(",", ":"))
+                       "hour": hour, "country": country_code, "device": device, "s": shortcode, "t": target},
+                      separators=(",", ":"))
 
 
 _unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan

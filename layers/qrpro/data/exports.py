@@ -165,8 +165,8 @@ def presign(key: str, now: int) -> tuple[str, int]:
 
 # -- reads ---------------------------------------------------------------------------------------------
 
-def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int]]:
-    total, countries, devices = 0, {}, {}
+def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+    total, countries, devices, targets = 0, {}, {}, {}
     for name, value in raw.items():
         if "N" not in value:
             continue
@@ -176,7 +176,9 @@ def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int]]:
             countries[name[2:]] = int(value["N"])
         elif name.startswith("d_"):
             devices[name[2:]] = int(value["N"])
-    return total, countries, devices
+        elif name.startswith("t_"):
+            targets[name[2:]] = int(value["N"])
+    return total, countries, devices, targets
 
 
 def code_days(code: CodeRef, first: str, last: str, now: int) -> list[DayCounts]:
@@ -194,9 +196,9 @@ def code_days(code: CodeRef, first: str, last: str, now: int) -> list[DayCounts]
             ttl = raw.get(k.TTL, {}).get("N")
             if ttl is not None and int(ttl) < now:
                 continue
-            total, countries, devices = _counts(raw)
+            total, countries, devices, targets = _counts(raw)
             out.append(DayCounts(code.id, code.shortcode, code.label, raw["sk"]["S"][2:], total, countries,
-                                 devices))
+                                 devices, targets))
         if "LastEvaluatedKey" not in page:
             return out
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]

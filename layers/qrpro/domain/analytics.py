@@ -24,12 +24,14 @@ Granularity = TypeAliasType("Granularity", Literal["day", "hour"])
 Device = TypeAliasType("Device", Literal["mobile", "tablet", "desktop", "unknown"])  # devices.DEVICES
 DEFAULT_RANGE, DEFAULT_GRANULARITY = "30d", "day"
 HOURLY_RANGE = "7d"
+DEFAULT_TARGET = "default"
 NOISE_FLOOR = 5  # countries with fewer scans in the window are folded into "Other"
 OTHER = "Other"
 _FOLDED = frozenset({UNKNOWN_COUNTRY, OTHER})  # always in Other, whatever their count
 _DEVICE_SET = frozenset(DEVICES)
 TOP_CODES = 10
-COUNTRY_PREFIX, DEVICE_PREFIX, TOTAL = "c_", "d_", "total"
+TARGET_OTHER = "other"  # routing targets under the noise floor (docs/api.md section 14)
+COUNTRY_PREFIX, DEVICE_PREFIX, TARGET_PREFIX, TOTAL = "c_", "d_", "t_", "total"
 
 
 @dataclass(frozen=True)
@@ -79,32 +81,43 @@ def _listed(pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
 def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """The response of 7.1/7.2/7.3 from ``(bucket, counters)`` pairs.
 
-    Counters are aggregate items (``total``, ``c_{CC}``, ``d_{device}``); several
-    pairs may share a bucket (a group's codes); pairs outside the window are
+    Counters are aggregate items (``total``, ``c_{CC}``, ``d_{device}``, ``t_{target}``);
+    several pairs may share a bucket (a group's codes); pairs outside the window are
     ignored, so every number comes from the same items and ``total`` equals the
-    sum of the timeseries, of ``by_country`` and of ``by_device``.
+    sum of the timeseries, of ``by_country``, of ``by_device`` and of ``by_target``
+    (items written before routing have no ``t_`` counter: their scans went to ``default``).
     """
     series = dict.fromkeys(win.buckets, 0)
     countries: dict[str, int] = {}
     devices: dict[str, int] = {}
+    targets: dict[str, int] = {}
     for bucket, counters in items:
         if bucket not in series:
             continue
+        untargeted = 0
         for name, value in counters.items():
             if name == TOTAL:
                 series[bucket] += int(value)
+                untargeted += int(value)
+            elif name.startswith(TARGET_PREFIX):
+                target = name[len(TARGET_PREFIX):]
+                targets[target] = targets.get(target, 0) + int(value)
+                untargeted -= int(value)
             elif name.startswith(COUNTRY_PREFIX):
                 cc = name[len(COUNTRY_PREFIX):]
                 countries[cc] = countries.get(cc, 0) + int(value)
             elif name.startswith(DEVICE_PREFIX):
                 dev = name[len(DEVICE_PREFIX):]
                 devices[dev] = devices.get(dev, 0) + int(value)
+        if untargeted > 0:
+            targets[DEFAULT_TARGET] = targets.get(DEFAULT_TARGET, 0) + untargeted
     return {
         "range": win.range, "days": win.days, "granularity": win.granularity,
         "total": sum(series.values()),
         "timeseries": [{"bucket": b, "scans": n} for b, n in series.items()],
         "by_country": by_country(countries),
         "by_device": by_device(devices),
+        "by_target": _listed(fold_targets(targets)),
     }
 
 
@@ -118,16 +131,37 @@ def fold_countries(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """The noise floor: ``by_country`` as ``(key, total)`` pairs. The export folds
     each code-day's countries with this same function (docs/export.md), so it is
     kept cheap: it runs for every code-day of an export."""
+    return _floored(counts, OTHER, _FOLDED)
+
+
+def fold_targets(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """``by_target`` as ``(key, total)`` pairs: largest first, targets under the noise
+    floor folded into ``other`` (listed last, only when non-zero), so that a rule per
+    country cannot name a country the floor hides (the export folds each code-day alike)."""
+    return _floored(counts, TARGET_OTHER)
+
+
+def with_default_target(total: int, targets: Mapping[str, int]) -> Mapping[str, int]:
+    """A bucket's target counters completed to its ``total``: scans counted before routing (no
+    ``t_`` counter) went to ``default``."""
+    untargeted = total - sum(targets.values())
+    if untargeted <= 0:
+        return targets
+    return {**targets, DEFAULT_TARGET: targets.get(DEFAULT_TARGET, 0) + untargeted}
+
+
+def _floored(counts: Mapping[str, int], other_key: str, folded: frozenset[str] = frozenset()) -> list[tuple[str, int]]:
+    """Largest first; keys under the noise floor (and ``folded`` ones) summed into ``other_key``, last."""
     kept: dict[str, int] = {}
     other = 0
-    for cc, n in counts.items():
-        if n < NOISE_FLOOR or cc in _FOLDED:
+    for name, n in counts.items():
+        if n < NOISE_FLOOR or name in folded:
             other += n
         else:
-            kept[cc] = n
+            kept[name] = n
     out = _ranked(kept)
     if other > 0:
-        out.append((OTHER, other))
+        out.append((other_key, other))
     return out
 
 

@@ -1,10 +1,10 @@
 """The export's file formats (docs/api.md section 11): ``codes.csv``,
-``scans.csv``, ``scans_by_country.csv``, ``scans_by_device.csv`` and
-``README.txt`` in one ZIP, and the ``codes.csv`` reader that
+``scans.csv``, ``scans_by_country.csv``, ``scans_by_device.csv``,
+``scans_by_target.csv`` and ``README.txt`` in one ZIP, and the ``codes.csv`` reader that
 ``POST /api/codes/import`` uses for ``text/csv`` bodies.
 
 Pure: no AWS. Everything streams: rows are produced one at a time and written
-in small chunks, so an export never holds its whole content in memory (the two
+in small chunks, so an export never holds its whole content in memory (the
 breakdown files wait, deflated, in a temporary file while scans.csv is written).
 
 Formula injection: a cell that starts with ``=``, ``+``, ``-``, ``@``, TAB or
@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, Protocol
 
-from qrpro.domain.analytics import fold_countries, fold_devices  # the analytics API's folding, shared
+# the analytics API's folding, shared
+from qrpro.domain.analytics import fold_countries, fold_devices, fold_targets, with_default_target
 from qrpro.domain.clock import utc
 from qrpro.domain.errors import ValidationFailed
 
@@ -40,6 +41,7 @@ CODE_COLUMNS: tuple[str, ...] = (
 SCAN_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "label", "day", "scans")
 COUNTRY_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "country", "scans")
 DEVICE_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "device", "scans")
+TARGET_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "target", "scans")
 # What an import takes from a codes.csv row; everything else is ignored.
 IMPORTABLE: tuple[str, ...] = ("url", "label", "tag", "qr_type", "style_json", "logo_key", "frame_style",
                                "frame_text", "routing")
@@ -135,6 +137,7 @@ class DayCounts(NamedTuple):
     total: int
     countries: Mapping[str, int]
     devices: Mapping[str, int]
+    targets: Mapping[str, int] = {}  # never mutated; a day counted before routing has none
 
 
 @dataclass
@@ -146,6 +149,7 @@ class RollupStats:
     day_rows: int = 0
     country_rows: int = 0
     device_rows: int = 0
+    target_rows: int = 0
 
 
 def _quoted(value: str) -> str:
@@ -159,14 +163,19 @@ def _quoted(value: str) -> str:
 FLUSH_ROWS = 1024  # rows gathered per file before they are handed on
 
 
-def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], country_out: Callable[[str], object],
-                 device_out: Callable[[str], object]) -> RollupStats:
-    """scans.csv, scans_by_country.csv and scans_by_device.csv from one pass over ``days``, as text
-    chunks handed to the three ``*_out`` callables (headers first).
+def _ignore(text: str) -> None:
+    pass
 
-    Countries and devices are folded per code-day by the analytics functions (``fold_countries``:
-    the noise floor, unknown countries into ``Other``; ``fold_devices``), so every file's ``scans`` sums to
-    the same total and no country under the floor is ever listed.
+
+def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], country_out: Callable[[str], object],
+                 device_out: Callable[[str], object], target_out: Callable[[str], object] = _ignore) -> RollupStats:
+    """scans.csv, scans_by_country.csv, scans_by_device.csv and scans_by_target.csv from one pass
+    over ``days``, as text chunks handed to the ``*_out`` callables (headers first).
+
+    Countries, devices and routing targets are folded per code-day by the analytics functions
+    (``fold_countries``: the noise floor, unknown countries into ``Other``; ``fold_devices``;
+    ``fold_targets``: the floor again, into ``other``), so every file's ``scans`` sums to the same
+    total and no country or target under the floor is ever listed.
 
     The hot loop of a big export (tens of millions of rows), so rows are formatted directly (the
     same bytes csv.writer writes): each repeated string (day, country, device) is neutralised and
@@ -183,6 +192,7 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
     day_rows = [",".join(SCAN_COLUMNS) + "\r\n"]
     country_rows = [",".join(COUNTRY_COLUMNS) + "\r\n"]
     device_rows = [",".join(DEVICE_COLUMNS) + "\r\n"]
+    target_rows = [",".join(TARGET_COLUMNS) + "\r\n"]
     heads = 1  # header lines still in the buffers
 
     def flush() -> None:
@@ -190,8 +200,10 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
         stats.day_rows += len(day_rows) - heads
         stats.country_rows += len(country_rows) - heads
         stats.device_rows += len(device_rows) - heads
+        stats.target_rows += len(target_rows) - heads
         heads = 0
-        for rows, out in ((day_rows, day_out), (country_rows, country_out), (device_rows, device_out)):
+        for rows, out in ((day_rows, day_out), (country_rows, country_out), (device_rows, device_out),
+                          (target_rows, target_out)):
             out("".join(rows))
             rows.clear()
 
@@ -211,7 +223,9 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
             country_rows.append(f"{prefix}{cell(country)},{n}\r\n")
         for device, n in fold_devices(d.devices):
             device_rows.append(f"{prefix}{cell(device)},{n}\r\n")
-        if len(day_rows) + len(country_rows) + len(device_rows) >= FLUSH_ROWS:
+        for target, n in fold_targets(with_default_target(d.total, d.targets)):
+            target_rows.append(f"{prefix}{cell(target)},{n}\r\n")
+        if len(day_rows) + len(country_rows) + len(device_rows) + len(target_rows) >= FLUSH_ROWS:
             flush()
     flush()
     return stats
@@ -253,11 +267,12 @@ What is in this ZIP
   scans.csv              scans per code and day ({day_rows} rows)
   scans_by_country.csv   the same scans split by country ({country_rows} rows)
   scans_by_device.csv    the same scans split by device type ({device_rows} rows)
+  scans_by_target.csv    the same scans split by where they were sent ({target_rows} rows)
   README.txt             this file
 
 {scans} scans in all. Adding up the "scans" column of scans.csv, of
-scans_by_country.csv or of scans_by_device.csv gives that same number: a
-spreadsheet SUM of the column is right in every file.
+scans_by_country.csv, of scans_by_device.csv or of scans_by_target.csv gives
+that same number: a spreadsheet SUM of the column is right in every file.
 
 The files are CSV (comma separated, double quotes around a value that needs
 them, CRLF line ends), UTF-8, each with a header row. Times are UTC.
@@ -328,7 +343,17 @@ code_id, shortcode, day, device, scans. The device is mobile, tablet, desktop
 or unknown. The rows of a code and day add up to that day's row in
 scans.csv.
 
-Countries and devices are counted separately, never together, so there is no
+scans_by_target.csv
+-------------------
+The scans of scans.csv split by where the code's routing sent them. Columns:
+code_id, shortcode, day, target, scans. The target is default (the code's
+url), rule:N (the code's rule number N, counted from 0), split:N (entry N of
+its split), fallback (its fallback_url, once the campaign ended) or other:
+like countries, a target with fewer than 5 scans of a code on a day is not
+named, and those scans are counted together as "other". The rows of a code
+and day add up to that day's row in scans.csv.
+
+Countries, devices and targets are counted separately, never together, so there is no
 file with both. QR Pro keeps no IP address, user agent or time of day of a
 scan, so none is exported.
 """
@@ -339,7 +364,7 @@ def readme(generated_at: int, scope: str, codes: int, rollup: RollupStats) -> st
     who = f"team {ident}" if kind == "TEAM" else f"user {ident}"
     return README.format(generated=utc(generated_at).strftime("%Y-%m-%d %H:%M:%S"), scope=who, codes=codes,
                          day_rows=rollup.day_rows, country_rows=rollup.country_rows,
-                         device_rows=rollup.device_rows, scans=rollup.scans)
+                         device_rows=rollup.device_rows, target_rows=rollup.target_rows, scans=rollup.scans)
 
 
 class Writable(Protocol):
@@ -373,7 +398,7 @@ def _member(zf: zipfile.ZipFile, name: str, when: int) -> Iterator[IO[bytes]]:
 def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
                  daily: Callable[[list[CodeRef]], Iterable[DayCounts]], generated_at: int) -> ZipStats:
     """The export ZIP into ``out`` (which may be unseekable): codes.csv while collecting the codes'
-    (id, shortcode, label), then the three rollup files of exactly those codes from one pass over
+    (id, shortcode, label), then the four rollup files of exactly those codes from one pass over
     ``daily(refs)`` (scans.csv straight into the ZIP, the breakdowns through a ``Spool`` each), then
     README.txt."""
     refs: list[CodeRef] = []
@@ -383,7 +408,7 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
             refs.append(CodeRef(str(code["id"]), str(code["shortcode"]), str(code.get("label") or "")))
             yield code
 
-    countries, devices = Spool(), Spool()
+    countries, devices, targets = Spool(), Spool(), Spool()
     try:
         with zipfile.ZipFile(out, "w") as zf:
             with _member(zf, "codes.csv", generated_at) as member:
@@ -391,8 +416,9 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
                     member.write(chunk.encode("utf-8"))
             with _member(zf, "scans.csv", generated_at) as member:
                 rollup = write_rollup(daily(refs), lambda text: member.write(text.encode("utf-8")),
-                                      countries.write, devices.write)
-            for name, spool in (("scans_by_country.csv", countries), ("scans_by_device.csv", devices)):
+                                      countries.write, devices.write, targets.write)
+            for name, spool in (("scans_by_country.csv", countries), ("scans_by_device.csv", devices),
+                                ("scans_by_target.csv", targets)):
                 with _member(zf, name, generated_at) as member:
                     for data in spool.read():
                         member.write(data)
@@ -401,6 +427,7 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
     finally:
         countries.close()
         devices.close()
+        targets.close()
     return ZipStats(len(refs), rollup)
 
 

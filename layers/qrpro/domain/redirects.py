@@ -1,16 +1,18 @@
-"""What the redirect answers for a shortcode (docs/api.md section 8): one pure
-decision over the code's status, its grace, and its account's plan status.
+"""What the redirect answers for a shortcode (docs/api.md sections 8 and 14): one
+pure decision over the code's status, its grace, its account's plan status and
+the code's routing (``qrpro.domain.routing``: where this scan goes).
 
-Import-light (the redirect's cold start): the standard library and
-``qrpro.domain.plans`` only.
+Import-light (the redirect's cold start): the standard library,
+``qrpro.domain.plans`` and ``qrpro.domain.routing`` only.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from qrpro.domain.plans import plan_expired
+from qrpro.domain.routing import REDIRECT, route
 
 
 class Target(NamedTuple):
@@ -21,6 +23,8 @@ class Target(NamedTuple):
     url: str
     status: str
     grace_until: int | None
+    routing: dict[str, Any] | None = None  # the stored form of routing_model, parsed once per cache fill
+    scans_total: int = 0  # lifetime counted scans (the aggregator's counter), for max_scans
 
 
 class PlanState(NamedTuple):
@@ -36,6 +40,8 @@ class Outcome(StrEnum):
     PAUSED = "paused"  # 404, "paused by its owner"
     GONE = "gone"  # 410, expired
     NOT_FOUND = "not_found"  # 404, no code here
+    NOT_YET = "not_yet"  # 404, routing's starts_at is in the future (not counted)
+    ENDED = "ended"  # 410, routing's expires_at or max_scans passed with no fallback_url (not counted)
 
 
 def outcome(target: Target | None, account: PlanState | None, now: int) -> Outcome:
@@ -54,3 +60,30 @@ def outcome(target: Target | None, account: PlanState | None, now: int) -> Outco
     if status not in ("active", "grace"):
         return Outcome.NOT_FOUND
     return Outcome.REDIRECT
+
+
+class Answer(NamedTuple):
+    """The redirect's answer: a page (``location`` None) or a 302 to ``location``,
+    counted under ``target`` (``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)."""
+
+    outcome: Outcome
+    location: str | None = None
+    target: str | None = None
+
+
+_ROUTED = {404: Outcome.NOT_YET, 410: Outcome.ENDED}
+
+
+def answer(target: Target | None, account: PlanState | None, now: int, country: str, device: str, os: str,
+           draw: float) -> Answer:
+    """``outcome``, then, for a code that redirects, where this scan goes (section 14):
+    ``country``, ``device`` and ``os`` are the visitor's classes, ``draw`` a uniform
+    random number in [0, 1) for a split."""
+    state = outcome(target, account, now)
+    if state is not Outcome.REDIRECT or target is None:
+        return Answer(state)
+    status, location, where = route(target.routing, target.url, now, country, device, os, target.scans_total,
+                                    draw)
+    if status != REDIRECT:
+        return Answer(_ROUTED[status])
+    return Answer(Outcome.REDIRECT, location, where)
