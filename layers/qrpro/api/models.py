@@ -80,7 +80,7 @@ class Code(Documented):
     scans_30d: int = Field(description="scans over the last 30 UTC days, today included")
     created_at: int
     updated_at: int
-    routing: Routing | None = Field(description="where each scan goes (docs/routing.md); null: always `url`")
+    routing: Routing | None = Field(description="where each scan goes (docs/analytics.md, Routing); null: always `url`")
 
 
 class CodeList(Documented):

@@ -1,5 +1,5 @@
 """Where a scan goes: the evaluation of a code's ``routing`` (docs/api.md section 14,
-docs/routing.md), once per scan on the redirect's hot path.
+docs/analytics.md "Routing"), once per scan on the redirect's hot path.
 
 Import-light (``urllib.parse`` only, which botocore loads anyway; no ``typing``
 at run time) and cheap per call: dictionary lookups and, with ``utm``, one
