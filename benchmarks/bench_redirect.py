@@ -10,8 +10,7 @@ Prints, on this machine:
 1. AWS calls per scan through the redirect handler, in-process against
    DynamoDB Local and moto's SQS: on a cache miss and on a cache hit.
 2. The handler's own time per scan with every AWS call stubbed (p50/p90/p99).
-3. Cold import time of ``lambdas.redirect.handler`` next to ``import boto3``
-   alone, each in fresh interpreters, alternated, medians.
+3. (The redirect's cold import next to ``import boto3``: benchmarks/bench_coldstart.py.)
 4. What reaches DynamoDB when the aggregator counts N scans spread over 100
    codes versus N scans on one code (team plan: hourly aggregates too), at
    the local batch size (10) and the recommended AWS batch size (100):
@@ -29,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,24 +83,6 @@ class Counting:
             return out
 
         return call
-
-
-# -- 3. cold imports, in fresh interpreters --------------------------------------------------------
-
-IMPORT = ("import time, sys; sys.path[:0] = [{layers!r}, {root!r}]; t = time.perf_counter(); import {mod}; "
-          "print(time.perf_counter() - t)")
-
-
-def cold_imports(runs: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {"boto3": [], "lambdas.redirect.handler": []}
-    for _ in range(runs):
-        for mod in times:
-            code = IMPORT.format(layers=str(ROOT / "layers"), root=str(ROOT), mod=mod)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "0"})
-            times[mod].append(float(out.stdout.strip()) * 1000)
-    return {mod: statistics.median(v) for mod, v in times.items()} | {
-        f"{mod} min": min(v) for mod, v in times.items()}
 
 
 # -- 2. the handler alone ----------------------------------------------------------------------------
@@ -301,18 +280,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     parser = argparse.ArgumentParser()
     parser.add_argument("--scans", type=int, default=10_000)
-    parser.add_argument("--imports", type=int, default=7)
     args = parser.parse_args()
     out: dict[str, Any] = {}
-
-    imports = cold_imports(args.imports)
-    print(f"== cold import, fresh interpreters, median of {args.imports} (min)")
-    print(f"   import boto3                     {imports['boto3']:7.1f} ms ({imports['boto3 min']:.1f})")
-    print(f"   import lambdas.redirect.handler  {imports['lambdas.redirect.handler']:7.1f} ms "
-          f"({imports['lambdas.redirect.handler min']:.1f})")
-    print(f"   difference                       {imports['lambdas.redirect.handler'] - imports['boto3']:7.1f} ms "
-          f"(min vs min {imports['lambdas.redirect.handler min'] - imports['boto3 min']:.1f})")
-    out["imports"] = imports
 
     own = handler_time(20_000)
     routed = handler_time(20_000, routed=True)
