@@ -64,7 +64,7 @@ def case_stream(args: argparse.Namespace) -> dict[str, Any]:
     from qrpro.data import exports
     from qrpro.data.aws import client
     from qrpro.domain.clock import days_back
-    from qrpro.domain.csvio import CodeRef, DayCounts, write_export
+    from qrpro.domain.export_zip import CodeRef, DayCounts, write_export
 
     days = days_back(NOW, args.days)
     countries, devices = COUNTRIES[:args.countries], DEVICES[:args.devices]

@@ -28,7 +28,8 @@ from qrpro.data.counting import parse
 from qrpro.data.table import key, to_item
 from qrpro.domain.clock import day_bucket, days_back
 from qrpro.domain.codes import GRACE_SECONDS
-from qrpro.domain.csvio import CODE_COLUMNS, COUNTRY_COLUMNS, DEVICE_COLUMNS, SCAN_COLUMNS, parse_codes_csv
+from qrpro.domain.csvio import CODE_COLUMNS, parse_codes_csv
+from qrpro.domain.export_zip import COUNTRY_COLUMNS, DEVICE_COLUMNS, SCAN_COLUMNS
 from qrpro.domain.imports import validate
 from qrpro.domain.plans import plan
 from qrpro.domain.scope import user_scope

@@ -14,25 +14,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qrpro.domain import analytics, csvio
-from qrpro.domain.csvio import (
-    CODE_COLUMNS,
+from qrpro.domain import analytics, csvio, export_zip
+from qrpro.domain.csvio import CODE_COLUMNS, IMPORTABLE, codes_csv, neutralise, parse_codes_csv, unneutralise
+from qrpro.domain.errors import ValidationFailed
+from qrpro.domain.export_zip import (
     COUNTRY_COLUMNS,
     DEVICE_COLUMNS,
-    IMPORTABLE,
     SCAN_COLUMNS,
     CodeRef,
     DayCounts,
     RollupStats,
     Spool,
-    codes_csv,
-    neutralise,
-    parse_codes_csv,
-    unneutralise,
     write_export,
     write_rollup,
 )
-from qrpro.domain.errors import ValidationFailed
 
 CODE: dict[str, Any] = {
     "id": "0b6f7c2e-1111-4e8a-9d7e-1234567890ab", "shortcode": "aBc123x", "short_url": "https://aqr.net/aBc123x",
@@ -178,7 +173,7 @@ def test_write_export_zip_members() -> None:
 
 def test_spool_moves_to_disk_past_its_memory_and_reads_back_the_same_text(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(csvio, "SPOOL_MEMORY", 1024)
+    monkeypatch.setattr(export_zip, "SPOOL_MEMORY", 1024)
     text = "".join(f"id-{i},s{i},2026-04-01,US,{i}\r\n" for i in range(50_000))
     spool = Spool()
     try:

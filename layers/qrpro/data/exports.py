@@ -32,8 +32,8 @@ from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import av, table, unavailable_on_throttle
 from qrpro.domain.clock import day_bucket, days_back
-from qrpro.domain.csvio import CodeRef, DayCounts, RollupStats, write_export
 from qrpro.domain.errors import ServiceUnavailable
+from qrpro.domain.export_zip import CodeRef, DayCounts, RollupStats, write_export
 from qrpro.domain.plans import Plan
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3: ≥ 5 MiB but the last)
