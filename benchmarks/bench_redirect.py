@@ -218,6 +218,7 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     from qrpro.data.table import from_item, key, table
     from qrpro.domain.clock import day_bucket
     from qrpro.domain.codes import new_shortcode
+    from qrpro_cli.runtime import FakeContext
 
     scope = f"TEAM#{uuid.uuid4()}"
     now = int(time.time())
@@ -241,7 +242,8 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     try:
         for i in range(0, n, batch):
             out = consumer.handler({"Records": [{"messageId": str(j), "body": b}
-                                                for j, b in enumerate(bodies[i:i + batch])]}, None)
+                                                for j, b in enumerate(bodies[i:i + batch])]},
+                                  FakeContext("scans", str(i)))
             assert out == {"batchItemFailures": []}, out
     finally:
         counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]

@@ -15,10 +15,10 @@ same function: opportunistically after a batch, and on a schedule
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from qrpro.data.counting import Scan, parse
 from qrpro.services import scans
 
-log = logging.getLogger("qrpro.scans")
+logger = Logger(service="qrpro-scans")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 DRAIN_EVERY = 30.0  # seconds between looks at scans the redirect parked in DynamoDB
 _last_drain = 0.0
@@ -37,6 +37,7 @@ class NotCounted(Exception):
     drops it if it was counted after all)."""
 
 
+@logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | PartialItemFailureResponse:
     if event.get("source") == "aws.events":
         return {"drained": drain(context)}
@@ -60,7 +61,7 @@ def _batch(records: list[dict[str, Any]]) -> list[Scan]:
         scan = parse(record.get("body") or "", record.get("messageId", ""))
         if scan is None:
             # Not a scan of ours; never retried. The body is not logged (privacy).
-            log.warning("dropped a malformed scan message")
+            logger.warning("dropped a malformed scan message")
             continue
         batch.append(scan)
     return batch
@@ -85,5 +86,5 @@ def aggregate(event: dict[str, Any], context: Any = None) -> PartialItemFailureR
         try:
             scans.drain_pending(now)
         except Exception as err:  # the batch itself is done; the next drain retries
-            log.warning("draining pending scans failed: %s", type(err).__name__)
+            logger.warning("draining pending scans failed: %s", type(err).__name__)
     return response

@@ -105,7 +105,7 @@ def run_consumer(messages: list[dict[str, Any]], batch: int = 10) -> list[str]:
     """Deliver in batches like the event source mapping; returns the failed message ids."""
     failed: list[str] = []
     for i in range(0, len(messages), batch):
-        out = consumer.handler(records(messages[i:i + batch]), None)
+        out = consumer.handler(records(messages[i:i + batch]), FakeContext("scans", "r0"))
         failed += [f["itemIdentifier"] for f in out["batchItemFailures"]]
     return failed
 

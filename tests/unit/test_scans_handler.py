@@ -11,6 +11,9 @@ import pytest
 from lambdas.scans import handler as consumer
 from qrpro.data.counting import Scan
 from qrpro.services import scans as scan_service
+from qrpro_cli.runtime import FakeContext
+
+CONTEXT = FakeContext("scans", "r0")
 
 
 def body(scan_id: str) -> str:
@@ -38,22 +41,22 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[list[Scan]]:
 
 
 def test_only_scans_not_counted_are_redelivered(counted: list[list[Scan]]) -> None:
-    out = consumer.handler(sqs_event(body("ok1"), body("fail1"), body("ok2"), body("fail2")), None)
+    out = consumer.handler(sqs_event(body("ok1"), body("fail1"), body("ok2"), body("fail2")), CONTEXT)
     assert out == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m3"}]}
     assert [[s.id for s in batch] for batch in counted] == [["ok1", "fail1", "ok2", "fail2"]]  # one batch
     assert [s.message_id for s in counted[0]] == ["m0", "m1", "m2", "m3"]
 
 
 def test_a_batch_that_failed_entirely_is_reported_not_raised(counted: list[list[Scan]]) -> None:
-    out = consumer.handler(sqs_event(body("fail1"), body("fail2")), None)
+    out = consumer.handler(sqs_event(body("fail1"), body("fail2")), CONTEXT)
     assert out == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
 
 
 def test_malformed_messages_are_acknowledged_and_not_counted(counted: list[list[Scan]]) -> None:
-    out = consumer.handler(sqs_event("not json", json.dumps({"id": "x"}), body("ok1")), None)
+    out = consumer.handler(sqs_event("not json", json.dumps({"id": "x"}), body("ok1")), CONTEXT)
     assert out == {"batchItemFailures": []}
     assert [[s.id for s in batch] for batch in counted] == [["ok1"]]
 
 
 def test_an_event_without_records_answers_an_empty_report(counted: list[list[Scan]]) -> None:
-    assert consumer.handler({"Records": []}, None) == {"batchItemFailures": []}
+    assert consumer.handler({"Records": []}, CONTEXT) == {"batchItemFailures": []}
