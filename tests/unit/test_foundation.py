@@ -152,3 +152,13 @@ def test_the_gateway_responses_carry_a_message() -> None:
         _, _, body = local.gateway_response(kind, "r1")
         assert json.loads(body)["message"], kind
     assert json.loads(local.gateway_response("DEFAULT_5XX", "r1")[2])["request_id"] == "r1"
+
+
+def test_the_status_constants_are_the_api_s_status_type() -> None:
+    """One list: the redirect's import-light constants and the OpenAPI's named CodeStatus agree."""
+    from typing import get_args
+
+    from qrpro.domain.codes import CodeStatus
+    from qrpro.domain.statuses import Status
+
+    assert list(get_args(CodeStatus.__value__)) == [s.value for s in Status]

@@ -6,7 +6,6 @@ import json
 import re
 import secrets
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_serializer, field_validator
@@ -15,6 +14,7 @@ from typing_extensions import TypeAliasType
 from qrpro.domain.bodies import RequestBody
 from qrpro.domain.routing_model import Routing, RoutingField
 from qrpro.domain.shortcodes import BASE58, SHORTCODE_LEN
+from qrpro.domain.statuses import Status  # re-exported: the data layer and services read it from here
 from qrpro.domain.urls import MAX_URL, check_url
 
 SHORTCODE_RE = re.compile(f"^[{BASE58}]{{{SHORTCODE_LEN}}}$")
@@ -28,15 +28,6 @@ CodeStatus = TypeAliasType("CodeStatus", Literal["active", "paused", "grace", "e
 EditableStatus = TypeAliasType("EditableStatus", Literal["active", "paused"])
 HistoryField = TypeAliasType("HistoryField", Literal["created", "url", "status", "routing"])  # history entries (6.8)
 BulkAction = TypeAliasType("BulkAction", Literal["pause", "resume", "delete", "move"])
-
-
-class Status(StrEnum):
-    """The values of ``CodeStatus`` as constants for the data layer."""
-
-    ACTIVE = "active"
-    PAUSED = "paused"
-    GRACE = "grace"
-    EXPIRED = "expired"
 
 
 EDITABLE = frozenset({Status.ACTIVE, Status.PAUSED})  # also: what counts toward the plan cap

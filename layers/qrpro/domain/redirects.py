@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from qrpro.domain.plans import plan_expired
 from qrpro.domain.routing import REDIRECT, route
+from qrpro.domain.statuses import Status
 
 
 class Target(NamedTuple):
@@ -51,13 +52,13 @@ def outcome(target: Target | None, account: PlanState | None, now: int) -> Outco
     if target is None:
         return Outcome.NOT_FOUND
     status = target.status
-    if status == "expired" or account is None or plan_expired(account.plan_status, account.plan_status_at, now):
+    if status == Status.EXPIRED or account is None or plan_expired(account.plan_status, account.plan_status_at, now):
         return Outcome.GONE
-    if status == "paused":
+    if status == Status.PAUSED:
         return Outcome.PAUSED
-    if status == "grace" and (target.grace_until or 0) <= now:
+    if status == Status.GRACE and (target.grace_until or 0) <= now:
         return Outcome.GONE
-    if status not in ("active", "grace"):
+    if status not in (Status.ACTIVE, Status.GRACE):
         return Outcome.NOT_FOUND
     return Outcome.REDIRECT
 
