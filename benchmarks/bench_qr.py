@@ -15,16 +15,15 @@ whole render.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
+
+import fresh  # benchmarks/fresh.py: this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
@@ -83,24 +82,14 @@ def run_case(index: int, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.case is not None:
-        print(json.dumps(run_case(args.case, args.repeat)))
-        return
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, median of {args.repeat}")
+    repeat, results = fresh.cases(__doc__ or "", __file__, len(CASES), run_case)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, median of {repeat}")
     print(f"{'case':46} {'ver':>3} {'ecl':>3} {'logo':>5} {'pixels':>12} {'bytes':>8} "
           f"{'layout s':>9} {'render s':>9} {'py MB':>6} {'RSS MB':>7}")
-    for i in range(len(CASES)):
-        res = subprocess.run([sys.executable, __file__, "--case", str(i), "--repeat", str(args.repeat)],
-                             check=True, capture_output=True, text=True)
-        r = json.loads(res.stdout)
+    for r in results:
         print(f"{r['case']:46} {r['version']:>3} {r['error']:>3} {r['logo']!s:>5} {r['pixels']:>12} "
               f"{r['bytes']:>8} {r['layout_s']:>9.3f} {r['render_s']:>9.3f} {r['py_peak_mb']:>6.1f} "
               f"{r['rss_peak_mb']:>7.1f}")
-
 
 if __name__ == "__main__":
     main()

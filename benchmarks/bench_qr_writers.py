@@ -15,16 +15,15 @@ frame), drawing the same scene in one piece.
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import fresh  # benchmarks/fresh.py: this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
@@ -100,20 +99,10 @@ def run_case(index: int, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.case is not None:
-        print(json.dumps(run_case(args.case, args.repeat)))
-        return
+    _, results = fresh.cases(__doc__ or "", __file__, len(CASES), run_case)
     print(f"{'case':40} {'bytes':>9} {'s':>7} {'RSS MB':>7} {'dated':>6}")
-    for i in range(len(CASES)):
-        res = subprocess.run([sys.executable, __file__, "--case", str(i), "--repeat", str(args.repeat)],
-                             check=True, capture_output=True, text=True)
-        r = json.loads(res.stdout)
+    for r in results:
         print(f"{r['case']:40} {r['bytes']:>9,} {r['s']:>7.3f} {r['rss_mb']:>7.0f} {r['dated']!s:>6}")
-
 
 if __name__ == "__main__":
     main()
