@@ -39,8 +39,10 @@ def test_team_roles_groups_keys_and_usage_over_http(stack: Stack) -> None:
     assert teams == {"teams": [{"id": team_id, "name": "Print shop", "plan": "team", "role": "member",
                                 "member_count": 3}], "current_team_id": team_id}
     members = stack.api("GET", f"/api/teams/{team_id}/members", member["api_key"]).json()["members"]
-    assert [(m["user_id"], m["role"]) for m in members] == [
-        (owner["user_id"], "owner"), (admin["user_id"], "admin"), (member["user_id"], "member")]
+    assert sorted((m["user_id"], m["role"]) for m in members) == sorted([
+        (owner["user_id"], "owner"), (admin["user_id"], "admin"), (member["user_id"], "member")])
+    # earliest first; members who joined in the same second by email (the accounts here may well)
+    assert members == sorted(members, key=lambda m: (m["joined_at"], m["email"].lower(), m["user_id"]))
     assert stack.api("GET", f"/api/teams/{team_id}", stack.account()["api_key"]).status == 404
 
     # usage: the team's cap and counters, this key's requests
