@@ -129,7 +129,7 @@ class QrProStack(Stack):
 
         api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
         authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
-        redirect = function("redirect", timeout=Duration.seconds(5))
+        redirect = function("redirect", timeout=Duration.seconds(5), platform_logs=False)  # one invocation a scan
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
         events = function("events", timeout=Duration.seconds(60))
         webhooks = function("webhooks", timeout=WEBHOOKS_FUNCTION_TIMEOUT)

@@ -131,6 +131,14 @@ def test_every_function_runtime_tracing_logs_env(template: dict[str, Any]) -> No
         assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
         roles.add(props["Role"]["Fn::GetAtt"][0])
     assert len(roles) == len(FUNCTIONS), "one role per function"
+    # The redirect runs once per scan: no START/END/REPORT lines (docs/performance.md, "What a scan costs");
+    # its warnings and errors still reach its log group.
+    for name, (_, res) in fns.items():
+        config = res["Properties"]["LoggingConfig"]
+        if name == "redirect":
+            assert config["LogFormat"] == "JSON" and config["SystemLogLevel"] == "WARN", config
+        else:
+            assert "SystemLogLevel" not in config, name
     # Only one layer, shared.
     assert len(of_type(template, "AWS::Lambda::LayerVersion")) == 1
 

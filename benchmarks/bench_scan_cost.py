@@ -1,0 +1,347 @@
+"""What a scan costs, in dollars per million scans, from measured request counts.
+
+Run from the repository root (``make bench`` runs every benchmark):
+
+    .venv/bin/python benchmarks/bench_scan_cost.py
+    .venv/bin/python benchmarks/bench_scan_cost.py --scans 300   # quicker, noisier
+
+For 1 hot code, 100 codes (one account) and 10,000 codes (100 accounts of
+100), at 1, 10 and 100 million scans a month spread evenly over the month:
+
+1. the deployed configuration is read from the synthesized template (the
+   redirect's and aggregator's memory, the scans mapping's batch size and
+   batching window, the drain schedule);
+2. each month's traffic becomes SQS batches as the mapping forms them (a
+   Poisson number of scans per batching window, at least 1, at most the batch
+   size), scans spread uniformly over the codes;
+3. those batches run through the real aggregator (``lambdas.scans.handler``)
+   against DynamoDB Local, counting the items it writes, its transactions and
+   reads and its time per batch; the redirect's reads per scan follow from its
+   cache window and each code's and account's scan rate;
+4. the counts times the list prices below give $ per million scans, line by
+   line (``docs/performance.md``, "What a scan costs").
+
+The last line is the result at 10 million scans a month, as one JSON object:
+``{"usd_per_million_scans": {"1_code": x, "100_codes": y, "10000_codes": z}}``.
+
+DynamoDB Local's ConsumedCapacity does not follow AWS's rules for
+transactions, so write units are items x 2 (every counting write is inside
+``TransactWriteItems``), with the largest aggregate item measured to check the
+1 KB per unit assumption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import bench_redirect as br  # sets sys.path and the local AWS environment
+
+MONTH_S = 30 * 86_400
+MILLION = 1_000_000
+
+# us-east-1, on-demand list prices, after free tiers (as the team knew them on 30 November 2026;
+# the build machine cannot reach the price list: check before relying on them).
+PRICE = {
+    "cloudfront_request": 1.00 / MILLION,  # HTTPS request
+    "cloudfront_gb_out": 0.085,  # data transfer out to the internet, first 10 TB
+    "lambda_request": 0.20 / MILLION,
+    "lambda_gb_s": 0.0000133334,  # arm64
+    "sqs_request": 0.40 / MILLION,  # standard queue, per 64 KB chunk
+    "ddb_wru": 0.625 / MILLION,  # on-demand write request unit (1 KB; transactional: 2)
+    "ddb_rru": 0.125 / MILLION,  # on-demand read request unit (4 KB strongly consistent)
+    "logs_gb": 0.50,  # CloudWatch Logs ingestion (standard class)
+    "firehose_gb": 0.029,  # Direct PUT ingestion, each record rounded up to 5 KB
+    "s3_put": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
+}
+FIREHOSE_BUFFER_S = 60  # Firehose's default S3 buffer interval: one object a minute
+PLATFORM_LOG_BYTES = 300  # Lambda's START/END/REPORT lines per invocation in text format (~80 + 50 + 170 bytes)
+RESPONSE_BYTES = 600  # a 302 with Location, Cache-Control and CloudFront's own headers, on the wire
+POLLERS, POLLS_PER_MIN = 5, 3  # Lambda's SQS pollers at rest: long polls of 20 s each
+SQS_MAX_RECEIVE = 10  # messages per ReceiveMessage / DeleteMessageBatch
+CODES_PER_ACCOUNT = 100
+SCENARIOS = {"1_code": 1, "100_codes": 100, "10000_codes": 10_000}
+VOLUMES = (1, 10, 100)  # million scans a month
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the template deploys, as the cost depends on it."""
+
+    redirect_mb: int
+    scans_mb: int
+    batch_size: int
+    window_s: float
+    drains_per_month: float
+    redirect_platform_logs: bool  # START/END/REPORT lines per invocation (off: JSON logs at system level WARN)
+
+    @classmethod
+    def from_template(cls) -> Deployed:
+        from qrpro_cli.template import Template
+
+        t = Template.load()
+        scans = t.function_by_name("scans")
+        mapping = next(m for m in t.mappings() if m.function == scans.logical_id
+                       and "Scans" in json.dumps(m.source) and "Dlq" not in json.dumps(m.source))
+        drain = next(s for s in t.schedules() if s.function == scans.logical_id)
+        minutes = _rate_minutes(drain.expression)
+        redirect = t.function_by_name("redirect")
+        logging = t.resources[redirect.logical_id]["Properties"].get("LoggingConfig", {})
+        return cls(redirect_mb=redirect.memory, scans_mb=scans.memory,
+                   redirect_platform_logs=logging.get("SystemLogLevel", "INFO") != "WARN",
+                   batch_size=int(mapping.props.get("BatchSize", 10)),
+                   window_s=float(mapping.props.get("MaximumBatchingWindowInSeconds", 0)),
+                   drains_per_month=MONTH_S / 60 / minutes)
+
+
+def _rate_minutes(expression: str) -> float:
+    """``rate(5 minutes)`` -> 5.0."""
+    n, unit = expression.removeprefix("rate(").removesuffix(")").split()
+    return float(n) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
+
+
+def batch_sizes(rate: float, d: Deployed, scans: int, rng: random.Random) -> list[int]:
+    """Batches as the mapping forms them at ``rate`` scans/s: full when the window would
+    overfill them, else a Poisson draw over the window (an empty window invokes nothing)."""
+    lam = rate * d.window_s
+    out: list[int] = []
+    while sum(out) < scans:
+        if lam >= d.batch_size:
+            n = d.batch_size
+        else:
+            n = 0
+            while n == 0:
+                n = _poisson(lam, rng)
+            n = min(n, d.batch_size)
+        out.append(n)
+    return out
+
+
+def _poisson(lam: float, rng: random.Random) -> int:
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p < limit:
+            return k
+        k += 1
+
+
+def measure(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, float]:
+    """The aggregator over these batches, against DynamoDB Local: per scan."""
+    from lambdas.scans import handler as consumer
+    from qrpro.data import caps, counting, edge
+    from qrpro.data import keys as k
+    from qrpro.data import table as tables
+    from qrpro.data.table import table
+    from qrpro.domain.codes import new_shortcode
+    from qrpro_cli.runtime import FakeContext
+
+    accounts = [f"TEAM#{uuid.uuid4()}" for _ in range(max(1, codes_n // CODES_PER_ACCOUNT))]
+    drawn = [[rng.randrange(codes_n) for _ in range(size)] for size in sizes]
+    codes = {i: (str(uuid.uuid4()), new_shortcode(), accounts[i % len(accounts)]) for b in drawn for i in b}
+    now = int(time.time())
+    for cid, sc, _ in codes.values():  # each scan also adds to its code's scans_total on SHORT#
+        counting.ddb().put_item(TableName=table(), Item={"pk": {"S": k.pk_short(sc)}, "sk": {"S": "SHORT"},
+                                                          "code_id": {"S": cid}})
+    countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL", "IN", "ES", "IT", "MX"]
+    devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
+    spy = br.Counting(counting.ddb())
+    real = counting.ddb
+    counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
+    consumer._last_drain = time.monotonic()
+    n = sum(sizes)
+    elapsed = 0.0
+    try:
+        for i, batch in enumerate(drawn):
+            bodies = []
+            for c in batch:
+                cid, sc, scope = codes[c]
+                bodies.append(edge.scan_message(cid, scope, "team", now, rng.choice(countries), rng.choice(devices),
+                                                sc, f"split:{rng.randrange(2)}"))
+            t = time.perf_counter()
+            out = consumer.handler({"Records": [{"messageId": str(j), "body": b} for j, b in enumerate(bodies)]},
+                                   FakeContext("scans", str(i)))
+            elapsed += time.perf_counter() - t
+            assert out == {"batchItemFailures": []}, out
+    finally:
+        counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]
+    return {"items": spy.items_written / n, "transactions": spy.calls.get("transact_write_items", 0) / n,
+            "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)) / n,
+            "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes),
+            "largest_item_bytes": _largest_aggregate(accounts, list(codes.values()))}
+
+
+def _largest_aggregate(accounts: list[str], codes: list[tuple[str, str, str]]) -> int:
+    """The size of the largest aggregate item written (DynamoDB's rule: names plus values)."""
+    from qrpro.data import keys as k
+    from qrpro.data.table import av, query_items, table
+
+    biggest = 0
+    for pk in [k.pk_scope_agg(a) for a in accounts[:3]] + [k.pk_code_agg(c[0]) for c in codes[:3]]:
+        for item in query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk",
+                                 "ExpressionAttributeValues": {":pk": av(pk)}}):
+            biggest = max(biggest, sum(len(name) + len(str(value)) for name, value in item.items()))
+    return biggest
+
+
+def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: dict[str, float]) -> dict[str, float]:
+    """$ per million scans, line by line, for ``volume`` scans a month."""
+    rate = volume / MONTH_S
+    code_rate, account_rate = rate / codes_n, rate / max(1, codes_n // CODES_PER_ACCOUNT)
+    cache = edge["cache_s"]
+    # a warm container re-reads SHORT# and the account's profile once per cache window in which it sees a scan
+    redirect_reads = 1 / (1 + code_rate * cache) + 1 / (1 + account_rate * cache)
+    redirect_s = math.ceil(edge["ms_per_scan"]) / 1000
+    per_batch_msgs = 1 / m["batches"]
+    receives = math.ceil(per_batch_msgs / SQS_MAX_RECEIVE) * m["batches"] * 2  # receive + delete batch
+    fixed_sqs = POLLERS * POLLS_PER_MIN * MONTH_S / 60 / volume  # empty long polls, spread over the scans
+    scans_s = math.ceil(m["ms_per_batch"]) / 1000 * m["batches"]
+    wru_per_item = math.ceil(max(m["largest_item_bytes"], 1) / 1024)
+    lines = {
+        "CloudFront": PRICE["cloudfront_request"] + RESPONSE_BYTES / 1e9 * PRICE["cloudfront_gb_out"],
+        "redirect Lambda": PRICE["lambda_request"] + redirect_s * d.redirect_mb / 1024 * PRICE["lambda_gb_s"],
+        "redirect logs": d.redirect_platform_logs * PLATFORM_LOG_BYTES / 1e9 * PRICE["logs_gb"],
+        "redirect reads": redirect_reads * PRICE["ddb_rru"],
+        "SQS": (1 + receives + fixed_sqs) * PRICE["sqs_request"],
+        "DynamoDB writes": m["items"] * 2 * wru_per_item * PRICE["ddb_wru"],
+        "aggregator reads": m["reads"] * PRICE["ddb_rru"],
+        "aggregator Lambda": (m["batches"] + d.drains_per_month / volume) * PRICE["lambda_request"]
+        + scans_s * d.scans_mb / 1024 * PRICE["lambda_gb_s"] + m["batches"] * PLATFORM_LOG_BYTES / 1e9
+        * PRICE["logs_gb"],
+    }
+    return {name: usd * MILLION for name, usd in lines.items()}
+
+
+# -- candidates (paper: the real fold's item counts, no DynamoDB) -------------------------------------
+
+PANE_ID_BYTES, PANE_CODE_BYTES = 16, 80  # a pane keeps each scan's id and one folded entry per code
+COMPACT_EVERY_S = 900
+
+
+def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, float]:
+    """Per scan: the aggregate items ``counting.fold`` writes for these batches (markers aside),
+    and a pane per account and batch (bytes) for the panes candidate."""
+    from qrpro.data.counting import Scan
+
+    accounts = max(1, codes_n // CODES_PER_ACCOUNT)
+    items = pane_wru = 0
+    for size in sizes:
+        batch = [Scan(id="s", code_id=str(c), scope=f"TEAM#{c % accounts}", plan="team", hour="2026-11-30-12",
+                      country="US", device="mobile", shortcode="abcdefg")
+                 for c in (rng.randrange(codes_n) for _ in range(size))]
+        items += len(fold(batch))
+        per_account: dict[str, set[str]] = {}
+        for scan in batch:
+            per_account.setdefault(scan.scope, set()).add(scan.code_id)
+        pane_wru += sum(math.ceil((PANE_ID_BYTES * size + PANE_CODE_BYTES * len(c)) / 1024)
+                        for c in per_account.values())
+    n = sum(sizes)
+    return {"items": items / n, "batches": len(sizes) / n, "pane_wru": pane_wru / n}
+
+
+def fold(batch: list[Any]) -> dict[Any, Any]:
+    from qrpro.data.counting import fold as real_fold
+
+    return real_fold(batch)
+
+
+def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
+               rng: random.Random) -> dict[str, float]:
+    """$ per million scans for each candidate design (docs/performance.md, "What a scan costs")."""
+    rate, scans = volume / MONTH_S, 2000
+    current = cost(m, codes_n, volume, d, edge)
+    edge_usd = sum(current[k] for k in ("CloudFront", "redirect Lambda", "redirect logs", "redirect reads"))
+    agg_lambda = current["aggregator Lambda"]
+
+    def batches(window: float, size: int) -> dict[str, float]:
+        return fold_items(codes_n, batch_sizes(rate, replace(d, batch_size=size, window_s=window), scans, rng), rng)
+
+    wru = PRICE["ddb_wru"] * MILLION
+    two_s, twenty_s = batches(d.window_s, d.batch_size), batches(20, 1000)
+    sqs_20 = cost({**m, "batches": twenty_s["batches"]}, codes_n, volume, d, edge)["SQS"]
+    compact = batches(COMPACT_EVERY_S, 10**9)
+    per_minute = batches(FIREHOSE_BUFFER_S, 10**9)
+    objects = MONTH_S / FIREHOSE_BUFFER_S / volume  # per scan
+    firehose = (5 * 1024 / 1e9 * PRICE["firehose_gb"] + objects * (PRICE["s3_put"] + PRICE["s3_get"]
+                + PRICE["lambda_request"])) * MILLION
+    return {
+        "current": sum(current.values()),
+        "current, window 20 s / batch 1,000": edge_usd + sqs_20 + (1 + twenty_s["items"]) * 2 * wru + agg_lambda,
+        "stream checkpoint, no markers, no transactions": edge_usd + wru
+        + two_s["items"] * wru + agg_lambda,
+        "panes + 15-min compaction": edge_usd + current["SQS"]
+        + (two_s["pane_wru"] + compact["items"]) * wru + agg_lambda,
+        "Firehose to S3 (60 s) + panes + 15-min compaction": edge_usd + firehose
+        + (per_minute["pane_wru"] + compact["items"]) * wru,
+    }
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scans", type=int, default=1000, help="scans measured per scenario")
+    args = parser.parse_args()
+    d = Deployed.from_template()
+    from lambdas.redirect.handler import CACHE_SECONDS
+
+    print(f"== deployed (template): redirect {d.redirect_mb} MB, aggregator {d.scans_mb} MB, batch {d.batch_size}, "
+          f"window {d.window_s:g} s, {d.drains_per_month:,.0f} scheduled drains a month, redirect platform logs "
+          f"{'on' if d.redirect_platform_logs else 'off'}")
+    rng = random.Random(19)
+
+    def work() -> dict[str, Any]:
+        hot = br.hot_path_calls(200)
+        res: dict[str, Any] = {"edge": {"cache_s": CACHE_SECONDS, "ms_per_scan": hot["p50 ms (real local calls)"],
+                                        "calls_per_scan_hit": hot["hit"]}}
+        for name, codes_n in SCENARIOS.items():
+            for volume in VOLUMES:
+                sizes = batch_sizes(volume * MILLION / MONTH_S, d, args.scans, rng)
+                res[f"{name}@{volume}M"] = measure(codes_n, sizes, rng)
+        return res
+
+    res = br.with_engines(work)
+    edge = res.pop("edge")
+    print(f"== redirect: {edge['calls_per_scan_hit']:.2f} AWS calls per scan on a cache hit, "
+          f"{edge['ms_per_scan']:.2f} ms per scan (local), cache {edge['cache_s']:g} s")
+    print("== aggregator, per scan (measured)      items  transactions  reads  batches  ms/batch  largest item B")
+    for case, m in res.items():
+        print(f"   {case:34} {m['items']:6.2f}  {m['transactions']:12.3f}  {m['reads']:5.3f}  {m['batches']:7.3f}"
+              f"  {m['ms_per_batch']:8.1f}  {m['largest_item_bytes']:14,}")
+    print("== $ per million scans (current design)")
+    at_10: dict[str, float] = {}
+    for name, codes_n in SCENARIOS.items():
+        for volume in VOLUMES:
+            lines = cost(res[f"{name}@{volume}M"], codes_n, volume * MILLION, d, edge)
+            total = sum(lines.values())
+            print(f"   {name:12} {volume:4}M/month  total ${total:5.2f}  " +
+                  "  ".join(f"{k} {v:.3f}" for k, v in lines.items()))
+            if volume == 10:
+                at_10[name] = round(total, 2)
+    print("== candidates, $ per million scans (paper: the real fold's item counts; see docs/performance.md)")
+    table_rows: dict[str, list[float]] = {}
+    for name, codes_n in SCENARIOS.items():
+        for volume in VOLUMES:
+            for cand, usd in candidates(codes_n, volume * MILLION, d, edge, res[f"{name}@{volume}M"], rng).items():
+                table_rows.setdefault(cand, []).append(usd)
+    print("   " + " " * 48 + "".join(X for n in SCENARIOS
+                                     for v in VOLUMES))
+    for cand, values in table_rows.items():
+        print(f"   {cand:48}" + "".join(f"{v:11.2f}" for v in values))
+    print(json.dumps({"usd_per_million_scans": at_10}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
