@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from qrpro.data import delivery
+from qrpro.domain import addresses
 from qrpro.domain import webhooks as rules
 
 # -- signatures --------------------------------------------------------------------
@@ -170,25 +171,25 @@ FORBIDDEN = [
 
 @pytest.mark.parametrize(("address", "why"), FORBIDDEN)
 def test_forbidden_addresses(address: str, why: str) -> None:
-    assert rules.address_problem(ipaddress.ip_address(address)) == why
+    assert addresses.address_problem(ipaddress.ip_address(address)) == why
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111",
                                      "2a00:1450:4001:80b::200e", "2002:808:808::1", "::ffff:8.8.8.8",
                                      "64:ff9b::808:808", "2620:4f:8000::1", "2c0f:fb50:4003::1"])
 def test_public_addresses_are_allowed(address: str) -> None:
-    assert rules.address_problem(ipaddress.ip_address(address)) is None
+    assert addresses.address_problem(ipaddress.ip_address(address)) is None
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.3.2.1", "::1"])
 def test_local_mode_adds_loopback(address: str) -> None:
-    assert rules.address_problem(ipaddress.ip_address(address), allow_loopback=True) is None
+    assert addresses.address_problem(ipaddress.ip_address(address), allow_loopback=True) is None
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fe80::1",
                                      "fd00::1", "0.0.0.0", "::", "::ffff:127.0.0.1", "224.0.0.1"])  # noqa: S104
 def test_local_mode_adds_only_loopback(address: str) -> None:
-    assert rules.address_problem(ipaddress.ip_address(address), allow_loopback=True) is not None
+    assert addresses.address_problem(ipaddress.ip_address(address), allow_loopback=True) is not None
 
 
 def test_url_shape() -> None:

@@ -1,7 +1,7 @@
 """One webhook HTTP attempt, safe against SSRF and DNS rebinding.
 
 The target host is resolved once; every address it resolves to is checked
-(``qrpro.domain.webhooks.address_problem``) and the connection is made to the
+(``qrpro.domain.addresses.address_problem``) and the connection is made to the
 checked address itself, never to the name again: a rebinding DNS server has no
 second lookup to answer. TLS still verifies the certificate for the host name
 (SNI and hostname check on the URL's host), and the ``Host`` header carries the
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from qrpro.domain import addresses as reachable
 from qrpro.domain import webhooks as rules
 
 
@@ -53,10 +54,10 @@ def resolve(host: str, port: int, allow_loopback: bool) -> list[str]:
         if info[0] == socket.AF_INET6 and len(sockaddr) >= 4 and sockaddr[3]:
             text = f"{text.split('%')[0]}%{sockaddr[3]}"  # keep the zone: refused as link-local
         try:
-            ip = rules.parse_ip(text)
+            ip = reachable.parse_ip(text)
         except ValueError as err:
             raise TargetRefused("host resolves to an unparseable address") from err
-        why = rules.refused_addresses([ip], allow_loopback)
+        why = reachable.refused_addresses([ip], allow_loopback)
         if why is not None:
             raise TargetRefused(why)
         if text not in addresses:
