@@ -16,6 +16,14 @@
   The api function also gets Swagger UI's files in ``lambdas/api/swagger_ui/``
   (from ``node_modules/swagger-ui-dist``) for ``GET /docs``.
 
+Both carry bytecode compiled for the runtime (``__pycache__/*.cpython-313.pyc``,
+unchecked-hash, so a zip's timestamps cannot invalidate it) when an interpreter
+of the runtime's version is found (``$QRPRO_RUNTIME_PYTHON`` or ``python3.13``):
+Lambda's code directories are read-only, so without it every cold start
+compiles every module it imports (docs/performance.md, "Bytecode"). Without
+such an interpreter the assets ship source only, with a warning;
+``QRPRO_REQUIRE_BYTECODE=1`` (set by ``make deploy``) makes that an error.
+
 Every output has a hash stamp of its inputs in ``build/stamps/``: unchanged
 inputs are not rebuilt. ``make build`` runs ``python -m infra.build_assets``;
 ``infra/constructs/bundling.py`` calls :func:`ensure_built` from CDK's local
@@ -26,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -43,6 +53,8 @@ LAMBDAS = ROOT / "lambdas"
 LAYER_SRC = ROOT / "layers" / "qrpro"
 LOCK = ROOT / "requirements-lambda.lock"
 
+RUNTIME_VERSION = (3, 13)  # infra/constructs/functions.RUNTIME (a test ties them)
+RUNTIME_PY = ".".join(map(str, RUNTIME_VERSION))
 FUNCTIONS: tuple[str, ...] = (
     "api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys",
 )
@@ -161,12 +173,52 @@ def _extra_files(fn: str) -> list[Path]:
     return [SWAGGER_UI / name for name in SWAGGER_UI_FILES] if fn == "api" else []
 
 
+@cache
+def bytecode_python() -> str | None:
+    """An interpreter of the runtime's Python version to compile bytecode with, or None
+    (``$QRPRO_RUNTIME_PYTHON``, else ``python3.13`` on the PATH)."""
+    chosen = os.environ.get("QRPRO_RUNTIME_PYTHON")
+    candidate = chosen or shutil.which(f"python{RUNTIME_PY}")
+    if not candidate:
+        return None
+    out = subprocess.run([candidate, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                         text=True, check=False)
+    if out.returncode == 0 and tuple(map(int, out.stdout.split())) == RUNTIME_VERSION:
+        return candidate
+    if chosen:
+        raise RuntimeError(f"QRPRO_RUNTIME_PYTHON={chosen} is not a working Python {RUNTIME_PY}")
+    return None  # e.g. a pyenv shim for a version that is not installed
+
+
+def _bytecode_mode() -> str:
+    python = bytecode_python()
+    if python is None:
+        if os.environ.get("QRPRO_REQUIRE_BYTECODE") == "1":
+            raise RuntimeError(f"no Python {RUNTIME_PY} interpreter to compile the assets' bytecode with: "
+                               "install one or set QRPRO_RUNTIME_PYTHON (QRPRO_REQUIRE_BYTECODE=0 ships source only)")
+        return "source-only"
+    return f"bytecode-{RUNTIME_PY}"
+
+
+def compile_tree(tree: Path, prefix: str) -> None:
+    """Bytecode for every module under ``tree`` (deployed at ``prefix``: tracebacks name the
+    deployed paths), unless no interpreter of the runtime's version is available."""
+    python = bytecode_python()
+    if python is None:
+        print(f"warning: {tree.relative_to(ROOT) if tree.is_relative_to(ROOT) else tree}: source only, no "
+              f"Python {RUNTIME_PY} to compile it with; each cold start will compile it",
+              file=sys.stderr)
+        return
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+                    "-s", str(tree), "-p", prefix, str(tree)], check=True)
+
+
 def function_hash(fn: str) -> str:
-    return _hash([LAMBDAS / "__init__.py", LAMBDAS / fn, *_extra_files(fn)], extra=("function", fn))
+    return _hash([LAMBDAS / "__init__.py", LAMBDAS / fn, *_extra_files(fn)], extra=("function", fn, _bytecode_mode()))
 
 
 def layer_hash() -> str:
-    return _hash([LAYER_SRC, LOCK], extra=("layer", *PIP_TARGET_ARGS))
+    return _hash([LAYER_SRC, LOCK], extra=("layer", *PIP_TARGET_ARGS, _bytecode_mode()))
 
 
 def build_function(fn: str, out: Path) -> Path:
@@ -185,6 +237,7 @@ def build_function(fn: str, out: Path) -> Path:
         (out / "lambdas" / fn / "swagger_ui").mkdir()
         for path in extra:
             shutil.copy2(path, out / "lambdas" / fn / "swagger_ui" / path.name)
+    compile_tree(out, "/var/task")
     return out
 
 
@@ -218,6 +271,7 @@ def build_layer(out: Path, deps: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(deps, out)
     shutil.copytree(LAYER_SRC, out / "python" / "qrpro", ignore=_IGNORED)
+    compile_tree(out, "/opt")
     return out
 
 

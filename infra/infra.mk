@@ -60,5 +60,7 @@ synth: build
 	rc=0; $(BIN)/cfn-lint cdk.out/*.template.json || rc=$$?; \
 	  if [ $$((rc & 3)) -ne 0 ]; then echo "cfn-lint: errors (exit $$rc)"; exit 1; fi
 
+# What deploys carries bytecode for the runtime (infra/build_assets.py); QRPRO_REQUIRE_BYTECODE=0 opts out.
+deploy: export QRPRO_REQUIRE_BYTECODE ?= 1
 deploy: synth
 	$(CDK) deploy --no-notices --app cdk.out --all $(DEPLOY_ARGS)

@@ -17,7 +17,74 @@ def test_function_asset_has_package_init_and_only_its_function(tmp_path: Path) -
     assert (out / "lambdas" / "__init__.py").is_file()
     assert (out / "lambdas" / "authorizer" / "__init__.py").is_file()
     assert sorted(p.name for p in (out / "lambdas").iterdir()) == ["__init__.py", "authorizer"]
-    assert not list(out.rglob("__pycache__"))
+    if bundling.bytecode_python() is None:  # no interpreter of the runtime's version here: source only
+        assert not list(out.rglob("__pycache__"))
+
+
+@pytest.fixture
+def runtime_is_this_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend the runtime is the Python running the tests (the only one this machine has)."""
+    import sys
+
+    monkeypatch.setattr(bundling, "RUNTIME_VERSION", tuple(sys.version_info[:2]))
+    monkeypatch.setattr(bundling, "RUNTIME_PY", "%d.%d" % sys.version_info[:2])
+    monkeypatch.setenv("QRPRO_RUNTIME_PYTHON", sys.executable)
+    bundling.bytecode_python.cache_clear()
+    yield
+    bundling.bytecode_python.cache_clear()
+
+
+def test_assets_carry_bytecode_lambda_uses_as_is(tmp_path: Path, runtime_is_this_python: None) -> None:
+    """Lambda's code directories are read-only: shipped bytecode is what saves each cold start
+    from compiling every module. It must not depend on the zip's timestamps (unchecked hash), and
+    tracebacks must name the deployed paths."""
+    import importlib.util
+    import marshal
+    import subprocess
+    import sys
+
+    out = bundling.build_function("authorizer", tmp_path / "fn")
+    sources = sorted(out.rglob("*.py"))
+    assert sources
+    tag = sys.implementation.cache_tag
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        assert pyc.is_file(), source
+        data = pyc.read_bytes()
+        assert int.from_bytes(data[4:8], "little") == 0b01, f"{pyc}: not unchecked-hash"
+        code = marshal.loads(data[16:])
+        assert code.co_filename == "/var/task/" + source.relative_to(out).as_posix()
+        assert tag in pyc.name
+    # The bytecode is what runs, whatever the source's timestamp: an edited source is not recompiled.
+    handler = out / "lambdas" / "authorizer" / "handler.py"
+    handler.write_text("raise SystemExit('the source ran, not the shipped bytecode')\n")
+    probe = ("import sys; sys.dont_write_bytecode = True; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+             "import lambdas.authorizer.handler as h; print(h.__spec__.cached)")
+    layers = str(Path(bundling.ROOT) / "layers")
+    run = subprocess.run([sys.executable, "-c", probe, str(out), layers], capture_output=True, text=True,
+                         env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"}, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_deploy_without_the_runtime_python_fails_unless_told(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("QRPRO_RUNTIME_PYTHON", "")
+    monkeypatch.setattr(bundling.shutil, "which", lambda name: None)
+    bundling.bytecode_python.cache_clear()
+    try:
+        monkeypatch.setenv("QRPRO_REQUIRE_BYTECODE", "1")
+        with pytest.raises(RuntimeError, match="no Python 3.13"):
+            bundling.function_hash("authorizer")
+        monkeypatch.setenv("QRPRO_REQUIRE_BYTECODE", "0")
+        assert bundling.function_hash("authorizer")
+    finally:
+        bundling.bytecode_python.cache_clear()
+
+
+def test_the_bytecode_version_is_the_runtime_version() -> None:
+    from infra.constructs.functions import RUNTIME
+
+    assert RUNTIME.name == f"python{bundling.RUNTIME_PY}"
 
 
 def test_lock_matches_pyproject_runtime_dependencies() -> None:
