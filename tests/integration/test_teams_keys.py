@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from qrpro.data import accounts
 from qrpro.data import keys as k
+from qrpro.data.accounts import AccountError
 from qrpro.data.aws import ddb
 from qrpro.data.table import key, table, to_item
 from qrpro.domain.apikeys import token_hash
@@ -167,6 +170,15 @@ def test_keys_are_the_users_in_team_context(api: Any, make_account: Any) -> None
     assert api.request("DELETE", f"/api/keys/{owner.key_id}", member.token).status == 404
     spare_id, _ = key_service.create(member.user_id, None, NOW)
     assert api.request("DELETE", f"/api/keys/{spare_id}", member.token).status == 200
+
+
+def test_a_key_for_an_unknown_user_is_an_account_error_and_writes_nothing(make_account: Any) -> None:
+    acct = make_account()
+    with pytest.raises(AccountError, match="no user"):
+        key_service.create("0b4f7c1e-8d2a-4e5b-9c3d-1a2b3c4d5e6f", "ci", NOW)
+    items = ddb().scan(TableName=table(), ProjectionExpression="pk, sk")["Items"]
+    assert sorted(i["pk"]["S"] for i in items if i["sk"]["S"] == "APIKEY" or i["sk"]["S"].startswith("KEY#")) \
+        == sorted([k.pk_apikey(token_hash(acct.token)), k.pk_user(acct.user_id)])
 
 
 def test_expired_plan_keeps_keys_but_not_teams_or_usage(api: Any, make_account: Any) -> None:
