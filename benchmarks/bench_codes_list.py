@@ -44,10 +44,11 @@ def main() -> None:
 
 
 def run() -> None:
-    from qrpro.data import accounts, apikeys
+    from qrpro.data import accounts
     from qrpro.data.aws import ddb
     from qrpro.data.schema import create_tables
     from qrpro.services import codes
+    from qrpro.services import keys as key_service
     from tests.conftest import InProcessApi
 
     create_tables(boto3.client("dynamodb"), "bench", "bench-idem")
@@ -59,7 +60,7 @@ def run() -> None:
     for n in (50, 1000):
         now = int(time.time())
         user_id = accounts.create_account(f"{uuid.uuid4().hex[:8]}@example.com", "agency", now)
-        key_id, token = apikeys.create_key(user_id, "bench", now)
+        key_id, token = key_service.create(user_id, "bench", now)
         caller = accounts.resolve_caller(user_id, key_id)
         for start in range(0, n, 250):
             codes.create_many(caller, [{"url": f"https://example.com/{i}", "label": f"code {i}"}

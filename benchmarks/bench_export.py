@@ -16,7 +16,7 @@ upload to moto's server (a separate process, so its copy of the object is not
 counted). Seeding 11 million aggregates into DynamoDB Local is not practical
 on a laptop; case 2 measures the reads.
 
-Case 2, "dynamodb": the real ``qrpro.data.exports.export`` (Query per code,
+Case 2, "dynamodb": the real ``qrpro.services.export.export`` (Query per code,
 read ahead in parallel) against DynamoDB Local with ``--ddb-codes`` codes x
 ``--ddb-days`` days, seeded first, then exported to moto's S3.
 
@@ -141,14 +141,14 @@ def seed_dynamodb(args: argparse.Namespace) -> str:
 
 
 def case_dynamodb(args: argparse.Namespace) -> dict[str, Any]:
-    from qrpro.data import exports
     from qrpro.data.aws import client
     from qrpro.domain.plans import plan
+    from qrpro.services.export import export
 
     client("s3").head_bucket(Bucket=BUCKET)
     base = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    out = exports.export(args.scope, plan("agency"), int(time.time()))
+    out = export(args.scope, plan("agency"), int(time.time()))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     items = args.ddb_codes * args.ddb_days
     return {"case": f"dynamodb {args.ddb_codes} codes x {args.ddb_days} days", "codes": out.codes,

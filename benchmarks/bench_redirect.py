@@ -173,13 +173,14 @@ def with_engines(work: Any) -> Any:
 def hot_path_calls(n: int) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
     from qrpro.config import settings
-    from qrpro.data import accounts, apikeys, edge
+    from qrpro.data import accounts, edge
     from qrpro.services import codes
+    from qrpro.services import keys as key_service
 
     settings.cache_clear()
     now = int(time.time())
     user_id = accounts.create_account(f"{uuid.uuid4().hex[:8]}@example.com", "business", now)
-    key_id, _ = apikeys.create_key(user_id, "bench", now)
+    key_id, _ = key_service.create(user_id, "bench", now)
     caller = accounts.resolve_caller(user_id, key_id)
     code = codes.create(caller, {"url": "https://example.com/landing"}, now)
     clients: dict[str, Counting] = {}

@@ -91,17 +91,18 @@ def sync_usage_keys(plans: dict[str, str]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
-    from qrpro.data import accounts, apikeys
+    from qrpro.data import accounts
     from qrpro.domain.scope import team_scope, user_scope
+    from qrpro.services import keys
 
     now = int(time.time())
     cmd = args.admin_command
     if cmd == "create-account":
         user_id = accounts.create_account(args.email, args.plan, now)
-        key_id, token = apikeys.create_key(user_id, "default", now)
+        key_id, token = keys.create(user_id, "default", now)
         return {"user_id": user_id, "key_id": key_id, "api_key": token}
     if cmd == "create-key":
-        key_id, token = apikeys.create_key(args.user_id, args.label, now)
+        key_id, token = keys.create(args.user_id, args.label, now)
         return {"key_id": key_id, "api_key": token}
     if cmd == "create-team":
         return {"team_id": accounts.create_team(args.owner_id, args.name, args.plan, now)}

@@ -115,12 +115,13 @@ class Account:
 @pytest.fixture
 def make_account(table: str) -> Any:
     """A factory: ``make_account(plan="business")`` creates a user with a key."""
-    from qrpro.data import accounts, apikeys
+    from qrpro.data import accounts
+    from qrpro.services import keys as key_service
 
     def make(plan: str = "business", email: str | None = None) -> Account:
         now = int(time.time())
         user_id = accounts.create_account(email or f"{uuid.uuid4().hex[:10]}@example.com", plan, now)
-        key_id, token = apikeys.create_key(user_id, "test", now)
+        key_id, token = key_service.create(user_id, "test", now)
         return Account(user_id, key_id, token, plan)
 
     return make

@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrpro.config import settings
-from qrpro.data import apikeys
-from qrpro.domain.apikeys import bearer_token, token_hash
+from qrpro.domain.apikeys import bearer_token
+from qrpro.services import keys
 
 logger = Logger(service="qrpro-authorizer")
 
@@ -44,16 +44,15 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     token = bearer_token(event.headers.get("authorization"))
     if token is None:
         raise Unauthorized()
-    item = apikeys.lookup(token)
-    if item is None:
+    api_key = keys.authenticate(token, int(time.time()))
+    if api_key is None:
         logger.info("denied: not a live key")
         denied = APIGatewayAuthorizerResponse.from_route_arn(event.method_arn, principal_id="anonymous")
         denied.deny_all_routes()
         return denied.asdict()
-    apikeys.touch(token_hash(token), item, int(time.time()))
     allowed = APIGatewayAuthorizerResponse.from_route_arn(
-        event.method_arn, principal_id=item["user_id"],
-        context={"user_id": item["user_id"], "key_id": item["key_id"]},
-        usage_identifier_key=item.get("usage_key") or settings().fallback_usage_key)
+        event.method_arn, principal_id=api_key.user_id,
+        context={"user_id": api_key.user_id, "key_id": api_key.id},
+        usage_identifier_key=api_key.usage_key or settings().fallback_usage_key)
     allowed.allow_all_routes()
     return allowed.asdict()

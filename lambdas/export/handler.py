@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrpro.api import errors, pipeline
 from qrpro.api.export_routes import make_router
-from qrpro.data import exports  # noqa: F401  (its one route's work: loaded at init, not in the first request)
+from qrpro.services import export  # noqa: F401  (its one route's work: loaded at init, not in the first request)
 
 logger = Logger(service="qrpro-export")
 metrics = Metrics(namespace="QRPro", service="qrpro-export")

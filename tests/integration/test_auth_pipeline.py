@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from qrpro.data import accounts, apikeys, ratelimit
+from qrpro.data import accounts, ratelimit
 from qrpro.domain.clock import next_midnight
 from qrpro.domain.errors import MESSAGES, RateLimited
 from qrpro.domain.scope import user_scope
+from qrpro.services import keys as key_service
 
 
 def test_user_with_rate_limit_headers(api: Any, make_account: Any) -> None:
@@ -47,7 +48,7 @@ def test_unknown_or_malformed_key_is_invalid(api: Any, table: str, token: str) -
 def test_revocation_takes_effect_on_the_next_request(api: Any, make_account: Any) -> None:
     acct = make_account()
     assert api.request("GET", "/api/user", acct.token).status == 200
-    apikeys.revoke(acct.user_id, acct.key_id)
+    key_service.revoke(acct.user_id, acct.key_id)
     r = api.request("GET", "/api/user", acct.token)
     assert (r.status, r.json()) == (401, {"error": "invalid_api_key", "message": MESSAGES["invalid_api_key"]})
 

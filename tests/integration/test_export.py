@@ -35,6 +35,7 @@ from qrpro.domain.plans import plan
 from qrpro.domain.scope import user_scope
 from qrpro.services import codes as code_data
 from qrpro.services import expiry
+from qrpro.services import export as export_service
 from qrpro.services import scans as scan_service
 from tests.conftest import reset_caches
 
@@ -296,7 +297,7 @@ def test_delivery_url_gives_a_presigned_link_that_downloads_the_zip(api: Any, s3
 
 def test_large_export_answers_303_to_a_presigned_url(api: Any, s3: Any, make_account: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exports, "INLINE_MAX", 200)  # any real ZIP is "large" now
+    monkeypatch.setattr(export_service, "INLINE_MAX", 200)  # any real ZIP is "large" now
     acct = make_account("business")
     code_data.create(acct.caller(), {"url": "https://example.com/big"}, int(time.time()))
     r = api.request("GET", "/api/user/export", acct.token)
@@ -327,9 +328,9 @@ def test_a_failed_export_aborts_its_upload(s3: Any, monkeypatch: pytest.MonkeyPa
         assert sink.upload_id is not None
         raise RuntimeError("the table went away")
 
-    monkeypatch.setattr(exports, "write_export", half_then_fail)
+    monkeypatch.setattr(export_service, "write_export", half_then_fail)
     with pytest.raises(RuntimeError):
-        exports.export("USER#u-1", plan("business"), int(time.time()))
+        export_service.export("USER#u-1", plan("business"), int(time.time()))
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert _objects(s3, "exports/user/u-1/") == []
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from qrpro.data import accounts, apikeys
+import pytest
+
+from qrpro.data import accounts
 from qrpro.data import keys as k
+from qrpro.data.accounts import AccountError
 from qrpro.data.aws import ddb
 from qrpro.data.table import key, table, to_item
 from qrpro.domain.apikeys import token_hash
@@ -15,6 +18,7 @@ from qrpro.domain.clock import month_bucket, next_midnight
 from qrpro.domain.errors import MESSAGES
 from qrpro.domain.scope import team_scope, user_scope
 from qrpro.services import codes
+from qrpro.services import keys as key_service
 
 NOW = int(time.time())
 
@@ -115,7 +119,7 @@ def test_usage_in_team_context_is_the_teams(api: Any, make_account: Any) -> None
 def test_keys_list_without_secrets(api: Any, make_account: Any) -> None:
     acct = make_account()
     later = int(time.time()) + 1000
-    second_id, second = apikeys.create_key(acct.user_id, "ci", later)
+    second_id, second = key_service.create(acct.user_id, "ci", later)
     assert api.request("GET", "/api/user", second).status == 200  # the authorizer stamps last_used_at
     r = api.request("GET", "/api/keys", acct.token)
     assert r.status == 200, r.body
@@ -135,7 +139,7 @@ def test_keys_list_without_secrets(api: Any, make_account: Any) -> None:
 
 def test_revoke_own_key_only_and_it_fails_at_once(api: Any, make_account: Any) -> None:
     acct, other = make_account(), make_account()
-    spare_id, spare = apikeys.create_key(acct.user_id, "spare", NOW)
+    spare_id, spare = key_service.create(acct.user_id, "spare", NOW)
     assert api.request("GET", "/api/user", spare).status == 200
     # another user's key, a malformed id, an unknown id: 404, nothing revoked
     for key_id in (other.key_id, "nope", "0" * 36):
@@ -164,13 +168,22 @@ def test_keys_are_the_users_in_team_context(api: Any, make_account: Any) -> None
     assert [x["id"] for x in body["keys"]] == [member.key_id] and body["plan"] == "agency"
     # a member may manage their own keys (not a mutation of team data); not the owner's
     assert api.request("DELETE", f"/api/keys/{owner.key_id}", member.token).status == 404
-    spare_id, _ = apikeys.create_key(member.user_id, None, NOW)
+    spare_id, _ = key_service.create(member.user_id, None, NOW)
     assert api.request("DELETE", f"/api/keys/{spare_id}", member.token).status == 200
+
+
+def test_a_key_for_an_unknown_user_is_an_account_error_and_writes_nothing(make_account: Any) -> None:
+    acct = make_account()
+    with pytest.raises(AccountError, match="no user"):
+        key_service.create("0b4f7c1e-8d2a-4e5b-9c3d-1a2b3c4d5e6f", "ci", NOW)
+    items = ddb().scan(TableName=table(), ProjectionExpression="pk, sk")["Items"]
+    assert sorted(i["pk"]["S"] for i in items if i["sk"]["S"] == "APIKEY" or i["sk"]["S"].startswith("KEY#")) \
+        == sorted([k.pk_apikey(token_hash(acct.token)), k.pk_user(acct.user_id)])
 
 
 def test_expired_plan_keeps_keys_but_not_teams_or_usage(api: Any, make_account: Any) -> None:
     acct = make_account()
-    spare_id, _ = apikeys.create_key(acct.user_id, None, NOW)
+    spare_id, _ = key_service.create(acct.user_id, None, NOW)
     accounts.create_team(acct.user_id, "T", "team", NOW)
     accounts.set_plan(user_scope(acct.user_id), None, "expired", NOW)
     body = api.request("GET", "/api/keys", acct.token).json()

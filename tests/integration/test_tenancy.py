@@ -203,11 +203,12 @@ class World:
 
 
 def _actor(plan: str) -> Actor:
-    from qrpro.data import accounts, apikeys
+    from qrpro.data import accounts
+    from qrpro.services import keys as key_service
 
     email = f"{uuid.uuid4().hex[:10]}@example.com"
     user_id = accounts.create_account(email, plan, NOW)
-    key_id, token = apikeys.create_key(user_id, "tenancy", NOW)
+    key_id, token = key_service.create(user_id, "tenancy", NOW)
     return Actor(user_id, key_id, token, email)
 
 
@@ -234,8 +235,9 @@ def _data(actor: Actor, api: InProcessApi, label: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def world(dynamodb_endpoint: str, moto_endpoint: str) -> Iterator[World]:
-    from qrpro.data import accounts, apikeys
+    from qrpro.data import accounts
     from qrpro.data.schema import create_tables
+    from qrpro.services import keys as key_service
 
     name = f"t{uuid.uuid4().hex[:12]}"
     with pytest.MonkeyPatch.context() as mp:
@@ -263,7 +265,7 @@ def world(dynamodb_endpoint: str, moto_endpoint: str) -> Iterator[World]:
             accounts.use_team(member.user_id, team_id)
             accounts.use_team(admin.user_id, team_id)
             team = _data(admin, api, "team")
-            spare_key, _ = apikeys.create_key(member.user_id, "spare", NOW)
+            spare_key, _ = key_service.create(member.user_id, "spare", NOW)
             # two other tenants: a personal account, and the admin of another team
             loner = _actor("business")
             loner_data = _data(loner, api, "loner")

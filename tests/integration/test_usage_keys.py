@@ -22,10 +22,11 @@ from botocore.exceptions import ClientError
 
 from lambdas.authorizer import handler as authorizer
 from lambdas.usagekeys import handler as consumer
-from qrpro.data import accounts, apikeys, usage_keys
+from qrpro.data import accounts, usage_keys
 from qrpro.data import keys as k
 from qrpro.data.table import get_one
 from qrpro.domain.apikeys import token_hash
+from qrpro.services import keys as key_service
 from qrpro_cli.main import main
 from qrpro_cli.runtime import FakeContext
 from qrpro_cli.template import Template
@@ -106,7 +107,7 @@ def usage_identifier(token: str) -> str:
 
 def account(plan: str) -> tuple[str, str, str]:
     user_id = accounts.create_account(f"{uuid.uuid4().hex[:8]}@example.com", plan, 1_000)
-    key_id, token = apikeys.create_key(user_id, "default", 1_000)
+    key_id, token = key_service.create(user_id, "default", 1_000)
     return user_id, key_id, token
 
 
@@ -132,7 +133,7 @@ def test_revoking_a_key_deletes_its_gateway_key(gateway: dict[str, Any], table: 
     gateway["stream"].deliver()
     usage_key_id = auth_item(token)["usage_key_id"]
 
-    apikeys.revoke(user_id, key_id)  # what DELETE /api/keys/{id} does
+    key_service.revoke(user_id, key_id)  # what DELETE /api/keys/{id} does
     assert gateway["stream"].deliver() == {"batchItemFailures": []}
     with pytest.raises(ClientError, match="NotFound"):
         gateway["apigw"].get_api_key(apiKey=usage_key_id)
@@ -228,7 +229,7 @@ def test_sync_usage_keys_repairs_what_the_stream_missed_reports_it_and_is_idempo
     _user_id, _key_id, token = account("business")
     revoked_user, revoked_key, _ = account("team")
     deployed["stream"].deliver()
-    apikeys.revoke(revoked_user, revoked_key)
+    key_service.revoke(revoked_user, revoked_key)
     deployed["stream"].deliver(lose=True)  # its REMOVE record is lost
     _failing_create(deployed, "LimitExceededException", monkeypatch)
     _late_user, late_key, _ = account("agency")

@@ -1,5 +1,5 @@
-"""API keys (docs/api.md section 11). Keys belong to the user, not to the team
-context: listing and revoking only ever touch the caller's own keys."""
+"""API keys (docs/api.md section 11): the caller's own keys, whatever the team
+context (``qrpro.services.keys``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from qrpro.api.context import caller
 from qrpro.api.models import KeyList, KeyRevoked
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
-from qrpro.data import apikeys
-from qrpro.domain.errors import NotFound
-from qrpro.domain.groups import is_id
+from qrpro.services import keys
 
 router = Router()
 TAGS = ["User and keys"]
@@ -22,14 +20,12 @@ TAGS = ["User and keys"]
             responses=errors(ok=KeyList))
 def list_keys() -> dict[str, Any]:
     c = caller(router)
-    return {"keys": apikeys.list_keys(c.user_id), "allowed": c.plan.api, "plan": c.plan_name}
+    return {"keys": keys.list_keys(c.user_id), "allowed": c.plan.api, "plan": c.plan_name}
 
 
 @router.delete("/api/keys/<key_id>", operation_id="revokeKey",
                tags=TAGS, summary="Revoke one of the caller's keys, effective immediately",
                responses=errors(404, ok=KeyRevoked))
 def revoke_key(key_id: str) -> dict[str, Any]:
-    if not is_id(key_id):
-        raise NotFound()
-    apikeys.revoke(caller(router).user_id, key_id)
+    keys.revoke(caller(router).user_id, key_id)
     return {"id": key_id, "revoked": True}

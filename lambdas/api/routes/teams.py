@@ -9,7 +9,7 @@ from qrpro.api.context import caller
 from qrpro.api.models import MemberList, Team, TeamList
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
-from qrpro.data import teams
+from qrpro.services import teams
 
 router = Router()
 TAGS = ["Teams"]

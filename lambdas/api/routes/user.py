@@ -8,8 +8,8 @@ from qrpro.api.context import caller, now
 from qrpro.api.models import Usage, User
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
-from qrpro.data import codes, ratelimit, teams
-from qrpro.domain.clock import next_midnight
+from qrpro.data import caps, codes, ratelimit
+from qrpro.domain.clock import month_bucket, next_midnight
 
 router = Router()
 
@@ -37,10 +37,10 @@ def get_usage() -> dict[str, Any]:
     """The same counters the rate limiter, the plan cap and the scan cap enforce,
     read from the same items (this request is already counted)."""
     c, at = caller(router), now(router)
-    scans, month = teams.scans_this_month(c.scope, at)
+    month = month_bucket(at)
     return {
         "requests_today": {"used": ratelimit.used_today(c.key_id, at), "limit": c.plan.requests_per_day,
                            "reset_at": next_midnight(at)},
         "codes": {"used": codes.codes_used(c.scope), "limit": c.plan.codes},
-        "scans_this_month": {"used": scans, "cap": c.plan.scans_per_month, "month": month},
+        "scans_this_month": {"used": caps.scans_used(c.scope, month), "cap": c.plan.scans_per_month, "month": month},
     }

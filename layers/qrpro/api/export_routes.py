@@ -55,15 +55,17 @@ def make_router() -> Router:
     def get_export(delivery: Annotated[Literal["url"] | None, Query(
             description="`url`: answer `200 {url, expires_at}` instead of the file")] = None):
         # No return annotation on purpose: Powertools would validate (and re-serialise) the ZIP bytes against it.
-        from qrpro.data import exports  # the api function has this route for its document only: import on use
+        # The api function has this route for its document only: import on use.
+        from qrpro.data.exports import CONTENT_TYPE
+        from qrpro.services.export import export
 
-        out = exports.export(caller(router).scope, caller(router).plan, now(router))
+        out = export(caller(router).scope, caller(router).plan, now(router))
         link = json.dumps({"url": out.url, "expires_at": out.expires_at}, separators=(",", ":"))
         headers = {"Cache-Control": "no-store"}
         if delivery == "url":
             return Response(200, JSON, link, headers)
         if out.body is not None:
-            return Response(200, exports.CONTENT_TYPE, out.body,
+            return Response(200, CONTENT_TYPE, out.body,
                             {**headers, "Content-Disposition": f'attachment; filename="{out.filename}"'})
         return Response(303, JSON, link, {**headers, "Location": out.url})
 

@@ -1,7 +1,8 @@
 """The monthly scan cap's state on the scope's month aggregate (``used`` and
 its flags ``cap_notified`` and ``cap_email``: pending → sending → sent), the
-owner's address and the email itself. The rule (when to flag, when to send)
-is ``qrpro.services.scans``; docs/analytics.md, "the monthly cap"."""
+owner's address and the email itself; ``scans_used`` is the same counter as
+``GET /api/user/usage`` shows it. The rule (when to flag, when to send) is
+``qrpro.services.scans``; docs/analytics.md, "the monthly cap"."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data.aws import client, ddb
 from qrpro.data.codes import event_item
-from qrpro.data.table import av, cancel_reasons, error_code, from_item, key, table
+from qrpro.data.table import av, cancel_reasons, error_code, from_item, key, table, unavailable_on_throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,15 @@ def month_usage(scope: str, month: str) -> MonthUsage:
     email = item.get("cap_email")
     return MonthUsage(used=int(item.get("used", 0)), cap_notified=bool(item.get("cap_notified")),
                       cap_email=str(email) if email else None)
+
+
+def scans_used(scope: str, month: str) -> int:
+    """The scans counted for the scope in ``month`` (0 before the first): what
+    ``GET /api/user/usage`` shows, read on a request path (throttling: 503)."""
+    with unavailable_on_throttle():
+        out = ddb().get_item(TableName=table(), Key=_key(scope, month), ConsistentRead=True,
+                             ProjectionExpression="#u", ExpressionAttributeNames={"#u": "used"})
+    return int((from_item(out.get("Item")) or {}).get("used", 0))
 
 
 def flag_cap_reached(scope: str, month: str, cap: int, event: dict[str, Any]) -> bool:

@@ -1,12 +1,11 @@
-"""The data export (docs/api.md section 11, access pattern 31): every code of a
-scope and its daily aggregates, streamed as a ZIP into S3.
+"""The export's storage (docs/api.md section 11, access pattern 31): the S3
+object a ZIP streams into, its key and presigned URL, and the daily aggregates
+of each code (pattern 15). The use case is ``qrpro.services.export``.
 
-Memory stays bounded whatever the account's size: codes are read page by page
-(pattern 5 without filters), each code's aggregates with one Query (pattern
-15), a few codes ahead in parallel and once only (the three rollup files come
-from the same pass); CSV rows are compressed as they are made and the ZIP goes
-to S3 in 8 MiB multipart parts. Only a small export (one part) is ever whole in
-memory, and that is the one answered inline.
+Memory stays bounded whatever the account's size: each code's aggregates are
+read with one Query, a few codes ahead in parallel; the ZIP goes to S3 in
+8 MiB multipart parts, so only a small export (one part) is ever whole in
+memory.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,33 +25,18 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.config import settings
-from qrpro.data import codes as code_data
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.table import av, table, unavailable_on_throttle
-from qrpro.domain.clock import day_bucket, days_back
+from qrpro.domain.clock import day_bucket
 from qrpro.domain.errors import ServiceUnavailable
-from qrpro.domain.export_zip import CodeRef, DayCounts, RollupStats, write_export
-from qrpro.domain.plans import Plan
+from qrpro.domain.export_zip import CodeRef, DayCounts
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3: ≥ 5 MiB but the last)
-INLINE_MAX = 4 * 1024 * 1024  # answered inline up to this (base64 stays under Lambda's 6 MB response)
 URL_TTL = 15 * 60  # presigned URL validity
 PREFETCH = 16  # codes whose aggregates are read ahead, in parallel
 WORKERS = 8
 CONTENT_TYPE = "application/zip"
-
-
-@dataclass(frozen=True)
-class Export:
-    key: str
-    filename: str
-    size: int
-    codes: int
-    rollup: RollupStats  # rows of each rollup file, and the total number of scans
-    body: bytes | None  # the whole ZIP when it is small enough to answer inline
-    url: str  # presigned GET, valid URL_TTL seconds
-    expires_at: int
 
 
 @contextlib.contextmanager
@@ -133,8 +116,10 @@ class S3Sink(io.RawIOBase):
         return None
 
     def abort(self) -> None:
+        """Best effort: the export is failing already (the bucket's lifecycle rule drops what this misses)."""
         if self.upload_id is not None:
-            s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+            with contextlib.suppress(ClientError, BotoCoreError):
+                s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
             self.upload_id = None
 
 
@@ -215,26 +200,3 @@ def daily(codes: Iterable[CodeRef], first: str, last: str, now: int) -> Iterator
                 yield from window.popleft().result()
         while window:
             yield from window.popleft().result()
-
-
-def export(scope: str, plan: Plan, now: int) -> Export:
-    """Build the export of ``scope`` into the export bucket; see the module docstring."""
-    bucket = settings().export_bucket
-    if not bucket:
-        raise ServiceUnavailable("exports are not configured (EXPORT_BUCKET)")
-    key = object_key(scope, now)
-    filename = f"qrpro-export-{day_bucket(now)}.zip"
-    window = days_back(now, plan.retention_days)
-    scans = code_data.scans_30d(scope, now)
-    codes = (code.public(scans.get(code.id, 0)) for code in code_data.all_items(scope))
-    sink = S3Sink(bucket, key, filename)
-    try:
-        stats = write_export(sink, scope, codes, lambda refs: daily(refs, window[0], window[-1], now), now)
-        data = sink.finish()
-        url, expires_at = presign(key, now)
-    except BaseException:
-        with contextlib.suppress(ClientError, BotoCoreError):
-            sink.abort()
-        raise
-    body = data if data is not None and len(data) <= INLINE_MAX else None
-    return Export(key, filename, sink.pos, stats.codes, stats.rollup, body, url, expires_at)

@@ -1,42 +1,65 @@
-"""Team reads for the API (docs/api.md section 9) and the usage counters of a
-scope (section 11). Teams, members and links are written by
-``qrpro.data.accounts`` (the admin side); the API only reads them.
+"""The teams repository, read side (docs/api.md section 9, docs/data-model.md).
+Teams, members and links are written by ``qrpro.data.accounts`` (the admin
+side); the API only reads them.
 
-Membership is decided by the ``TEAM#{tid}`` / ``MEMBER#{uid}`` item, the same
-item ``accounts.resolve_caller`` reads: a user's ``TEAM#`` link only says
-where to look, so a stale link never shows a team the user left.
+- profile ``TEAM#{tid}`` / ``PROFILE``: name, plan, member_count;
+- member ``TEAM#{tid}`` / ``MEMBER#{uid}``: role, email, joined_at. It decides
+  membership (the item ``accounts.resolve_caller`` reads too);
+- link ``USER#{uid}`` / ``TEAM#{tid}``: only says where to look.
+
+The rules (who sees which team, the order of lists) are ``qrpro.services.teams``'.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import (
-    av,
-    batch_get,
-    from_item,
-    get_one,
-    key,
-    or_not_found,
-    query_items,
-    table,
-    unavailable_on_throttle,
-)
-from qrpro.domain.clock import month_bucket
-from qrpro.domain.errors import NotFound
-from qrpro.domain.groups import is_id
+from qrpro.data.table import av, batch_get, from_item, get_one, key, query_items, table, unavailable_on_throttle
 
 
-def _team(profile: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
-    return {"id": profile["id"], "name": profile.get("name", ""), "plan": profile["plan"],
-            "role": member["role"], "member_count": int(profile.get("member_count", 0))}
+def _team_id(item: dict[str, Any]) -> str:
+    return str(item["pk"]).removeprefix(k.pk_team(""))
 
 
-def teams_of(user_id: str) -> list[dict[str, Any]]:
-    """The teams ``user_id`` belongs to, by name: one Query of the user's
-    links, then one BatchGetItem of each team's profile and membership."""
+@dataclass(frozen=True)
+class Team:
+    """A team's profile."""
+
+    id: str
+    plan: str
+    name: str = ""
+    member_count: int = 0
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Team:
+        return cls(id=item["id"], plan=item["plan"], name=item.get("name", ""),
+                   member_count=int(item.get("member_count", 0)))
+
+
+@dataclass(frozen=True)
+class Member:
+    """One user's membership of one team."""
+
+    team_id: str
+    user_id: str
+    role: str
+    email: str = ""
+    joined_at: int | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Member:
+        return cls(team_id=_team_id(item), user_id=item["user_id"],
+                   role=item["role"], email=item.get("email", ""), joined_at=item.get("joined_at"))
+
+
+def memberships(user_id: str) -> list[tuple[Team, Member]]:
+    """Each team ``user_id`` is a member of, with the membership, in the order of
+    the user's links: one Query of the links, then one BatchGetItem of each
+    linked team's profile and member item. A stale link (no member item) is
+    left out."""
     params: dict[str, Any] = {
         "TableName": table(), "ConsistentRead": True, "ProjectionExpression": "team_id",
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
@@ -45,55 +68,34 @@ def teams_of(user_id: str) -> list[dict[str, Any]]:
     if not team_ids:
         return []
     wanted = [key(k.pk_team(t), s) for t in team_ids for s in (k.PROFILE, k.sk_member(user_id))]
-    profiles: dict[str, dict[str, Any]] = {}
-    members: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, Team] = {}
+    members: dict[str, Member] = {}
     for item in batch_get(wanted, consistent=True):
-        team_id = item["pk"].removeprefix("TEAM#")
-        (profiles if item["sk"] == k.PROFILE else members)[team_id] = item
-    teams = [_team(profiles[t], members[t]) for t in team_ids if t in profiles and t in members]
-    return sorted(teams, key=lambda t: (t["name"].lower(), t["id"]))
+        if item["sk"] == k.PROFILE:
+            profiles[_team_id(item)] = Team.from_item(item)
+        else:
+            members[_team_id(item)] = Member.from_item(item)
+    return [(profiles[t], members[t]) for t in team_ids if t in profiles and t in members]
 
 
-def _membership(user_id: str, team_id: str) -> dict[str, Any]:
-    """The caller's member item of the team, or 404 (not a member looks like no team)."""
-    if not is_id(team_id):
-        raise NotFound()
+def member(team_id: str, user_id: str) -> Member | None:
+    """The user's member item of the team (strongly consistent), or None."""
     with unavailable_on_throttle():
         out = ddb().get_item(TableName=table(), Key=key(k.pk_team(team_id), k.sk_member(user_id)),
                              ConsistentRead=True)
-    member = from_item(out.get("Item"))
-    if member is None:
-        raise NotFound()
-    return member
+    item = from_item(out.get("Item"))
+    return None if item is None else Member.from_item(item)
 
 
-def team_for(user_id: str, team_id: str) -> dict[str, Any]:
-    """One team of the caller's, with the caller's role in it."""
-    member = _membership(user_id, team_id)
-    return _team(or_not_found(get_one(k.pk_team(team_id), k.PROFILE)), member)
+def profile(team_id: str) -> Team | None:
+    item = get_one(k.pk_team(team_id), k.PROFILE)
+    return None if item is None else Team.from_item(item)
 
 
-def members_of(user_id: str, team_id: str) -> list[dict[str, Any]]:
-    """The members of a team the caller belongs to, earliest first."""
-    _membership(user_id, team_id)
+def members(team_id: str) -> list[Member]:
+    """Every member of the team, in key order."""
     params: dict[str, Any] = {
         "TableName": table(), "ConsistentRead": True,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
         "ExpressionAttributeValues": {":pk": av(k.pk_team(team_id)), ":p": av("MEMBER#")}}
-    members = [{"user_id": item["user_id"], "email": item.get("email", ""), "role": item["role"],
-                "joined_at": item.get("joined_at")} for item in query_items(params)]
-    return sorted(members, key=lambda m: (m["joined_at"] or 0, m["email"].lower(), m["user_id"]))
-
-
-# -- usage of a scope (user or team) --------------------------------------------------
-
-def scans_this_month(scope: str, now: int) -> tuple[int, str]:
-    """The scope's scan counter for the current UTC month (``SAGG#{scope}`` /
-    ``M#{yyyy-mm}``, attribute ``used``: the counter the aggregator adds to and
-    the cap check reads). 0 when no scan was counted this month."""
-    month = month_bucket(now)
-    with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=key(k.pk_scope_agg(scope), k.sk_month(month)),
-                             ConsistentRead=True, ProjectionExpression="#u", ExpressionAttributeNames={"#u": "used"})
-    item = from_item(out.get("Item")) or {}
-    return int(item.get("used", 0)), month
+    return [Member.from_item(item) for item in query_items(params)]

@@ -55,7 +55,7 @@ def tier_for(user_id: str) -> str | None:
     """The usage plan a user's keys belong on: the highest tier among the
     personal plan and every team's plan; None when none has API access."""
     user = accounts.get_user(user_id) or {}
-    plans = [user.get("plan"), *(t["plan"] for t in teams.teams_of(user_id))]
+    plans = [user.get("plan"), *(team.plan for team, _ in teams.memberships(user_id))]
     ranked = [p for p in plans if p in TIERS]
     return max(ranked, key=TIERS.index) if ranked else None
 
