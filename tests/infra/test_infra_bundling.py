@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra import build_assets as bundling
+from infra import lock
 
 
 def test_function_asset_has_package_init_and_only_its_function(tmp_path: Path) -> None:
@@ -89,35 +90,35 @@ def test_the_bytecode_version_is_the_runtime_version() -> None:
 
 def test_lock_matches_pyproject_runtime_dependencies() -> None:
     """`make lock` re-resolves it; this fails when pyproject.toml or the lock is edited alone."""
-    assert bundling.lock_problems() == []
+    assert lock.lock_problems() == []
 
 
 def test_lock_check_catches_an_edit_on_either_side() -> None:
-    deps = bundling.runtime_dependencies()
-    text = bundling.LOCK.read_text()
-    added = bundling.lock_problems([*deps, "requests>=2"], text)
+    deps = lock.runtime_dependencies()
+    text = lock.LOCK.read_text()
+    added = lock.lock_problems([*deps, "requests>=2"], text)
     assert any("make lock" in p for p in added) and "requests is not in the lock" in added
     bumped = [d if not d.startswith("pydantic") else "pydantic>=99" for d in deps]
-    assert any("does not satisfy 'pydantic>=99'" in p for p in bundling.lock_problems(bumped, text))
+    assert any("does not satisfy 'pydantic>=99'" in p for p in lock.lock_problems(bumped, text))
     pin = re.search(r"^segno==(\S+) ", text, re.M)
     assert pin
     hand_edited = text.replace(f"segno=={pin.group(1)}", "segno==0.1")
-    assert any("segno==0.1" in p for p in bundling.lock_problems(deps, hand_edited))
+    assert any("segno==0.1" in p for p in lock.lock_problems(deps, hand_edited))
 
 
 def test_lock_is_resolved_for_lambda_and_pins_every_package_with_hashes() -> None:
-    assert bundling.LOCK_TARGET == ("--python-version", "3.13", "--python-platform", "aarch64-manylinux_2_28",
+    assert lock.LOCK_TARGET == ("--python-version", "3.13", "--python-platform", "aarch64-manylinux_2_28",
                                     "--only-binary", ":all:")
-    entries = bundling.lock_entries(bundling.LOCK.read_text())
+    entries = lock.lock_entries(lock.LOCK.read_text())
     assert {"aws-lambda-powertools", "pydantic", "pydantic-core", "segno", "pillow"} <= set(entries)
     for name, (_, block) in entries.items():
         assert "--hash=sha256:" in block, name
 
 
 def test_layer_requirements_are_the_lock_without_what_lambda_provides() -> None:
-    reqs = bundling.layer_requirements()
-    names = set(bundling.lock_entries(reqs))
-    assert names == set(bundling.lock_entries(bundling.LOCK.read_text())) - set(bundling.RUNTIME_PROVIDED)
+    reqs = lock.layer_requirements()
+    names = set(lock.lock_entries(reqs))
+    assert names == set(lock.lock_entries(lock.LOCK.read_text())) - set(lock.RUNTIME_PROVIDED)
     assert {"aws-lambda-powertools", "pydantic", "segno"} <= names
     assert not names & {"boto3", "botocore", "s3transfer"}
 
@@ -156,7 +157,7 @@ def test_tests_run_the_library_versions_lambda_runs() -> None:
     from importlib.metadata import PackageNotFoundError, version
 
     stale = []
-    for name, (pinned, _) in bundling.lock_entries(bundling.LOCK.read_text()).items():
+    for name, (pinned, _) in lock.lock_entries(lock.LOCK.read_text()).items():
         try:
             installed = version(name)
         except PackageNotFoundError:
