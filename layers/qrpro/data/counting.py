@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +19,7 @@ from botocore.exceptions import ClientError
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
 from qrpro.data.edge import PENDING_SHARDS
-from qrpro.data.table import Cancelled, Retry, Transaction, av, error_code, key, table
+from qrpro.data.table import Cancelled, Retry, Transaction, av, error_code, key, retrying, table
 from qrpro.domain.devices import DEVICES, country
 from qrpro.domain.errors import ServiceUnavailable
 from qrpro.domain.plans import plan
@@ -225,43 +223,45 @@ def unique(scans: Iterable[Scan]) -> tuple[list[Scan], list[Scan]]:
     return first, dupes
 
 
-def commit(scans: list[Scan], now: int, attempts: int = 4,
-           sleep: Callable[[float], Any] = time.sleep) -> list[Scan]:
+def commit(scans: list[Scan], now: int, attempts: int = 4) -> list[Scan]:
     """Count ``scans`` exactly once in one transaction. Scans whose marker exists
-    (a redelivery) are dropped; throttling and conflicts are retried with backoff
-    a few times. Returns the scans NOT counted (to be redelivered), possibly []."""
-    remaining = list(scans)
+    (a redelivery) are dropped; throttling and conflicts are retried (``table.retrying``,
+    a small budget: SQS redelivers what is left). Returns the scans NOT counted (to be
+    redelivered), possibly []."""
     deletes = [s.pending_key for s in scans if s.pending_key]  # kept even for dropped duplicates
+    remaining = list(scans)
     skip: frozenset[str] = frozenset()
-    tries = 0
-    while remaining:
-        try:
-            transaction(remaining, now, deletes, skip).attempt()
-            return []
-        except Cancelled as cancel:
-            counted = {name for name in cancel.failed if name.startswith(MARKER)}
-            orphans = {name[len(LIFETIME):] for name in cancel.failed if name.startswith(LIFETIME)}
-            if counted or orphans:
+
+    def attempt() -> list[Scan]:
+        nonlocal remaining, skip
+        while remaining:
+            try:
+                transaction(remaining, now, deletes, skip).attempt()
+                return []
+            except Cancelled as cancel:
+                counted = {name for name in cancel.failed if name.startswith(MARKER)}
+                orphans = {name[len(LIFETIME):] for name in cancel.failed if name.startswith(LIFETIME)}
+                if not (counted or orphans):
+                    log.error("scan transaction cancelled: %s", cancel)
+                    return remaining
                 # progress: scans counted before are dropped; a shortcode deleted (or now another
                 # code's) keeps no scans_total for the code that had it
                 remaining = [s for s in remaining if MARKER + s.id not in counted]
                 skip |= orphans
-                continue
-            log.error("scan transaction cancelled: %s", cancel)
-            return remaining
-        except (Retry, ServiceUnavailable):
-            pass  # a conflict, throttling or no answer: retried below
-        except ClientError as err:
-            log.error("scan transaction failed: %s", error_code(err))
-            return remaining
-        tries += 1
-        if tries >= attempts:
-            return remaining
-        sleep(random.uniform(0, 0.05 * 2 ** tries))
-    if deletes:  # else drained again later, and the markers drop them again
-        with suppress(ClientError, Cancelled, Retry, ServiceUnavailable):
-            transaction([], now, deletes).attempt()
-    return []
+            except ServiceUnavailable as err:  # throttled or no answer: like a conflict, run it again
+                raise Retry() from err
+            except ClientError as err:
+                log.error("scan transaction failed: %s", error_code(err))
+                return remaining
+        if deletes:  # else drained again later, and the markers drop them again
+            with suppress(ClientError, Cancelled, Retry, ServiceUnavailable):
+                transaction([], now, deletes).attempt()
+        return []
+
+    try:
+        return retrying(attempt, attempts=attempts)
+    except ServiceUnavailable:
+        return remaining
 
 
 # -- scans the redirect parked while SQS failed -------------------------------------------------------
