@@ -44,6 +44,7 @@ def test_field_paths_follow_the_contract() -> None:
     assert field_path(("body", "codes", 3, "url")) == "codes[3].url"
     assert field_path(("query", "limit")) == "limit"
     assert field_path(("body",)) == "body"
+    assert field_path(("header", "idempotency-key")) == "Idempotency-Key"  # Powertools lowercases header names
 
 
 def test_rate_limited_carries_retry_after_in_seconds() -> None:
