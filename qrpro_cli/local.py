@@ -20,8 +20,10 @@ from typing import Any
 import boto3
 
 from qrpro_cli import engines as eng
-from qrpro_cli.gateway import API_ID, FunctionUrlEdge, RestApi, make_server
+from qrpro_cli.function_url import FunctionUrlEdge
+from qrpro_cli.gateway import API_ID, make_server
 from qrpro_cli.provision import Provisioned, local_urls
+from qrpro_cli.rest_api import RestApi
 from qrpro_cli.runtime import FunctionSpec, Runtime
 from qrpro_cli.template import ACCOUNT, REGION, Template, TemplateError, ref_target
 from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds

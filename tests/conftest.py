@@ -166,7 +166,7 @@ class InProcessApi:
 
     def __init__(self) -> None:
         from qrpro_cli import events
-        from qrpro_cli.gateway import RestApi
+        from qrpro_cli.rest_api import RestApi
         from qrpro_cli.runtime import invoke_here
         from qrpro_cli.template import Template
 

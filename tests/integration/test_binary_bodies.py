@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from lambdas.api.handler import handler
-from qrpro_cli.gateway import build_event
+from qrpro_cli.rest_api import build_event
 from qrpro_cli.runtime import FakeContext
 
 

@@ -266,7 +266,8 @@ def test_idempotency_key_replays_and_conflicts(api: Any, make_account: Any) -> N
     headers = {"Idempotency-Key": "create-1"}
     first = api.request("POST", "/api/codes", acct.token, json={"url": URL}, headers=headers)
     again = api.request("POST", "/api/codes", acct.token, json={"url": URL}, headers=headers)
-    assert first.status == again.status == 201 and first.json() == again.json()
+    lower = api.request("POST", "/api/codes", acct.token, json={"url": URL}, headers={"idempotency-key": "create-1"})
+    assert first.status == again.status == lower.status == 201 and first.json() == again.json() == lower.json()
     assert len(api.request("GET", "/api/codes", acct.token).json()["codes"]) == 1
     other = api.request("POST", "/api/codes", acct.token, json={"url": URL + "?x"}, headers=headers)
     assert (other.status, other.json()["error"]) == (409, "idempotency_conflict")

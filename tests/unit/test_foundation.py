@@ -44,6 +44,7 @@ def test_field_paths_follow_the_contract() -> None:
     assert field_path(("body", "codes", 3, "url")) == "codes[3].url"
     assert field_path(("query", "limit")) == "limit"
     assert field_path(("body",)) == "body"
+    assert field_path(("header", "idempotency-key")) == "Idempotency-Key"  # Powertools lowercases header names
 
 
 def test_rate_limited_carries_retry_after_in_seconds() -> None:
@@ -139,7 +140,7 @@ def test_every_domain_error_has_its_http_status_in_the_api_table() -> None:
 def test_the_gateway_responses_carry_a_message() -> None:
     from infra.constructs.api import GATEWAY_RESPONSES
     from qrpro.domain.errors import NotSignedIn
-    from qrpro_cli.gateway import RestApi
+    from qrpro_cli.rest_api import RestApi
     from qrpro_cli.template import Template
 
     bodies = [json.loads(t.replace("$context.error.messageString", '"x"')) for _, _, t in GATEWAY_RESPONSES]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from qrpro_cli import iam
-from qrpro_cli.gateway import RestApi
 from qrpro_cli.provision import Provisioned
+from qrpro_cli.rest_api import RestApi
 from qrpro_cli.template import Route, Template
 from qrpro_cli.usage import Counters, UsagePlans, period
 

@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from qrpro_cli import events, iam
-from qrpro_cli.gateway import FunctionUrlEdge, Match, authorizer_event, build_event, match
+from qrpro_cli.function_url import FunctionUrlEdge
 from qrpro_cli.provision import Provisioned
+from qrpro_cli.rest_api import Match, authorizer_event, build_event, match
 from qrpro_cli.template import Route, Template
 from qrpro_cli.triggers import failed_items, matches, schedule_seconds, scheduled_event, sqs_event, stream_record
 

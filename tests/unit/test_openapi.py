@@ -155,11 +155,62 @@ def test_import_documents_its_four_body_shapes(doc: dict[str, Any]) -> None:
     assert body["content"]["text/csv"]["schema"]["type"] == "string"
 
 
+IDEMPOTENT_POSTS = {("post", "/api/codes"), ("post", "/api/codes/import"), ("post", "/api/codes/bulk"),
+                    ("post", "/api/groups"), ("post", "/api/webhooks")}
+
+
+def _idempotency_keys(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The Idempotency-Key parameter of each operation that has one (header names are case-insensitive:
+    Powertools writes them lowercased)."""
+    return {key: p for key, op in operations(doc).items() for p in op.get("parameters", [])
+            if p["name"].lower() == "idempotency-key"}
+
+
 def test_mutating_posts_document_the_idempotency_key(doc: dict[str, Any]) -> None:
-    with_key = {key for key, op in operations(doc).items()
-                if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))}
-    assert with_key == {("post", "/api/codes"), ("post", "/api/codes/import"), ("post", "/api/codes/bulk"),
-                        ("post", "/api/groups"), ("post", "/api/webhooks")}
+    keys = _idempotency_keys(doc)
+    assert set(keys) == IDEMPOTENT_POSTS
+    for param in keys.values():
+        assert (param["in"], param["required"]) == ("header", False)
+        assert "409 idempotency_conflict" in param["description"]
+        [string] = [s for s in param["schema"]["anyOf"] if s["type"] == "string"]
+        assert (string["minLength"], string["maxLength"]) == (1, 255)
+
+
+def test_the_idempotency_key_is_declared_by_the_routes_not_patched_in() -> None:
+    """Issue 17: Powertools' own document (before lambdas.api.docs finishes it) already has the header."""
+    from lambdas.api.handler import app
+
+    raw = app.get_openapi_schema(title="t", version="1").model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert set(_idempotency_keys(raw)) == IDEMPOTENT_POSTS
+
+
+def _post(path: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
+    """One request through the api function's resolver, as a personal caller (the pipeline's work done)."""
+    from lambdas.api.handler import app
+    from qrpro.domain.scope import Caller
+
+    event = {"httpMethod": "POST", "path": path, "headers": {"Content-Type": "application/json", **headers},
+             "multiValueHeaders": {"Content-Type": ["application/json"], **{k: [v] for k, v in headers.items()}},
+             "queryStringParameters": None, "body": json.dumps(body), "isBase64Encoded": False,
+             "requestContext": {"requestId": "r1", "path": path, "stage": "prod"}}
+    app.clear_context()
+    app.append_context(caller=Caller("u1", "k1", "a@example.com", "USER#u1", "business", "active"), now=0)
+    return app.resolve(event, None)
+
+
+BODIES = {"/api/codes": {"url": "https://example.com/"}, "/api/codes/import": [{"url": "https://example.com/"}],
+          "/api/codes/bulk": {"ids": ["x"], "action": "pause"}, "/api/groups": {"name": "G"},
+          "/api/webhooks": {"url": "https://example.com/hook", "events": ["code.created"]}}
+
+
+@pytest.mark.parametrize("path", sorted(BODIES))
+@pytest.mark.parametrize(("name", "value"), [("Idempotency-Key", ""), ("Idempotency-Key", "x" * 256),
+                                             ("idempotency-key", ""), ("IDEMPOTENCY-KEY", "y" * 1000)])
+def test_a_bad_idempotency_key_is_the_contract_s_400(path: str, name: str, value: str) -> None:
+    out = _post(path, BODIES[path], {name: value})
+    assert out["statusCode"] == 400, out
+    assert json.loads(out["body"]) == {"error": "validation_error", "field": "Idempotency-Key",
+                                       "message": "must be 1 to 255 characters"}
 
 
 def test_document_is_deterministic() -> None:

@@ -48,17 +48,18 @@ def list_codes(
 
 @router.post("/api/codes", operation_id="createCode", tags=TAGS, summary="Create a code", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Code, ok_status=201, ok_description="The new code"))
-def create_code(body: Annotated[CodeCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
+def create_code(body: Annotated[CodeCreate, Body(embed=False)],
+                idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
     fields = body.model_dump(exclude_unset=True)
-    return idempotency.respond(router, lambda: (201, codes.create(c, fields, now(router))))
+    return idempotency.respond(router, idempotency_key, lambda: (201, codes.create(c, fields, now(router))))
 
 
 @router.post("/api/codes/import", operation_id="importCodes", tags=TAGS, status_code=201,
              responses=errors(400, 409, 413, 415, ok=ImportResult, ok_status=201,
                               ok_description="The created codes, in input order"),
              summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
-def import_codes() -> Response[dict[str, Any]]:
+def import_codes(idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
     event = router.current_event
     ctype = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -77,12 +78,13 @@ def import_codes() -> Response[dict[str, Any]]:
         created = codes.create_many(c, items, now(router))
         return 201, {"codes": created, "count": len(created)}
 
-    return idempotency.respond(router, work)
+    return idempotency.respond(router, idempotency_key, work)
 
 
 @router.post("/api/codes/bulk", operation_id="bulkCodes", tags=TAGS, summary="Pause, resume, delete or move many codes",
              responses=errors(400, 409, 413, 415, ok=BulkResult, ok_description="What was applied, what failed"))
-def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, Any]]:
+def bulk(body: Annotated[BulkRequest, Body(embed=False)],
+         idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
     if body.action == "move":
         if "group_id" not in body.model_fields_set:
@@ -90,7 +92,8 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)]) -> Response[dict[str, 
         if body.group_id is not None:
             codes.require_group(c.scope, body.group_id)
     at = now(router)
-    return idempotency.respond(router, lambda: (200, codes.bulk(c, body.ids, body.action, body.group_id, at)))
+    return idempotency.respond(router, idempotency_key,
+                              lambda: (200, codes.bulk(c, body.ids, body.action, body.group_id, at)))
 
 
 @router.get("/api/codes/<code_id>", operation_id="getCode",

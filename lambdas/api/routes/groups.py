@@ -29,10 +29,11 @@ def list_groups() -> dict[str, Any]:
 @router.post("/api/groups", operation_id="createGroup",
              tags=TAGS, summary="Create a group (name unique in the scope)", status_code=201,
              responses=errors(400, 409, 413, 415, ok=Group, ok_status=201, ok_description="The new group"))
-def create_group(body: Annotated[GroupCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
+def create_group(body: Annotated[GroupCreate, Body(embed=False)],
+                 idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
     fields = changes_of(body)
-    return idempotency.respond(router, lambda: (201, groups.create(c, fields, now(router))))
+    return idempotency.respond(router, idempotency_key, lambda: (201, groups.create(c, fields, now(router))))
 
 
 @router.get("/api/groups/<group_id>", operation_id="getGroup",

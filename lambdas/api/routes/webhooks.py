@@ -29,10 +29,11 @@ def list_webhooks() -> dict[str, Any]:
              responses=errors(400, 409, 413, 415, ok=WebhookCreated, ok_status=201,
                               ok_description="The new webhook, with its secret (shown only this once)"),
              summary="Create a webhook; the answer carries its signing secret, shown only this once")
-def create_webhook(body: Annotated[WebhookCreate, Body(embed=False)]) -> Response[dict[str, Any]]:
+def create_webhook(body: Annotated[WebhookCreate, Body(embed=False)],
+                   idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
-    return idempotency.respond(
-        router, lambda: (201, webhooks.create(c, body.url, list(body.events), body.description, now(router))))
+    return idempotency.respond(router, idempotency_key, lambda: (
+        201, webhooks.create(c, body.url, list(body.events), body.description, now(router))))
 
 
 @router.get("/api/webhooks/<webhook_id>", operation_id="getWebhook",

@@ -62,8 +62,12 @@ def internal_error(request_id: str) -> Response:
 
 
 def field_path(loc: Any) -> str:
-    """Pydantic's error location as the API's JSON path: ``codes[3].url``."""
+    """Pydantic's error location as the API's JSON path: ``codes[3].url``; a
+    header by its usual spelling (Powertools lowercases header names):
+    ``Idempotency-Key``."""
     parts = list(loc)
+    if len(parts) == 2 and parts[0] == "header" and isinstance(parts[1], str):
+        return "-".join(word.capitalize() for word in parts[1].split("-"))
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     out = ""

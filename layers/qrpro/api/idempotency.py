@@ -14,6 +14,10 @@ built from it (same key order, same values, same headers but the per-request
 A stored body holding a webhook's ``secret`` is sealed as a whole, like the
 webhook's own copy (``qrpro.domain.sealing``), so the idempotency table holds
 no secret in the clear either.
+
+The header is a route parameter (:data:`Key`), so Powertools reads it (any
+spelling: header names are case-insensitive), validates it (a bad one is the
+contract's ``400 validation_error`` on ``Idempotency-Key``) and documents it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from pydantic import BeforeValidator, StringConstraints
 
 from qrpro.api.context import caller
 from qrpro.api.errors import json_response
@@ -33,17 +39,34 @@ from qrpro.config import settings
 from qrpro.data.aws import client
 from qrpro.data.secrets import webhook_key
 from qrpro.domain import sealing
-from qrpro.domain.errors import IdempotencyConflict, ValidationFailed
+from qrpro.domain.errors import IdempotencyConflict
 from qrpro.domain.scope import Caller
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 HEADER = "Idempotency-Key"
+MAX_KEY = 255
 SEALED_FIELD = "secret"  # POST /api/webhooks answers with the signing secret
 TTL_SECONDS = 24 * 3600
 Work = Callable[[], tuple[int, dict[str, Any]]]
 _work: contextvars.ContextVar[Work] = contextvars.ContextVar("idempotent_work")
+
+
+def _check(value: Any) -> Any:
+    """The contract's message for a key out of bounds (pydantic's own would be worded differently)."""
+    if isinstance(value, str) and not 1 <= len(value) <= MAX_KEY:
+        raise ValueError(f"must be 1 to {MAX_KEY} characters")
+    return value
+
+
+# The optional header of the mutating POSTs, declared on each route: `key: idempotency.Key = None`.
+Key = Annotated[
+    Annotated[str, BeforeValidator(_check), StringConstraints(min_length=1, max_length=MAX_KEY)] | None,
+    Header(alias=HEADER, description="a repeat with the same key and body within 24 h returns the first "
+                                     "response and creates nothing; the same key with another body is `409 "
+                                     "idempotency_conflict`"),
+]
 
 
 @cache
@@ -85,15 +108,12 @@ def _context(request: dict[str, Any]) -> str:
     return f"idempotency:{request['key']}"
 
 
-def respond(router: Any, work: Work) -> Response[dict[str, Any]]:
-    """Run ``work`` once per Idempotency-Key (or every time without one)."""
-    event = router.current_event
-    key = event.headers.get(HEADER)
+def respond(router: Any, key: str | None, work: Work) -> Response[dict[str, Any]]:
+    """Run ``work`` once per Idempotency-Key ``key`` (validated by :data:`Key`), or every time without one."""
     if key is None:
         status, body = work()
         return json_response(status, body)
-    if not 1 <= len(key) <= 255:
-        raise ValidationFailed(HEADER, "must be 1 to 255 characters")
+    event = router.current_event
     c = caller(router)
     run, config = _runner(settings().idempotency_table_name)
     if router.lambda_context is not None and hasattr(router.lambda_context, "get_remaining_time_in_millis"):
