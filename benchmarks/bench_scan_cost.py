@@ -335,9 +335,9 @@ def main() -> None:
         for volume in VOLUMES:
             for cand, usd in candidates(codes_n, volume * MILLION, d, edge, res[f"{name}@{volume}M"], rng).items():
                 table_rows.setdefault(cand, []).append(usd)
-    print("   " + " " * 48 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(11) for n in SCENARIOS for v in VOLUMES))
+    print("   " + " " * 48 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(12) for n in SCENARIOS for v in VOLUMES))
     for cand, values in table_rows.items():
-        print(f"   {cand:48}" + "".join(f"{v:11.2f}" for v in values))
+        print(f"   {cand:48}" + "".join(f"{v:12.2f}" for v in values))
     print(json.dumps({"usd_per_million_scans": at_10}))
     sys.stdout.flush()
 
