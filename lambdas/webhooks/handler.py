@@ -48,7 +48,7 @@ def record_handler(record: SQSRecord) -> None:
                                                 VisibilityTimeout=outcome.retry_in)
     logger.info("delivery failed; retrying later", extra={
         "webhook_id": msg["webhook_id"], "event_id": msg["event_id"], "attempt": number,
-        "retry_in": outcome.retry_in, "status_code": (outcome.record or {}).get("status_code")})
+        "retry_in": outcome.retry_in, "status_code": outcome.record.status_code if outcome.record else None})
     raise RetryLater(f"attempt {number} failed")
 
 
