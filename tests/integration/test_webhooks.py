@@ -549,9 +549,9 @@ def test_twenty_consecutive_failed_events_disable(api: Any, make_account: Any, h
     hook = create_hook(api, acct.token, receiver.url(), ["code.created"])
     scope = f"USER#{acct.user_id}"
 
-    def event(n: int) -> dict[str, Any]:
-        return {"webhook_id": hook["id"], "scope": scope, "event_id": f"evt-{n}", "event_type": "code.created",
-                "body": json.dumps({"n": n})}
+    def event(n: int) -> data.Message:
+        return data.Message(webhook_id=hook["id"], scope=scope, event_id=f"evt-{n}", event_type="code.created",
+                            body=json.dumps({"n": n}))
 
     last = len(rules.BACKOFF) + 1
     # a failed attempt with retries left is not a failed event

@@ -14,7 +14,8 @@ import pytest
 from qrpro.api.models import webhooks as models
 from qrpro.data import delivery
 from qrpro.data import webhooks as repo
-from qrpro.data.webhooks import Delivery, Webhook
+from qrpro.data.webhooks import Delivery, Message, Webhook
+from qrpro.domain import webhooks as rules
 from qrpro.services import webhooks
 
 NOW = 1_790_000_000
@@ -68,6 +69,21 @@ def test_delivery_public_is_the_api_record_in_its_order() -> None:
     assert out == {name: item[name] for name in models.Delivery.model_fields}
 
 
+def test_a_fan_out_queues_one_message_per_subscriber_in_the_wire_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = [Webhook.from_item(stored("w1")), Webhook.from_item(stored("w2"))]
+    monkeypatch.setattr(repo, "subscribers", lambda scope, event_type: hooks)
+    queued: list[Message] = []
+    monkeypatch.setattr(repo, "queue", queued.extend)
+    event = {"pk": "EVENT#e1", "id": "e1", "event_type": "code.created", "created_at": NOW, "scope": SCOPE,
+             "data": {"code": {"id": "c1"}}}
+    assert webhooks.fan_out(event) == 2
+    body = rules.body(webhooks.event_payload(event))
+    wire = [m.to_json() for m in queued]
+    assert wire == [json.dumps({"webhook_id": w, "scope": SCOPE, "event_id": "e1", "event_type": "code.created",
+                                "body": body}) for w in ("w1", "w2")]
+    assert [Message.from_json(text) for text in wire] == queued
+
+
 # -- the use cases over stubbed repositories ------------------------------------------------
 
 
@@ -83,7 +99,7 @@ def test_nothing_is_sent_to_a_disabled_or_unsubscribed_webhook(monkeypatch: pyte
     webhook = replace(Webhook.from_item(stored()), **change)
     monkeypatch.setattr(repo, "get_item", lambda scope, webhook_id: webhook)
     monkeypatch.setattr(delivery, "post", lambda *a, **kw: pytest.fail("nothing may be sent"))
-    msg = {"scope": SCOPE, "webhook_id": "w1", "event_id": "e1", "event_type": "code.created", "body": "{}"}
+    msg = Message(webhook_id="w1", scope=SCOPE, event_id="e1", event_type="code.created", body="{}")
     assert webhooks.deliver(msg, 1, schedule=(5,)) == webhooks.Outcome(None, None)
 
 

@@ -6,13 +6,14 @@ pattern 26; its signing secrets sealed, ``qrpro.domain.sealing``) and one
 record per attempt (``WHDLV#{id}`` / ``{at:012d}#{delivery_id}``, TTL 30 days,
 pattern 28). The repository takes and returns them typed (``Webhook``,
 ``Delivery``); a ``Webhook`` holds its secrets sealed, and only
-``signing_secrets`` opens them. Queue messages carry the exact body that is
-signed, so every retry of an event sends the same bytes with the same
-``webhook-id``.
+``signing_secrets`` opens them. Queue messages (``Message``) carry the exact
+body that is signed, so every retry of an event sends the same bytes with the
+same ``webhook-id``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -102,6 +103,26 @@ class Delivery:
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One queued delivery of one event to one webhook. ``body`` is the exact
+    payload that is signed, so every retry sends the same bytes."""
+
+    webhook_id: str
+    scope: str
+    event_id: str
+    event_type: str
+    body: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Message:
+        data = json.loads(text)
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 class NotQueued(Exception):
@@ -230,11 +251,11 @@ def deliveries(webhook_id: str, now: int) -> list[Delivery]:
     return [Delivery.from_item(i) for i in items if int(i.get(k.TTL, now + 1)) > now]
 
 
-def queue(bodies: list[str]) -> None:
+def queue(messages: list[Message]) -> None:
     """Send delivery messages, ten per SQS call; ``NotQueued`` if any was refused."""
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start:start + 10]
-        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
+    for start in range(0, len(messages), 10):
+        chunk = messages[start:start + 10]
+        entries = [{"Id": str(n), "MessageBody": msg.to_json()} for n, msg in enumerate(chunk)]
         out = client("sqs").send_message_batch(QueueUrl=settings().webhooks_queue_url, Entries=entries)
         if out.get("Failed"):
             raise NotQueued(f"{len(out['Failed'])} webhook deliveries could not be queued")

@@ -6,7 +6,6 @@ the state it settles (consecutive failures, disabling). Storage is
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -100,11 +99,6 @@ def deliveries(scope: str, webhook_id: str, now: int) -> list[dict[str, Any]]:
 
 # -- fan-out: outbox event -> one queue message per subscribed webhook -----------------------
 
-def message(webhook_id: str, scope: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {"webhook_id": webhook_id, "scope": scope, "event_id": event["id"], "event_type": event["type"],
-            "body": rules.body(event)}
-
-
 def event_payload(event_item: dict[str, Any]) -> dict[str, Any]:
     """The delivered payload of an outbox ``EVENT#`` item."""
     return rules.payload(event_item["id"], event_item["event_type"], int(event_item["created_at"]),
@@ -115,10 +109,12 @@ def fan_out(event_item: dict[str, Any]) -> int:
     """Queue one delivery per active webhook of the event's scope subscribed to its type.
     Raises ``NotQueued`` if any message could not be queued (the stream batch is retried: at least once)."""
     event = event_payload(event_item)
-    bodies = [json.dumps(message(w.id, event_item["scope"], event))
-              for w in repo.subscribers(event_item["scope"], event_item["event_type"])]
-    repo.queue(bodies)
-    return len(bodies)
+    body = rules.body(event)
+    messages = [repo.Message(webhook_id=w.id, scope=event_item["scope"], event_id=event["id"],
+                             event_type=event["type"], body=body)
+                for w in repo.subscribers(event_item["scope"], event_item["event_type"])]
+    repo.queue(messages)
+    return len(messages)
 
 
 # -- one attempt ------------------------------------------------------------------------------
@@ -162,13 +158,13 @@ def attempt(webhook: repo.Webhook, event_id: str, event_type: str, body: str, nu
     return Outcome(record, retry_in)
 
 
-def deliver(msg: dict[str, Any], number: int, schedule: Sequence[int] | None = None) -> Outcome:
+def deliver(msg: repo.Message, number: int, schedule: Sequence[int] | None = None) -> Outcome:
     """Attempt ``number`` (1-based) of a queued delivery. Nothing is sent when the
     webhook was deleted, disabled or unsubscribed from the type meanwhile."""
-    webhook = repo.get_item(msg["scope"], msg["webhook_id"])
-    if webhook is None or not webhook.active or msg["event_type"] not in webhook.events:
+    webhook = repo.get_item(msg.scope, msg.webhook_id)
+    if webhook is None or not webhook.active or msg.event_type not in webhook.events:
         return Outcome(None, None)
-    return attempt(webhook, msg["event_id"], msg["event_type"], msg["body"], number,
+    return attempt(webhook, msg.event_id, msg.event_type, msg.body, number,
                    schedule=backoff_schedule() if schedule is None else schedule)
 
 
