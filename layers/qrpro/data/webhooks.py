@@ -40,6 +40,8 @@ from qrpro.domain import sealing
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import NotFound
 
+PUBLIC_FIELDS = ("id", "url", "events", "description", "active", "created_at", "updated_at", "failure_count")
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -77,9 +79,9 @@ class Webhook:
 
     def public(self) -> dict[str, Any]:
         """The webhook object of docs/api.md section 10: never a secret."""
-        return {"id": self.id, "url": self.url, "events": list(self.events), "description": self.description,
-                "active": self.active, "created_at": self.created_at, "updated_at": self.updated_at,
-                "failure_count": self.failure_count}
+        out = {name: getattr(self, name) for name in PUBLIC_FIELDS}
+        out["events"] = list(self.events)
+        return out
 
 
 @dataclass(frozen=True)
