@@ -11,7 +11,6 @@ message (the handler reports success for it). See docs/webhooks.md.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from qrpro.config import settings
 from qrpro.data.aws import client
 from qrpro.data.table import unavailable_on_throttle
+from qrpro.data.webhooks import Message
 from qrpro.services import webhooks
 
 logger = Logger(service="qrpro-webhooks")
@@ -38,7 +38,7 @@ def _queue_url(record: SQSRecord) -> str:
 
 
 def record_handler(record: SQSRecord) -> None:
-    msg = json.loads(record.body)
+    msg = Message.from_json(record.body)
     number = int(record.attributes.approximate_receive_count or 1)
     outcome = webhooks.deliver(msg, number)
     if outcome.retry_in is None:
@@ -47,8 +47,8 @@ def record_handler(record: SQSRecord) -> None:
         client("sqs").change_message_visibility(QueueUrl=_queue_url(record), ReceiptHandle=record.receipt_handle,
                                                 VisibilityTimeout=outcome.retry_in)
     logger.info("delivery failed; retrying later", extra={
-        "webhook_id": msg["webhook_id"], "event_id": msg["event_id"], "attempt": number,
-        "retry_in": outcome.retry_in, "status_code": (outcome.record or {}).get("status_code")})
+        "webhook_id": msg.webhook_id, "event_id": msg.event_id, "attempt": number,
+        "retry_in": outcome.retry_in, "status_code": outcome.record.status_code if outcome.record else None})
     raise RetryLater(f"attempt {number} failed")
 
 

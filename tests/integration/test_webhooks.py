@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +173,11 @@ def test_create_list_get_patch_delete(api: Any, make_account: Any, hooks: str, r
     # Sealed at rest: neither the secret nor its key bytes are in the item; it opens only for this webhook.
     assert "secret" not in stored and "whsec_" not in json.dumps(stored)
     assert secret.removeprefix("whsec_") not in json.dumps(stored)
-    assert data.signing_secrets(stored, int(time.time())) == [secret]
+    hook = data.Webhook.from_item(stored)
+    assert data.signing_secrets(hook, int(time.time())) == [secret]
+    assert "whsec_" not in repr(hook) and stored["secret_sealed"] not in repr(hook)
     with pytest.raises(SealError):
-        data.signing_secrets({**stored, "pk": "USER#someone-else"}, int(time.time()))
+        data.signing_secrets(replace(hook, scope="USER#someone-else"), int(time.time()))
 
     listed = api.request("GET", "/api/webhooks", acct.token)
     assert listed.status == 200 and listed.json() == {"webhooks": [created]}
@@ -375,11 +377,13 @@ def test_rotate_secret_signs_with_both_for_24_hours(api: Any, make_account: Any,
     verify(hook["secret"], got)
     stored = raw_item(f"USER#{acct.user_id}", f"WEBHOOK#{hook['id']}")
     assert stored is not None and "whsec_" not in json.dumps(stored)
-    assert data.signing_secrets(stored, int(time.time())) == [new, hook["secret"]]
+    webhook = data.Webhook.from_item(stored)
+    assert data.signing_secrets(webhook, int(time.time())) == [new, hook["secret"]]
+    assert stored["previous_secret_sealed"] not in repr(webhook)
     assert stored["previous_until"] - int(time.time()) in range(86_400 - 60, 86_401)
     # after the overlap only the new secret signs
-    item = {**stored, "previous_until": int(time.time()) - 1}
-    service.attempt(item, "evt-x", "ping", "{}", 1, schedule=(), count=False)
+    overlap_over = replace(webhook, previous_until=int(time.time()) - 1)
+    service.attempt(overlap_over, "evt-x", "ping", "{}", 1, schedule=(), count=False)
     assert len(receiver.requests[-1].headers["webhook-signature"].split(" ")) == 1
     verify(new, receiver.requests[-1])
 
@@ -390,9 +394,9 @@ def test_deliveries_list_is_the_last_100_newest_first(api: Any, make_account: An
     hook = create_hook(api, acct.token, receiver.url())
     base = int(time.time()) - 1000
     for n in range(105):
-        data.save_delivery(hook["id"], {"id": str(uuid.uuid4()), "event_id": f"e{n}", "event_type": "code.created",
-                                         "attempt": 1, "status_code": 200, "error": None, "duration_ms": 3,
-                                         "at": base + n, "next_retry_at": None})
+        data.save_delivery(hook["id"], data.Delivery(
+            id=str(uuid.uuid4()), event_id=f"e{n}", event_type="code.created", attempt=1, status_code=200,
+            error=None, duration_ms=3, at=base + n, next_retry_at=None))
     got = api.request("GET", f"/api/webhooks/{hook['id']}/deliveries", acct.token).json()["deliveries"]
     assert len(got) == 100
     assert [d["event_id"] for d in got] == [f"e{n}" for n in range(104, 4, -1)]
@@ -545,9 +549,9 @@ def test_twenty_consecutive_failed_events_disable(api: Any, make_account: Any, h
     hook = create_hook(api, acct.token, receiver.url(), ["code.created"])
     scope = f"USER#{acct.user_id}"
 
-    def event(n: int) -> dict[str, Any]:
-        return {"webhook_id": hook["id"], "scope": scope, "event_id": f"evt-{n}", "event_type": "code.created",
-                "body": json.dumps({"n": n})}
+    def event(n: int) -> data.Message:
+        return data.Message(webhook_id=hook["id"], scope=scope, event_id=f"evt-{n}", event_type="code.created",
+                            body=json.dumps({"n": n}))
 
     last = len(rules.BACKOFF) + 1
     # a failed attempt with retries left is not a failed event

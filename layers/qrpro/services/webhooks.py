@@ -6,7 +6,6 @@ the state it settles (consecutive failures, disabling). Storage is
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -17,7 +16,6 @@ from typing import Any
 
 from qrpro.config import settings
 from qrpro.data import delivery
-from qrpro.data import keys as k
 from qrpro.data import webhooks as repo
 from qrpro.data.codes import scope_json
 from qrpro.data.table import Retry, or_not_found, retrying
@@ -43,24 +41,23 @@ def _check_target(url: str) -> str:
 
 def list_webhooks(scope: str) -> list[dict[str, Any]]:
     """Newest first."""
-    items = sorted(repo.items_of(scope), key=lambda i: (int(i.get("created_at", 0)), i["id"]), reverse=True)
-    return [repo.public(i) for i in items]
+    hooks = sorted(repo.items_of(scope), key=lambda w: (w.created_at, w.id), reverse=True)
+    return [w.public() for w in hooks]
 
 
 def get(scope: str, webhook_id: str) -> dict[str, Any]:
-    return repo.public(or_not_found(repo.get_item(scope, webhook_id)))
+    return or_not_found(repo.get_item(scope, webhook_id)).public()
 
 
 def create(caller: Caller, url: str, events: list[str], description: str | None, now: int) -> dict[str, Any]:
     """A webhook; the answer is the only place its secret is ever shown."""
     _check_target(url)
     webhook_id, secret = str(uuid.uuid4()), rules.new_secret()
-    item = {"pk": caller.scope, "sk": k.sk_webhook(webhook_id), "type": "webhook", "id": webhook_id, "url": url,
-            "events": list(events), "description": description or "", "active": True,
-            "secret_sealed": repo.seal_secret(caller.scope, webhook_id, secret), "failure_count": 0,
-            "created_at": now, "updated_at": now, "created_by": caller.user_id}
-    repo.put_new(item)
-    return {**repo.public(item), "secret": secret}
+    webhook = repo.Webhook(scope=caller.scope, id=webhook_id, url=url, events=tuple(events),
+                           secret_sealed=repo.seal_secret(caller.scope, webhook_id, secret),
+                           description=description or "", created_at=now, updated_at=now, created_by=caller.user_id)
+    repo.put_new(webhook)
+    return {**webhook.public(), "secret": secret}
 
 
 def update(scope: str, webhook_id: str, changes: dict[str, Any], now: int) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def update(scope: str, webhook_id: str, changes: dict[str, Any], now: int) -> di
                               if name in changes}
     if "description" in fields:
         fields["description"] = fields["description"] or ""
-    return repo.public(repo.update(scope, webhook_id, fields, now, reset_failures=changes.get("active") is True))
+    return repo.update(scope, webhook_id, fields, now, reset_failures=changes.get("active") is True).public()
 
 
 def delete(scope: str, webhook_id: str) -> dict[str, Any]:
@@ -85,11 +82,10 @@ def delete(scope: str, webhook_id: str) -> dict[str, Any]:
 def rotate_secret(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     """A new secret; the previous one keeps signing (second signature) for 24 h."""
     def attempt() -> dict[str, Any]:
-        item = or_not_found(repo.get_item(scope, webhook_id))
+        webhook = or_not_found(repo.get_item(scope, webhook_id))
         secret = rules.new_secret()
         # Two rotations at once: one wins, the other reads again.
-        if not repo.rotate(scope, webhook_id, item["secret_sealed"], repo.seal_secret(scope, webhook_id, secret),
-                           now + rules.ROTATION_OVERLAP, now):
+        if not repo.rotate(webhook, repo.seal_secret(scope, webhook_id, secret), now + rules.ROTATION_OVERLAP, now):
             raise Retry()
         return {"secret": secret}
 
@@ -98,15 +94,10 @@ def rotate_secret(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
 
 def deliveries(scope: str, webhook_id: str, now: int) -> list[dict[str, Any]]:
     or_not_found(repo.get_item(scope, webhook_id))
-    return repo.deliveries(webhook_id, now)
+    return [d.public() for d in repo.deliveries(webhook_id, now)]
 
 
 # -- fan-out: outbox event -> one queue message per subscribed webhook -----------------------
-
-def message(webhook_id: str, scope: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {"webhook_id": webhook_id, "scope": scope, "event_id": event["id"], "event_type": event["type"],
-            "body": rules.body(event)}
-
 
 def event_payload(event_item: dict[str, Any]) -> dict[str, Any]:
     """The delivered payload of an outbox ``EVENT#`` item."""
@@ -118,21 +109,23 @@ def fan_out(event_item: dict[str, Any]) -> int:
     """Queue one delivery per active webhook of the event's scope subscribed to its type.
     Raises ``NotQueued`` if any message could not be queued (the stream batch is retried: at least once)."""
     event = event_payload(event_item)
-    bodies = [json.dumps(message(w["id"], event_item["scope"], event))
-              for w in repo.subscribers(event_item["scope"], event_item["event_type"])]
-    repo.queue(bodies)
-    return len(bodies)
+    body = rules.body(event)
+    messages = [repo.Message(webhook_id=w.id, scope=event_item["scope"], event_id=event["id"],
+                             event_type=event["type"], body=body)
+                for w in repo.subscribers(event_item["scope"], event_item["event_type"])]
+    repo.queue(messages)
+    return len(messages)
 
 
 # -- one attempt ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Outcome:
-    record: dict[str, Any] | None  # None: nothing was sent (webhook gone, disabled, unsubscribed)
+    record: repo.Delivery | None  # None: nothing was sent (webhook gone, disabled, unsubscribed)
     retry_in: int | None  # seconds until the next attempt, None when done
 
 
-def attempt(webhook: dict[str, Any], event_id: str, event_type: str, body: str, number: int, *,
+def attempt(webhook: repo.Webhook, event_id: str, event_type: str, body: str, number: int, *,
             schedule: Sequence[int], now: Callable[[], float] = time.time,
             rand: Callable[[float, float], float] = random.uniform, count: bool = True) -> Outcome:
     """Sign and send once; record the attempt; settle the webhook's state: a
@@ -143,18 +136,18 @@ def attempt(webhook: dict[str, Any], event_id: str, event_type: str, body: str, 
     """
     at = int(now())
     headers = rules.headers(event_id, at, body, repo.signing_secrets(webhook, at))
-    result = delivery.post(webhook["url"], body.encode("utf-8"), headers,
+    result = delivery.post(webhook.url, body.encode("utf-8"), headers,
                            allow_loopback=settings().allow_loopback_webhooks)
     retry_in = None
     if count and not result.ok and not rules.gone(result.status_code):
         retry_in = rules.retry_delay(number, schedule, rand)
-    record = {"id": str(uuid.uuid4()), "event_id": event_id, "event_type": event_type, "attempt": number,
-              "status_code": result.status_code, "error": result.error, "duration_ms": result.duration_ms,
-              "at": at, "next_retry_at": None if retry_in is None else at + retry_in}
-    repo.save_delivery(webhook["id"], record)
+    record = repo.Delivery(id=str(uuid.uuid4()), event_id=event_id, event_type=event_type, attempt=number,
+                           status_code=result.status_code, error=result.error, duration_ms=result.duration_ms,
+                           at=at, next_retry_at=None if retry_in is None else at + retry_in)
+    repo.save_delivery(webhook.id, record)
     if count:
         if result.ok:
-            if int(webhook.get("failure_count") or 0):  # the common case costs no write
+            if webhook.failure_count:  # the common case costs no write
                 repo.reset_failures(webhook)
         elif rules.gone(result.status_code):
             repo.disable(webhook, at)
@@ -165,13 +158,13 @@ def attempt(webhook: dict[str, Any], event_id: str, event_type: str, body: str, 
     return Outcome(record, retry_in)
 
 
-def deliver(msg: dict[str, Any], number: int, schedule: Sequence[int] | None = None) -> Outcome:
+def deliver(msg: repo.Message, number: int, schedule: Sequence[int] | None = None) -> Outcome:
     """Attempt ``number`` (1-based) of a queued delivery. Nothing is sent when the
     webhook was deleted, disabled or unsubscribed from the type meanwhile."""
-    webhook = repo.get_item(msg["scope"], msg["webhook_id"])
-    if webhook is None or not webhook.get("active") or msg["event_type"] not in (webhook.get("events") or []):
+    webhook = repo.get_item(msg.scope, msg.webhook_id)
+    if webhook is None or not webhook.active or msg.event_type not in webhook.events:
         return Outcome(None, None)
-    return attempt(webhook, msg["event_id"], msg["event_type"], msg["body"], number,
+    return attempt(webhook, msg.event_id, msg.event_type, msg.body, number,
                    schedule=backoff_schedule() if schedule is None else schedule)
 
 
@@ -181,4 +174,4 @@ def ping(scope: str, webhook_id: str, now: int) -> dict[str, Any]:
     event = rules.payload(str(uuid.uuid4()), rules.PING, now, scope_json(scope), {"webhook_id": webhook_id})
     out = attempt(webhook, event["id"], rules.PING, rules.body(event), 1, schedule=(), count=False)
     assert out.record is not None
-    return out.record
+    return out.record.public()
