@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qrpro.data.outbox import Event
 from qrpro.data.table import from_item
 from qrpro.services import webhooks
 
@@ -28,10 +29,11 @@ def record_handler(record: DynamoDBRecord) -> int:
     if record.raw_event.get("eventName") != "INSERT":
         return 0
     item = from_item(record.raw_event.get("dynamodb", {}).get("NewImage"))
-    if not item or not str(item.get("pk", "")).startswith("EVENT#"):
+    event = Event.from_item(item) if item else None
+    if event is None:
         return 0
-    queued = webhooks.fan_out(item)
-    logger.debug("event fanned out", extra={"event_id": item.get("id"), "event_type": item.get("event_type"),
+    queued = webhooks.fan_out(event)
+    logger.debug("event fanned out", extra={"event_id": event.id, "event_type": event.event_type,
                                             "deliveries": queued})
     return queued
 

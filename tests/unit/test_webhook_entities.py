@@ -14,6 +14,7 @@ import pytest
 from qrpro.api.models import webhooks as models
 from qrpro.data import delivery
 from qrpro.data import webhooks as repo
+from qrpro.data.outbox import Event
 from qrpro.data.webhooks import Delivery, Message, Webhook
 from qrpro.domain import webhooks as rules
 from qrpro.services import webhooks
@@ -74,8 +75,7 @@ def test_a_fan_out_queues_one_message_per_subscriber_in_the_wire_format(monkeypa
     monkeypatch.setattr(repo, "subscribers", lambda scope, event_type: hooks)
     queued: list[Message] = []
     monkeypatch.setattr(repo, "queue", queued.extend)
-    event = {"pk": "EVENT#e1", "id": "e1", "event_type": "code.created", "created_at": NOW, "scope": SCOPE,
-             "data": {"code": {"id": "c1"}}}
+    event = Event("code.created", SCOPE, NOW, {"code": {"id": "c1"}}, id="e1")
     assert webhooks.fan_out(event) == 2
     body = rules.body(webhooks.event_payload(event))
     wire = [m.to_json() for m in queued]

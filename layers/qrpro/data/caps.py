@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data.aws import client, ddb
-from qrpro.data.codes import event_item
+from qrpro.data.outbox import Event
 from qrpro.data.table import av, cancel_reasons, error_code, from_item, key, table, unavailable_on_throttle
 
 
@@ -69,8 +69,7 @@ def flag_cap_reached(scope: str, month: str, cap: int, event: dict[str, Any]) ->
 
 def cap_event(scope: str, month: str, used: int, cap: int, plan_name: str, now: int) -> dict[str, Any]:
     """The ``scans.cap_reached`` outbox item."""
-    return event_item("scans.cap_reached", scope, {"month": month, "used": used, "cap": cap, "plan": plan_name},
-                      now)
+    return Event("scans.cap_reached", scope, now, {"month": month, "used": used, "cap": cap, "plan": plan_name}).put()
 
 
 def claim_email(scope: str, month: str, now: int, lease: int) -> bool:

@@ -9,7 +9,6 @@ What a change means (grace, reactivation, expiry, the plan cap) is decided in
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -18,6 +17,7 @@ from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data import secrets
 from qrpro.data.aws import ddb
+from qrpro.data.outbox import Event
 from qrpro.data.table import (
     Transaction,
     av,
@@ -34,7 +34,6 @@ from qrpro.domain.clock import days_back
 from qrpro.domain.codes import DEFAULTS, Status, matches, routing_object
 from qrpro.domain.groups import is_id
 
-EVENT_TTL = 7 * 86_400
 PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key",
                  "frame_style", "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at",
                  "updated_at", "routing")
@@ -268,17 +267,9 @@ def _put_history(code_id: str, version: int, field: str, old: Any, new: Any, by:
         "at": now, "field": field, "from": old, "to": new, "by": by})}}
 
 
-def event_item(event_type: str, scope: str, data: dict[str, Any], now: int) -> dict[str, Any]:
-    """An outbox event: written in the transaction of the change it reports;
-    the table's stream hands it to the webhook fan-out."""
-    event_id = str(uuid.uuid4())
-    return {"Put": {"TableName": table(), "Item": to_item({
-        "pk": k.pk_event(event_id), "sk": "EVENT", "type": "event", "id": event_id, "event_type": event_type,
-        "scope": scope, "created_at": now, "data": data, k.TTL: now + EVENT_TTL})}}
-
-
 def code_event(event_type: str, code: Code, now: int) -> dict[str, Any]:
-    return event_item(event_type, code.scope, {"code": code.public(None)}, now)
+    """The outbox event (``data/outbox.py``) reporting a change of ``code``, as a transaction item."""
+    return Event(event_type, code.scope, now, {"code": code.public(None)}).put()
 
 
 # -- transactions ---------------------------------------------------------------------

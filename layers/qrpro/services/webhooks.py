@@ -18,6 +18,7 @@ from qrpro.config import settings
 from qrpro.data import delivery
 from qrpro.data import webhooks as repo
 from qrpro.data.codes import scope_json
+from qrpro.data.outbox import Event
 from qrpro.data.table import Retry, or_not_found, retrying
 from qrpro.domain import webhooks as rules
 from qrpro.domain.errors import ValidationFailed
@@ -99,20 +100,19 @@ def deliveries(scope: str, webhook_id: str, now: int) -> list[dict[str, Any]]:
 
 # -- fan-out: outbox event -> one queue message per subscribed webhook -----------------------
 
-def event_payload(event_item: dict[str, Any]) -> dict[str, Any]:
-    """The delivered payload of an outbox ``EVENT#`` item."""
-    return rules.payload(event_item["id"], event_item["event_type"], int(event_item["created_at"]),
-                         scope_json(event_item["scope"]), event_item.get("data") or {})
+def event_payload(event: Event) -> dict[str, Any]:
+    """The delivered payload of an outbox event."""
+    return rules.payload(event.id, event.event_type, event.created_at, scope_json(event.scope), event.data)
 
 
-def fan_out(event_item: dict[str, Any]) -> int:
+def fan_out(outbox_event: Event) -> int:
     """Queue one delivery per active webhook of the event's scope subscribed to its type.
     Raises ``NotQueued`` if any message could not be queued (the stream batch is retried: at least once)."""
-    event = event_payload(event_item)
+    event = event_payload(outbox_event)
     body = rules.body(event)
-    messages = [repo.Message(webhook_id=w.id, scope=event_item["scope"], event_id=event["id"],
+    messages = [repo.Message(webhook_id=w.id, scope=outbox_event.scope, event_id=event["id"],
                              event_type=event["type"], body=body)
-                for w in repo.subscribers(event_item["scope"], event_item["event_type"])]
+                for w in repo.subscribers(outbox_event.scope, outbox_event.event_type)]
     repo.queue(messages)
     return len(messages)
 
