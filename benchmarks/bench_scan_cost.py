@@ -231,7 +231,7 @@ COMPACT_EVERY_S = 900
 def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, float]:
     """Per scan: the aggregate items ``counting.fold`` writes for these batches (markers aside),
     and a pane per account and batch (bytes) for the panes candidate."""
-    from qrpro.data.counting import Scan
+    from qrpro.data.counting import Scan, fold
 
     accounts = max(1, codes_n // CODES_PER_ACCOUNT)
     items = pane_wru = 0
@@ -247,12 +247,6 @@ def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, 
                         for c in per_account.values())
     n = sum(sizes)
     return {"items": items / n, "batches": len(sizes) / n, "pane_wru": pane_wru / n}
-
-
-def fold(batch: list[Any]) -> dict[Any, Any]:
-    from qrpro.data.counting import fold as real_fold
-
-    return real_fold(batch)
 
 
 def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
