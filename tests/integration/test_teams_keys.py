@@ -196,3 +196,45 @@ def test_expired_plan_keeps_keys_but_not_teams_or_usage(api: Any, make_account: 
     accounts.set_plan(user_scope(acct.user_id), None, "grace", NOW)
     assert api.request("GET", "/api/user/usage", acct.token).status == 200
     assert len(api.request("GET", "/api/teams", acct.token).json()["teams"]) == 1
+
+
+def test_admin_account_writes_report_the_condition_that_failed(make_account: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A taken email is the admin's AccountError; a transaction conflict is retried, not taken for one;
+    adding a member twice at once counts them once."""
+    from botocore.exceptions import ClientError
+
+    import qrpro.data.table as tables
+
+    make_account(email=f"taken-{NOW}@example.com")
+    with pytest.raises(AccountError, match="exists already"):
+        accounts.create_account(f"taken-{NOW}@example.com", "business", NOW)
+
+    real = tables.ddb()
+    conflicts = iter([True])
+
+    class Conflicting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **kw: Any) -> Any:
+            if next(conflicts, False):
+                raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                                   "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+                                  "TransactWriteItems")
+            return real.transact_write_items(**kw)
+
+    monkeypatch.setattr(tables, "ddb", Conflicting)
+    user_id = accounts.create_account(f"conflict-{NOW}@example.com", "business", NOW)
+    monkeypatch.undo()
+    assert accounts.get_user(user_id) is not None
+
+    owner, joiner = make_account(), make_account()
+    team_id = accounts.create_team(owner.user_id, "race", "team", NOW)
+    accounts.add_member(team_id, joiner.user_id, "member", NOW)
+    # the second call read "not a member yet" before the first one's write landed
+    monkeypatch.setattr(accounts, "get_member", lambda team_id, user_id: None)
+    accounts.add_member(team_id, joiner.user_id, "admin", NOW + 1)
+    monkeypatch.undo()
+    assert accounts.get_team(team_id)["member_count"] == 2  # type: ignore[index]
+    assert accounts.get_member(team_id, joiner.user_id)["role"] == "admin"  # type: ignore[index]

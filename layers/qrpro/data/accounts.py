@@ -10,7 +10,18 @@ from botocore.exceptions import ClientError
 
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.table import av, error_code, from_item, get_one, key, table, to_item, unavailable_on_throttle
+from qrpro.data.table import (
+    Cancelled,
+    Transaction,
+    av,
+    error_code,
+    from_item,
+    get_one,
+    key,
+    table,
+    to_item,
+    unavailable_on_throttle,
+)
 from qrpro.domain.errors import NotFound
 from qrpro.domain.plans import PLAN_GRACE_SECONDS, PLAN_NAMES, PlanStatus
 from qrpro.domain.scope import ROLES, Caller, team_scope, user_scope
@@ -33,16 +44,15 @@ def create_account(email: str, plan: str, now: int) -> str:
         "plan_status_at": now, "codes_used": 0, "created_at": now,
     }
     try:
-        ddb().transact_write_items(TransactItems=[
-            {"Put": {"TableName": table(), "Item": to_item(
-                {"pk": k.pk_email(email), "sk": "EMAIL", "user_id": user_id}),
-                "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": table(), "Item": to_item(profile),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-        ])
-    except ClientError as err:
-        if error_code(err) == "TransactionCanceledException":
-            raise AccountError(f"an account with email {email!r} exists already") from err
+        (Transaction()
+         .add("email", {"Put": {"TableName": table(), "ConditionExpression": "attribute_not_exists(pk)",
+                                "Item": to_item({"pk": k.pk_email(email), "sk": "EMAIL", "user_id": user_id})}})
+         .add("profile", {"Put": {"TableName": table(), "Item": to_item(profile),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+         .run())
+    except Cancelled as cancel:
+        if "email" in cancel.failed:
+            raise AccountError(f"an account with email {email!r} exists already") from cancel
         raise
     return user_id
 
@@ -67,25 +77,24 @@ def create_team(owner_id: str, name: str, plan: str, now: int) -> str:
         raise AccountError(f"unknown plan {plan!r}; one of {', '.join(PLAN_NAMES)}")
     owner = _require_user(owner_id)
     team_id = str(uuid.uuid4())
-    ddb().transact_write_items(TransactItems=[
-        {"Put": {"TableName": table(), "Item": to_item({
-            "pk": k.pk_team(team_id), "sk": k.PROFILE, "type": "team", "id": team_id,
-            "name": name, "plan": plan, "plan_status": PlanStatus.ACTIVE.value, "plan_status_at": now,
-            "owner_id": owner_id, "member_count": 1, "codes_used": 0, "created_at": now})}},
-        *_membership_puts(team_id, owner_id, owner["email"], "owner", now),
-    ])
+    team = {"pk": k.pk_team(team_id), "sk": k.PROFILE, "type": "team", "id": team_id, "name": name, "plan": plan,
+            "plan_status": PlanStatus.ACTIVE.value, "plan_status_at": now, "owner_id": owner_id, "member_count": 1,
+            "codes_used": 0, "created_at": now}
+    tx = Transaction().add("team", {"Put": {"TableName": table(), "Item": to_item(team),
+                                            "ConditionExpression": "attribute_not_exists(pk)"}})
+    _membership(tx, team_id, owner_id, owner["email"], "owner", now).run()
     return team_id
 
 
-def _membership_puts(team_id: str, user_id: str, email: str, role: str, now: int) -> list[dict[str, Any]]:
-    return [
-        {"Put": {"TableName": table(), "Item": to_item({
-            "pk": k.pk_team(team_id), "sk": k.sk_member(user_id), "type": "member",
-            "user_id": user_id, "email": email, "role": role, "joined_at": now})}},
-        {"Put": {"TableName": table(), "Item": to_item({
-            "pk": k.pk_user(user_id), "sk": k.sk_team_link(team_id), "type": "team_link",
-            "team_id": team_id, "role": role, "joined_at": now})}},
-    ]
+def _membership(tx: Transaction, team_id: str, user_id: str, email: str, role: str, now: int) -> Transaction:
+    """The member item (named ``member``: only if the user is not one yet) and the user's link to the team."""
+    return (tx.add("member", {"Put": {"TableName": table(), "ConditionExpression": "attribute_not_exists(pk)",
+                                      "Item": to_item({"pk": k.pk_team(team_id), "sk": k.sk_member(user_id),
+                                                       "type": "member", "user_id": user_id, "email": email,
+                                                       "role": role, "joined_at": now})}})
+            .add("link", {"Put": {"TableName": table(), "Item": to_item({
+                "pk": k.pk_user(user_id), "sk": k.sk_team_link(team_id), "type": "team_link",
+                "team_id": team_id, "role": role, "joined_at": now})}}))
 
 
 def add_member(team_id: str, user_id: str, role: str, now: int) -> None:
@@ -94,21 +103,21 @@ def add_member(team_id: str, user_id: str, role: str, now: int) -> None:
     if get_team(team_id) is None:
         raise AccountError(f"no team {team_id}")
     user = _require_user(user_id)
-    existing = get_member(team_id, user_id)
-    if existing is not None:
-        # A role change keeps the join date and the member count.
-        for item_key in (key(k.pk_team(team_id), k.sk_member(user_id)),
-                         key(k.pk_user(user_id), k.sk_team_link(team_id))):
-            ddb().update_item(TableName=table(), Key=item_key, UpdateExpression="SET #r = :r",
-                              ExpressionAttributeNames={"#r": "role"},
-                              ExpressionAttributeValues={":r": av(role)})
-        return
-    ddb().transact_write_items(TransactItems=[
-        *_membership_puts(team_id, user_id, user["email"], role, now),
-        {"Update": {"TableName": table(), "Key": key(k.pk_team(team_id), k.PROFILE),
-                    "UpdateExpression": "ADD member_count :one",
-                    "ExpressionAttributeValues": {":one": av(1)}}},
-    ])
+    if get_member(team_id, user_id) is None:
+        tx = _membership(Transaction(), team_id, user_id, user["email"], role, now).add("count", {"Update": {
+            "TableName": table(), "Key": key(k.pk_team(team_id), k.PROFILE),
+            "UpdateExpression": "ADD member_count :one", "ExpressionAttributeValues": {":one": av(1)}}})
+        try:
+            tx.run()
+            return
+        except Cancelled as cancel:
+            if "member" not in cancel.failed:
+                raise
+            # joined meanwhile (a concurrent add): counted once, by the other call; the role is set below
+    # A role change keeps the join date and the member count.
+    for item_key in (key(k.pk_team(team_id), k.sk_member(user_id)), key(k.pk_user(user_id), k.sk_team_link(team_id))):
+        ddb().update_item(TableName=table(), Key=item_key, UpdateExpression="SET #r = :r",
+                          ExpressionAttributeNames={"#r": "role"}, ExpressionAttributeValues={":r": av(role)})
 
 
 def get_member(team_id: str, user_id: str) -> dict[str, Any] | None:
