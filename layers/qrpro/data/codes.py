@@ -32,7 +32,7 @@ from qrpro.data.table import (
 from qrpro.domain import cursor as cursors
 from qrpro.domain.clock import days_back
 from qrpro.domain.codes import DEFAULTS, Status, matches, routing_object
-from qrpro.domain.groups import is_id
+from qrpro.domain.ids import is_id
 
 PUBLIC_FIELDS = ("id", "shortcode", "short_url", "url", "label", "tag", "qr_type", "style_json", "logo_key",
                  "frame_style", "frame_text", "group_id", "status", "grace_until", "scans_30d", "created_at",

@@ -21,7 +21,8 @@ from qrpro.data import codes
 from qrpro.data import keys as k
 from qrpro.data.codes import Code
 from qrpro.data.table import Transaction, av, batch_get, get_one, key, query_items, table, to_item
-from qrpro.domain.groups import is_id, name_key
+from qrpro.domain.groups import name_key
+from qrpro.domain.ids import is_id
 
 PUBLIC_FIELDS = ("id", "name", "description", "color", "code_count", "created_at", "updated_at")
 

@@ -18,15 +18,6 @@ NAME_MAX = 100
 DESCRIPTION_MAX = 500
 MAX_CODE_IDS = 1000
 COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def is_id(value: str | None) -> bool:
-    """Whether ``value`` can be one of our ids (UUID v4 strings, lower case).
-    Anything else cannot name an object: callers answer 404 without a read."""
-    return bool(value) and UUID_RE.match(value or "") is not None
-
-
 def name_key(name: str) -> str:
     """What makes two names the same: trimmed, case-folded."""
     return name.strip().lower()

@@ -18,7 +18,8 @@ from qrpro.data.groups import Group
 from qrpro.data.table import Cancelled, Retry, or_not_found, retrying
 from qrpro.domain.codes import EDITABLE
 from qrpro.domain.errors import CodeNotEditable, NotFound, ServiceUnavailable, ValidationFailed
-from qrpro.domain.groups import is_id, name_key
+from qrpro.domain.groups import name_key
+from qrpro.domain.ids import is_id
 from qrpro.domain.scope import Caller
 from qrpro.services import codes
 

@@ -16,6 +16,7 @@ from qrpro.data.apikeys import ApiKey
 from qrpro.data.table import Cancelled, or_not_found
 from qrpro.domain import apikeys as tokens
 from qrpro.domain.errors import NotFound
+from qrpro.domain.ids import is_id
 
 LAST_USED_PRECISION = 60  # seconds: at most one last_used_at write per key per minute
 
@@ -57,8 +58,6 @@ def list_keys(user_id: str) -> list[dict[str, Any]]:
 
 def revoke(user_id: str, key_id: str) -> None:
     """Revoke one of the user's keys, effective on the next request; any other id is ``404``."""
-    from qrpro.domain.groups import is_id  # loads pydantic: not on the authorizer's cold start
-
     if not is_id(key_id):
         raise NotFound()
     repo.delete(or_not_found(repo.get(user_id, key_id)))

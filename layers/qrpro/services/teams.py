@@ -12,7 +12,7 @@ from qrpro.data import teams as repo
 from qrpro.data.table import or_not_found
 from qrpro.data.teams import Member, Team
 from qrpro.domain.errors import NotFound
-from qrpro.domain.groups import is_id
+from qrpro.domain.ids import is_id
 
 
 def _public(team: Team, member: Member) -> dict[str, Any]:
