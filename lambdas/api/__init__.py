@@ -1,5 +1,5 @@
 """The api function (``handler``): every ``/api/*`` route and the reference."""
 
-from qrpro.api import lean
+from qrpro import lean
 
 lean.install()

@@ -1,0 +1,5 @@
+"""The authorizer function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

@@ -1,0 +1,5 @@
+"""The events function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

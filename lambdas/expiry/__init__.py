@@ -1,0 +1,5 @@
+"""The expiry function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

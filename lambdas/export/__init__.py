@@ -1,5 +1,5 @@
 """The export function (``handler``): ``GET /api/user/export``."""
 
-from qrpro.api import lean
+from qrpro import lean
 
 lean.install()

@@ -1,0 +1,5 @@
+"""The scans function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

@@ -1,0 +1,5 @@
+"""The usagekeys function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

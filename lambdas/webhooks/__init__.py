@@ -1,0 +1,5 @@
+"""The webhooks function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()

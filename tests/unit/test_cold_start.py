@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Prefixes no request-serving function loads at import: loaded on use where a route needs them.
 HEAVY = (
     "aws_xray_sdk",  # the X-Ray SDK: Lambda's active tracing records the invocation without it
-    "asyncio",  # via Powertools' AppSync resolvers (qrpro.api.lean)
+    "asyncio",  # via Powertools' AppSync resolvers (qrpro.lean)
     "aws_lambda_powertools.event_handler.appsync",
     "aws_lambda_powertools.event_handler.graphql_appsync",
     "aws_lambda_powertools.event_handler.events_appsync",
@@ -29,6 +29,12 @@ HEAVY = (
     "zipfile",  # the export: its own function
     "aws_lambda_powertools.utilities.idempotency",  # the first request with an Idempotency-Key
 )
+# The functions that use Powertools without its batch utility (which imports asyncio and the Kafka, Kinesis,
+# DynamoDB and SQS records itself) load the data classes of their own event source only (qrpro.lean).
+POWERTOOLS_FUNCTIONS = ("api", "export", "authorizer", "expiry")
+OTHER_EVENT_SOURCES = tuple(f"aws_lambda_powertools.utilities.data_classes.{m}" for m in (
+    "kafka_event", "s3_event", "ses_event", "cloud_watch_logs_event", "code_pipeline_job_event",
+    "kinesis_firehose_event", "appsync_resolver_event"))
 
 PROBE = """
 import json, sys
@@ -56,11 +62,37 @@ def test_the_import_path_leaves_out_the_heavy_modules(module: str) -> None:
     assert not [m for m in imported if m.startswith(("s3transfer", "boto3.s3"))]  # nothing beyond boto3's own
 
 
+@pytest.mark.parametrize("function", POWERTOOLS_FUNCTIONS)
+def test_no_function_loads_every_event_source_or_resolver(function: str) -> None:
+    imported = imported_after_boto3(f"lambdas.{function}.handler")
+    assert [m for m in imported if m.startswith(OTHER_EVENT_SOURCES) or m == "asyncio"] == []
+
+
+def test_the_lean_map_covers_every_public_name() -> None:
+    """Each name the packages export resolves, through the map, to the very object their __init__ gives."""
+    import importlib
+    import importlib.util
+
+    from qrpro.lean import PACKAGES, _names
+
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.origin is not None
+        with open(spec.origin, encoding="utf-8") as source:
+            names = _names(package, source.read())
+        real = importlib.import_module(package)
+        assert set(real.__all__) <= set(names), package
+        for name, submodule in names.items():
+            assert getattr(importlib.import_module(f"{package}.{submodule}"), name) is getattr(real, name)
+
+
 def test_the_lean_package_still_gives_every_name() -> None:
     """Code that asks Powertools' event handler for a resolver the REST API does not use still gets it."""
     code = ("import sys; sys.path[:0] = {paths!r}; import lambdas.api.handler; "
             "from aws_lambda_powertools.event_handler import AppSyncResolver, Response, content_types; "
-            "print(AppSyncResolver.__name__, Response.__name__, content_types.APPLICATION_JSON)")
+            "from aws_lambda_powertools.utilities.data_classes import KafkaEvent, event_source; "
+            "print(AppSyncResolver.__name__, Response.__name__, content_types.APPLICATION_JSON, KafkaEvent.__name__, "
+            "callable(event_source))")
     out = subprocess.run([sys.executable, "-c", code.format(paths=[str(ROOT / "layers"), str(ROOT)])],
                          capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.split() == ["AppSyncResolver", "Response", "application/json"]
+    assert out.stdout.split() == ["AppSyncResolver", "Response", "application/json", "KafkaEvent", "True"]
