@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from qrpro.api.router import Router
 
 HERE = Path(__file__).resolve().parent
 ASSET_DIRS = (HERE / "swagger_ui", HERE.parents[1] / "node_modules" / "swagger-ui-dist")
@@ -116,11 +119,16 @@ def finish_document(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def document(app: APIGatewayRestResolver) -> dict[str, Any]:
-    # Powertools' OpenAPI models (~100 ms of imports) load here, not at the api function's cold start.
+def document(routers: Iterable[Any]) -> dict[str, Any]:
+    """The document of ``routers``' routes, with the response models they name
+    (``qrpro.api.router.Router.documented``): those, and Powertools' OpenAPI
+    models (~100 ms of imports), load here, not at the api function's cold start."""
     from aws_lambda_powertools.event_handler.openapi.models import Contact, HTTPBearer, License, Server
     from pydantic import AnyUrl
 
+    app = APIGatewayRestResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router.documented() if isinstance(router, Router) else router)
     schema = app.get_openapi_schema(
         title="QR Pro API",
         version="1.0.0",
@@ -170,9 +178,9 @@ def root(app: APIGatewayRestResolver) -> Response[str]:
 
 
 def main() -> int:
-    from lambdas.api.handler import app
+    from lambdas.api.handler import ROUTERS
 
-    sys.stdout.write(json.dumps(document(app), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(document(ROUTERS), indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -27,7 +27,7 @@ reference = Router()
 def openapi_document() -> dict[str, Any]:
     from lambdas.api import docs
 
-    return docs.document(app)
+    return docs.document(ROUTERS)
 
 
 @reference.get("/docs", include_in_schema=False)

@@ -24,6 +24,7 @@ HEAVY = (
     "aws_lambda_powertools.event_handler.events_appsync",
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.event_handler.openapi.models",  # the OpenAPI document's models: /docs only
+    "qrpro.api.models",  # the response models: the document only (qrpro.api.router)
     "segno",  # QR images: the qr routes only
     "PIL",
     "zipfile",  # the export: its own function

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
-from qrpro.api.models import BulkResult, Code, CodeList, History, ImportResult
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
 from qrpro.domain import imports
@@ -30,7 +29,7 @@ class BulkRequest(RequestBody):
 
 
 @router.get("/api/codes", operation_id="listCodes", tags=TAGS, summary="List codes, newest first",
-            responses=errors(400, ok=CodeList, ok_description="One page of codes"))
+            responses=errors(400, ok="CodeList", ok_description="One page of codes"))
 def list_codes(
     status: Annotated[CodeStatus | None, Query()] = None,
     tag: Annotated[str | None, Query(max_length=500)] = None,
@@ -47,7 +46,7 @@ def list_codes(
 
 
 @router.post("/api/codes", operation_id="createCode", tags=TAGS, summary="Create a code", status_code=201,
-             responses=errors(400, 409, 413, 415, ok=Code, ok_status=201, ok_description="The new code"))
+             responses=errors(400, 409, 413, 415, ok="Code", ok_status=201, ok_description="The new code"))
 def create_code(body: Annotated[CodeCreate, Body(embed=False)],
                 idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
@@ -56,7 +55,7 @@ def create_code(body: Annotated[CodeCreate, Body(embed=False)],
 
 
 @router.post("/api/codes/import", operation_id="importCodes", tags=TAGS, status_code=201,
-             responses=errors(400, 409, 413, 415, ok=ImportResult, ok_status=201,
+             responses=errors(400, 409, 413, 415, ok="ImportResult", ok_status=201,
                               ok_description="The created codes, in input order"),
              summary="Bulk create: a code, an array, {codes: [...]}, or text/csv (the export's codes.csv)")
 def import_codes(idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
@@ -82,7 +81,7 @@ def import_codes(idempotency_key: idempotency.Key = None) -> Response[dict[str, 
 
 
 @router.post("/api/codes/bulk", operation_id="bulkCodes", tags=TAGS, summary="Pause, resume, delete or move many codes",
-             responses=errors(400, 409, 413, 415, ok=BulkResult, ok_description="What was applied, what failed"))
+             responses=errors(400, 409, 413, 415, ok="BulkResult", ok_description="What was applied, what failed"))
 def bulk(body: Annotated[BulkRequest, Body(embed=False)],
          idempotency_key: idempotency.Key = None) -> Response[dict[str, Any]]:
     c = mutator(router)
@@ -97,21 +96,21 @@ def bulk(body: Annotated[BulkRequest, Body(embed=False)],
 
 
 @router.get("/api/codes/<code_id>", operation_id="getCode",
-            tags=TAGS, summary="One code", responses=errors(404, ok=Code))
+            tags=TAGS, summary="One code", responses=errors(404, ok="Code"))
 def get_code(code_id: str) -> dict[str, Any]:
     return codes.get(caller(router).scope, code_id, now(router))
 
 
 @router.patch("/api/codes/<code_id>", operation_id="updateCode",
               tags=TAGS, summary="Change a code (url, status, fields)",
-              responses=errors(400, 404, 409, 413, 415, ok=Code, ok_description="The updated code"))
+              responses=errors(400, 404, 409, 413, 415, ok="Code", ok_description="The updated code"))
 def patch_code(code_id: str, body: Annotated[CodePatch, Body(embed=False)]) -> dict[str, Any]:
     c = mutator(router)
     return codes.update(c, code_id, body.model_dump(exclude_unset=True), now(router))
 
 
 @router.delete("/api/codes/<code_id>", operation_id="deleteCode", tags=TAGS, summary="Soft delete: 90 days of grace",
-               responses=errors(404, 409, ok=Code, ok_description="The code, now in grace"))
+               responses=errors(404, 409, ok="Code", ok_description="The code, now in grace"))
 def delete_code(code_id: str) -> dict[str, Any]:
     c = mutator(router)
     return codes.soft_delete(c, code_id, now(router))
@@ -119,7 +118,7 @@ def delete_code(code_id: str) -> dict[str, Any]:
 
 @router.post("/api/codes/<code_id>/reactivate", operation_id="reactivateCode",
              tags=TAGS, summary="Grace or expired back to active",
-             responses=errors(404, ok=Code, ok_description="The code, active again (unchanged if it was live)"))
+             responses=errors(404, ok="Code", ok_description="The code, active again (unchanged if it was live)"))
 def reactivate(code_id: str) -> dict[str, Any]:
     c = mutator(router)
     return codes.reactivate(c, code_id, now(router))
@@ -127,6 +126,6 @@ def reactivate(code_id: str) -> dict[str, Any]:
 
 @router.get("/api/codes/<code_id>/history", operation_id="getCodeHistory",
             tags=TAGS, summary="Destination and status changes, newest first",
-            responses=errors(404, ok=History))
+            responses=errors(404, ok="History"))
 def history(code_id: str) -> dict[str, Any]:
     return {"history": codes.history(caller(router).scope, code_id)}

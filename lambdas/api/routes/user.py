@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from qrpro.api.context import caller, now
-from qrpro.api.models import Usage, User
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
 from qrpro.data import caps, codes, ratelimit
@@ -16,7 +15,7 @@ router = Router()
 
 @router.get("/api/user", operation_id="getUser",
             tags=["User and keys"], summary="The signed-in user, scope and plan limits",
-            responses=errors(ok=User))
+            responses=errors(ok="User"))
 def get_user() -> dict[str, Any]:
     c = caller(router)
     return {
@@ -32,7 +31,7 @@ def get_user() -> dict[str, Any]:
 
 @router.get("/api/user/usage", operation_id="getUsage", tags=["User and keys"],
             summary="Today's requests of this key, codes against the plan cap, scans this month",
-            responses=errors(ok=Usage))
+            responses=errors(ok="Usage"))
 def get_usage() -> dict[str, Any]:
     """The same counters the rate limiter, the plan cap and the scan cap enforce,
     read from the same items (this request is already counted)."""

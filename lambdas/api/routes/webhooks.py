@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from qrpro.api import idempotency
 from qrpro.api.context import caller, mutator, now
-from qrpro.api.models import Delivery, DeliveryList, Secret, Webhook, WebhookCreated, WebhookDeleted, WebhookList
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
 from qrpro.domain.webhooks import WebhookCreate, WebhookPatch
@@ -20,13 +19,13 @@ TAGS = ["Webhooks"]
 
 
 @router.get("/api/webhooks", operation_id="listWebhooks", tags=TAGS, summary="The scope's webhooks, newest first",
-            responses=errors(ok=WebhookList))
+            responses=errors(ok="WebhookList"))
 def list_webhooks() -> dict[str, Any]:
     return {"webhooks": webhooks.list_webhooks(caller(router).scope)}
 
 
 @router.post("/api/webhooks", operation_id="createWebhook", tags=TAGS, status_code=201,
-             responses=errors(400, 409, 413, 415, ok=WebhookCreated, ok_status=201,
+             responses=errors(400, 409, 413, 415, ok="WebhookCreated", ok_status=201,
                               ok_description="The new webhook, with its secret (shown only this once)"),
              summary="Create a webhook; the answer carries its signing secret, shown only this once")
 def create_webhook(body: Annotated[WebhookCreate, Body(embed=False)],
@@ -37,13 +36,13 @@ def create_webhook(body: Annotated[WebhookCreate, Body(embed=False)],
 
 
 @router.get("/api/webhooks/<webhook_id>", operation_id="getWebhook",
-            tags=TAGS, summary="One webhook", responses=errors(404, ok=Webhook))
+            tags=TAGS, summary="One webhook", responses=errors(404, ok="Webhook"))
 def get_webhook(webhook_id: str) -> dict[str, Any]:
     return webhooks.get(caller(router).scope, webhook_id)
 
 
 @router.patch("/api/webhooks/<webhook_id>", operation_id="updateWebhook", tags=TAGS,
-              responses=errors(400, 404, 413, 415, ok=Webhook, ok_description="The updated webhook"),
+              responses=errors(400, 404, 413, 415, ok="Webhook", ok_description="The updated webhook"),
               summary="Change url, events, description or active (re-enabling resets failure_count)")
 def patch_webhook(webhook_id: str, body: Annotated[WebhookPatch, Body(embed=False)]) -> dict[str, Any]:
     c = mutator(router)
@@ -51,14 +50,14 @@ def patch_webhook(webhook_id: str, body: Annotated[WebhookPatch, Body(embed=Fals
 
 
 @router.delete("/api/webhooks/<webhook_id>", operation_id="deleteWebhook", tags=TAGS, summary="Delete a webhook",
-               responses=errors(404, ok=WebhookDeleted))
+               responses=errors(404, ok="WebhookDeleted"))
 def delete_webhook(webhook_id: str) -> dict[str, Any]:
     c = mutator(router)
     return webhooks.delete(c.scope, webhook_id)
 
 
 @router.post("/api/webhooks/<webhook_id>/test", operation_id="testWebhook", tags=TAGS,
-             responses=errors(404, ok=Delivery, ok_description="The delivery record of the ping"),
+             responses=errors(404, ok="Delivery", ok_description="The delivery record of the ping"),
              summary="Deliver a signed `ping` now (one attempt); the delivery record")
 def test_webhook(webhook_id: str) -> dict[str, Any]:
     c = mutator(router)
@@ -66,14 +65,14 @@ def test_webhook(webhook_id: str) -> dict[str, Any]:
 
 
 @router.get("/api/webhooks/<webhook_id>/deliveries", operation_id="listWebhookDeliveries",
-            tags=TAGS, responses=errors(404, ok=DeliveryList),
+            tags=TAGS, responses=errors(404, ok="DeliveryList"),
             summary="The last 100 delivery attempts, newest first")
 def list_deliveries(webhook_id: str) -> dict[str, Any]:
     return {"deliveries": webhooks.deliveries(caller(router).scope, webhook_id, now(router))}
 
 
 @router.post("/api/webhooks/<webhook_id>/rotate-secret", operation_id="rotateWebhookSecret", tags=TAGS,
-             responses=errors(404, ok=Secret, ok_description="The new secret (shown only this once)"),
+             responses=errors(404, ok="Secret", ok_description="The new secret (shown only this once)"),
              summary="A new signing secret; the old one also signs for 24 h")
 def rotate_secret(webhook_id: str) -> dict[str, Any]:
     c = mutator(router)

@@ -49,10 +49,11 @@ _DESCRIPTIONS = {
 ALWAYS = (401, 402, 403, 429, 500, 503)
 
 
-def errors(*statuses: int, ok: type[BaseModel] | None = None, ok_status: int = 200,
+def errors(*statuses: int, ok: type[BaseModel] | str | None = None, ok_status: int = 200,
            ok_description: str = "OK") -> dict[int, Any]:
     """The responses of an operation: the success one when ``ok`` names its
-    model, the error ones every authenticated operation can give, plus
+    model (a class, or the name of one in ``qrpro.api.models``: loaded for the
+    document only, ``qrpro.api.router``), the error ones every authenticated operation can give, plus
     ``statuses``. Every response to a metered request carries the rate-limit
     headers; a 401 never does (no key was identified)."""
     out: dict[int, Any] = {}
