@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.data import edge
-from qrpro.domain.devices import country, device, is_bot, os_class
+from qrpro.domain.devices import OTHER, country, device, is_bot, os_class
 from qrpro.domain.redirects import Outcome, answer
 from qrpro.domain.shortcodes import is_shortcode
 
@@ -135,7 +135,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return unavailable(head)
     user_agent = headers.get("user-agent")  # read for its classes here, then discarded
     place, kind = country(headers.get("cloudfront-viewer-country")), device(user_agent)
-    decided = answer(target, account, now, place, kind, os_class(user_agent), random.random())
+    phone_os = os_class(user_agent) if target.routing is not None else OTHER  # only routing reads it
+    decided = answer(target, account, now, place, kind, phone_os, random.random())
     if decided.location is None:
         return _PAGES[decided.outcome](head)
     if not head and account is not None and not is_bot(user_agent):
