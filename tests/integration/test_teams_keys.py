@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qrpro.data import accounts
+from qrpro.data import accounts, teams
 from qrpro.data import keys as k
 from qrpro.data.accounts import AccountError
 from qrpro.data.aws import ddb
@@ -233,8 +233,8 @@ def test_admin_account_writes_report_the_condition_that_failed(make_account: Any
     team_id = accounts.create_team(owner.user_id, "race", "team", NOW)
     accounts.add_member(team_id, joiner.user_id, "member", NOW)
     # the second call read "not a member yet" before the first one's write landed
-    monkeypatch.setattr(accounts, "get_member", lambda team_id, user_id: None)
+    monkeypatch.setattr(accounts, "member", lambda team_id, user_id: None)
     accounts.add_member(team_id, joiner.user_id, "admin", NOW + 1)
     monkeypatch.undo()
     assert accounts.get_team(team_id)["member_count"] == 2  # type: ignore[index]
-    assert accounts.get_member(team_id, joiner.user_id)["role"] == "admin"  # type: ignore[index]
+    assert teams.member(team_id, joiner.user_id).role == "admin"  # type: ignore[union-attr]

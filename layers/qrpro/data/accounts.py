@@ -22,6 +22,7 @@ from qrpro.data.table import (
     to_item,
     unavailable_on_throttle,
 )
+from qrpro.data.teams import member  # the one reader of the member item
 from qrpro.domain.errors import NotFound
 from qrpro.domain.plans import PLAN_GRACE_SECONDS, PLAN_NAMES, PlanStatus
 from qrpro.domain.scope import ROLES, Caller, team_scope, user_scope
@@ -103,7 +104,7 @@ def add_member(team_id: str, user_id: str, role: str, now: int) -> None:
     if get_team(team_id) is None:
         raise AccountError(f"no team {team_id}")
     user = _require_user(user_id)
-    if get_member(team_id, user_id) is None:
+    if member(team_id, user_id) is None:
         tx = _membership(Transaction(), team_id, user_id, user["email"], role, now).add("count", {"Update": {
             "TableName": table(), "Key": key(k.pk_team(team_id), k.PROFILE),
             "UpdateExpression": "ADD member_count :one", "ExpressionAttributeValues": {":one": av(1)}}})
@@ -120,19 +121,13 @@ def add_member(team_id: str, user_id: str, role: str, now: int) -> None:
                           ExpressionAttributeNames={"#r": "role"}, ExpressionAttributeValues={":r": av(role)})
 
 
-def get_member(team_id: str, user_id: str) -> dict[str, Any] | None:
-    out = ddb().get_item(TableName=table(), Key=key(k.pk_team(team_id), k.sk_member(user_id)),
-                         ConsistentRead=True)
-    return from_item(out.get("Item"))
-
-
 def use_team(user_id: str, team_id: str | None) -> None:
     _require_user(user_id)
     if team_id is None:
         ddb().update_item(TableName=table(), Key=key(k.pk_user(user_id), k.PROFILE),
                           UpdateExpression="REMOVE current_team_id")
         return
-    if get_member(team_id, user_id) is None:
+    if member(team_id, user_id) is None:
         raise AccountError(f"user {user_id} is not a member of team {team_id}")
     ddb().update_item(TableName=table(), Key=key(k.pk_user(user_id), k.PROFILE),
                       UpdateExpression="SET current_team_id = :t",
