@@ -48,6 +48,12 @@ def test_idempotent_create_over_http(stack: Stack) -> None:
     assert len(stack.api("GET", "/api/codes", key).json()["codes"]) == 1
     clash = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/y"}, headers=headers)
     assert (clash.status, clash.json()["error"]) == (409, "idempotency_conflict")
+    # a key out of bounds is the contract's 400 on the header, whatever its spelling, and creates nothing
+    for name, value in (("Idempotency-Key", "k" * 256), ("idempotency-key", "")):
+        bad = stack.api("POST", "/api/codes", key, json_body={"url": "https://example.com/z"}, headers={name: value})
+        assert (bad.status, bad.json()) == (400, {"error": "validation_error", "field": "Idempotency-Key",
+                                                  "message": "must be 1 to 255 characters"}), bad.body
+    assert len(stack.api("GET", "/api/codes", key).json()["codes"]) == 1
 
 
 PER_REQUEST = {"x-request-id", "x-ratelimit-remaining", "date"}
