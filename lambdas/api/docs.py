@@ -178,9 +178,9 @@ def root(app: APIGatewayRestResolver) -> Response[str]:
 
 
 def main() -> int:
-    from lambdas.api.handler import ROUTERS
+    from lambdas.api.handler import routers
 
-    sys.stdout.write(json.dumps(document(ROUTERS), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(document(routers()), indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -147,8 +147,9 @@ CONTRACT_OPERATIONS = 36  # section 12
 
 
 def registered_operations() -> list[tuple[str, str]]:
-    from lambdas.api.handler import app
+    from lambdas.api.handler import app, routers
 
+    routers()  # every area's routes loaded (they load on first use)
     schema = app.get_openapi_schema()
     ops = []
     for path, item in (schema.paths or {}).items():

@@ -63,6 +63,66 @@ def test_the_import_path_leaves_out_the_heavy_modules(module: str) -> None:
     assert not [m for m in imported if m.startswith(("s3transfer", "boto3.s3"))]  # nothing beyond boto3's own
 
 
+def test_the_export_function_loads_no_pydantic() -> None:
+    """Its resolver runs without Powertools' validation; its route checks its one parameter itself."""
+    imported = imported_after_boto3("lambdas.export.handler")
+    assert [m for m in imported if m.startswith(("pydantic", "aws_lambda_powertools.event_handler.openapi.params"))] \
+        == []
+    assert "qrpro.services.export" in imported  # its one route's work stays at init
+
+
+def test_the_api_function_loads_no_route_module_at_init() -> None:
+    imported = imported_after_boto3("lambdas.api.handler")
+    assert [m for m in imported if m.startswith("lambdas.api.routes.")] == []
+    assert "pydantic" in imported  # what every request needs stays at init
+
+
+AREA_PROBE = """
+import json, sys
+sys.path[:0] = {paths!r}
+from lambdas.api import handler
+from qrpro.domain.scope import Caller
+handler.load(handler.area_of({path!r}))
+event = {{"httpMethod": {method!r}, "path": {path!r}, "headers": {{}}, "multiValueHeaders": {{}},
+         "queryStringParameters": None, "body": None, "isBase64Encoded": False,
+         "requestContext": {{"requestId": "r1", "path": {path!r}, "stage": "prod"}}}}
+handler.app.append_context(caller=Caller("u1", "k1", "a@example.com", "USER#u1", "business", "active"), now=0)
+out = handler.app.resolve(event, None)
+print(json.dumps([out["statusCode"], sorted(m for m in sys.modules if m.startswith("lambdas.api.routes."))]))
+"""
+
+
+@pytest.mark.parametrize(("method", "path", "modules"), [
+    ("DELETE", "/api/analytics", ["analytics"]),
+    ("PUT", "/api/keys", ["keys"]),
+    ("PUT", "/api/codes/abc/qr", ["analytics", "codes", "qr"]),
+    ("PUT", "/api/groups/abc/analytics", ["analytics", "groups"]),
+])
+def test_a_request_loads_its_own_area_and_still_knows_its_methods(method: str, path: str, modules: list[str]) -> None:
+    """A fresh container: the first request loads the route modules of its path's area only, and a method
+    the path is not served under is still 405 (not 404)."""
+    code = AREA_PROBE.format(paths=[str(ROOT / "layers"), str(ROOT)], method=method, path=path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    status, loaded = json.loads(out.stdout)
+    assert (status, loaded) == (405, [f"lambdas.api.routes.{m}" for m in modules])
+
+
+def test_every_route_is_in_its_area() -> None:
+    """``AREAS`` names, for each area of the path, every route module serving a path there."""
+    import importlib
+
+    from lambdas.api import handler
+
+    assert {p.stem for p in (ROOT / "lambdas/api/routes").glob("*.py")} - {"__init__"} == set(handler.MODULES)
+    assert {name for names in handler.AREAS.values() for name in names} == set(handler.MODULES)
+    for name in handler.MODULES:
+        router = importlib.import_module(f"lambdas.api.routes.{name}").router
+        rules = [arguments["rule"] for arguments, _ in router.declared]
+        assert rules, name
+        for rule in rules:
+            assert name in handler.AREAS.get(handler.area_of(rule), ()), (name, rule)
+
+
 @pytest.mark.parametrize("function", POWERTOOLS_FUNCTIONS)
 def test_no_function_loads_every_event_source_or_resolver(function: str) -> None:
     imported = imported_after_boto3(f"lambdas.{function}.handler")

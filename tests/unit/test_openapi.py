@@ -179,17 +179,19 @@ def test_mutating_posts_document_the_idempotency_key(doc: dict[str, Any]) -> Non
 
 def test_the_idempotency_key_is_declared_by_the_routes_not_patched_in() -> None:
     """Issue 17: Powertools' own document (before lambdas.api.docs finishes it) already has the header."""
-    from lambdas.api.handler import app
+    from lambdas.api.handler import app, routers
 
+    routers()  # every area's routes loaded (they load on first use)
     raw = app.get_openapi_schema(title="t", version="1").model_dump(mode="json", by_alias=True, exclude_none=True)
     assert set(_idempotency_keys(raw)) == IDEMPOTENT_POSTS
 
 
 def _post(path: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
     """One request through the api function's resolver, as a personal caller (the pipeline's work done)."""
-    from lambdas.api.handler import app
+    from lambdas.api.handler import app, area_of, load
     from qrpro.domain.scope import Caller
 
+    load(area_of(path))
     event = {"httpMethod": "POST", "path": path, "headers": {"Content-Type": "application/json", **headers},
              "multiValueHeaders": {"Content-Type": ["application/json"], **{k: [v] for k, v in headers.items()}},
              "queryStringParameters": None, "body": json.dumps(body), "isBase64Encoded": False,

@@ -98,7 +98,7 @@ def test_size_limit_is_8_kib() -> None:
 
 
 def test_style_json_accepts_the_object_itself_and_keeps_it_as_text() -> None:
-    from qrpro.domain.codes import CodeCreate, CodePatch
+    from qrpro.domain.code_bodies import CodeCreate, CodePatch
 
     created = CodeCreate.model_validate({"url": "https://a.example/", "style_json": {"dark": "#112233", "scale": 4}})
     assert created.style_json == '{"dark":"#112233","scale":4}'

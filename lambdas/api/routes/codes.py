@@ -14,7 +14,8 @@ from qrpro.api.openapi import errors
 from qrpro.api.router import Router
 from qrpro.domain import imports
 from qrpro.domain.bodies import RequestBody
-from qrpro.domain.codes import BulkAction, CodeCreate, CodePatch, CodeStatus
+from qrpro.domain.code_bodies import CodeCreate, CodePatch
+from qrpro.domain.codes import BulkAction, CodeStatus
 from qrpro.domain.errors import ValidationFailed
 from qrpro.services import codes
 

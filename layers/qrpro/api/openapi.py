@@ -1,35 +1,20 @@
-"""OpenAPI building blocks shared by every route: the error envelope schema
-and the error responses each operation documents."""
+"""OpenAPI building blocks shared by every route: the error responses each
+operation documents (their schema, ``ErrorBody``, is one of the response models,
+``qrpro.api.models``: named here, loaded with the document only). Free of
+pydantic, so the export function loads none (docs/performance.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 RATE_LIMIT_HEADERS: dict[str, Any] = {
     "X-RateLimit-Limit": {"description": "The key's daily budget", "schema": {"type": "integer"}},
     "X-RateLimit-Remaining": {"description": "Requests left today after this one", "schema": {"type": "integer"}},
     "X-RateLimit-Reset": {"description": "Unix seconds of the next UTC midnight", "schema": {"type": "integer"}},
 }
-
-
-class Documented(BaseModel):
-    """The base of the models that only document (responses): their schemas are
-    built with the document (``defer_build``), not at every cold start."""
-
-    model_config = ConfigDict(defer_build=True)
-
-
-class ErrorBody(Documented):
-    """The error envelope: a machine-readable `error` code plus context."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"error": "validation_error", "field": "url", "message": "must be an absolute http or https URL"}]})
-
-    error: str = Field(description="machine-readable error code (docs/api.md section 5)")
-    message: str | None = None
-    field: str | None = Field(None, description="JSON path of the offending field (validation_error)")
 
 
 _DESCRIPTIONS = {
@@ -65,5 +50,5 @@ def errors(*statuses: int, ok: type[BaseModel] | str | None = None, ok_status: i
         if status == 429:
             headers["Retry-After"] = {"schema": {"type": "integer"}, "description": "seconds until `retry_at`"}
         out[status] = {"description": _DESCRIPTIONS[status], "headers": headers,
-                       "content": {"application/json": {"model": ErrorBody}}}
+                       "content": {"application/json": {"model": "ErrorBody"}}}
     return out

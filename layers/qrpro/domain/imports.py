@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from qrpro.domain.codes import CodeCreate
+from qrpro.domain.code_bodies import CodeCreate
 from qrpro.domain.errors import PayloadTooLarge, ValidationFailed
 
 MAX_ITEMS = 1000

@@ -5,10 +5,27 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pydantic import ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from qrpro.api.openapi import Documented
 from qrpro.domain.scope import Role, ScopeType
+
+
+class Documented(BaseModel):
+    """The base of the models that only document (responses): their schemas are
+    built with the document (``defer_build``), not at every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorBody(Documented):
+    """The error envelope: a machine-readable `error` code plus context."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"error": "validation_error", "field": "url", "message": "must be an absolute http or https URL"}]})
+
+    error: str = Field(description="machine-readable error code (docs/api.md section 5)")
+    message: str | None = None
+    field: str | None = Field(None, description="JSON path of the offending field (validation_error)")
 
 
 def examples(*examples: dict[str, Any]) -> ConfigDict:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from qrpro.api.models.base import Scope, examples
-from qrpro.api.openapi import Documented
+from qrpro.api.models.base import Documented, Scope, examples
 from qrpro.domain.codes import CodeStatus, FrameStyle, HistoryField, LogoKey
 from qrpro.domain.plans import PlanName
 from qrpro.domain.routing_model import Routing

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qrpro.api.models.base import examples
+from qrpro.api.models.base import Documented, examples
 from qrpro.api.models.codes import CODE_EXAMPLE
-from qrpro.api.openapi import Documented
 
 GROUP_EXAMPLE = {
     "id": "5d0f2a8e-6c1b-4b7e-8f3a-9e2d1c4b5a67", "name": "Print", "description": "Posters and flyers",

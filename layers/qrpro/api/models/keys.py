@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qrpro.api.models.base import examples
-from qrpro.api.openapi import Documented
+from qrpro.api.models.base import Documented, examples
 from qrpro.domain.plans import PlanName
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qrpro.api.models.base import Scope, examples
-from qrpro.api.openapi import Documented
+from qrpro.api.models.base import Documented, Scope, examples
 from qrpro.domain.plans import PlanName, PlanStatus
 
 
@@ -58,3 +57,10 @@ class Usage(Documented):
     requests_today: RequestsToday
     codes: CodesUsed
     scans_this_month: ScansThisMonth
+
+
+class ExportLink(Documented):
+    """Where to download the export ZIP."""
+
+    url: str = Field(description="presigned S3 URL of the ZIP, valid 15 minutes")
+    expires_at: int = Field(description="unix seconds after which the URL no longer works")
