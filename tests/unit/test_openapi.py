@@ -340,3 +340,25 @@ def test_routing_is_one_named_schema_with_examples_in_requests_and_answers(doc: 
     assert schemas["Routing"]["examples"][0]["rules"][0]["if"] == {"country": ["DE", "AT", "CH"]}
     assert schemas["Routing"]["additionalProperties"] is False
     assert {"$ref": "#/components/schemas/Routing"} in schemas["HistoryEntry"]["properties"]["to"]["anyOf"]
+
+
+@pytest.mark.parametrize("query", [{"delivery": "email"}, {"delivery": ""}, {"delivery": "URL"}])
+def test_the_export_function_checks_delivery_as_powertools_does(query: dict[str, str]) -> None:
+    """The export function runs without Powertools' validation (no pydantic at its cold start): its route
+    checks ``delivery`` itself, and must answer as the api function's validated route does."""
+    from lambdas.api.handler import app as api_app
+    from lambdas.export.handler import app as export_app
+    from qrpro.domain.scope import Caller
+
+    answers = []
+    for app in (api_app, export_app):
+        event = {"httpMethod": "GET", "path": "/api/user/export", "headers": {}, "multiValueHeaders": {},
+                 "queryStringParameters": query, "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+                 "body": None, "isBase64Encoded": False,
+                 "requestContext": {"requestId": "r1", "path": "/api/user/export", "stage": "prod"}}
+        app.clear_context()
+        app.append_context(caller=Caller("u1", "k1", "a@example.com", "USER#u1", "business", "active"), now=0)
+        out = app.resolve(event, None)
+        answers.append((out["statusCode"], json.loads(out["body"])))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 400 and answers[0][1]["field"] == "delivery"
