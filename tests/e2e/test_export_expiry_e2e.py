@@ -124,6 +124,9 @@ def test_export_inline_and_by_presigned_url(own_stack: Stack) -> None:
         assert sum(int(row["scans"]) for row in _rows(files[name])) == analytics["total"], name
     assert "9 scans in all." in files["README.txt"]
 
+    r = s.api("GET", "/api/user/export?delivery=email", key)  # the export function checks it itself
+    assert (r.status, r.json()) == (400, {"error": "validation_error", "field": "delivery",
+                                          "message": "Input should be 'url'"}), r.body
     r = s.api("GET", "/api/user/export?delivery=url", key)
     assert r.status == 200, r.body
     link = r.json()
