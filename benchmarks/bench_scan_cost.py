@@ -17,7 +17,9 @@ For 1 hot code, 100 codes (one account) and 10,000 codes (100 accounts of
 3. those batches run through the real aggregator (``lambdas.scans.handler``)
    against DynamoDB Local, counting the items it writes, its transactions and
    reads and its time per batch; the redirect's reads per scan follow from its
-   cache window and each code's and account's scan rate;
+   cache window and each code's and account's scan rate; each batch's panes
+   (the designed, not built, panes candidate: ``pane_items``) are put there
+   too, timed apart;
 4. the counts times the list prices below give $ per million scans, line by
    line (``docs/performance.md``, "What a scan costs").
 
@@ -33,6 +35,7 @@ transactions, so write units are items x 2 (every counting write is inside
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import random
@@ -156,11 +159,12 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, flo
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL", "IN", "ES", "IT", "MX"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
     spy = br.Counting(counting.ddb())
+    raw = counting.ddb()  # the panes design's puts go around the spy: they are not the current design's
     real = counting.ddb
     counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
     n = sum(sizes)
-    elapsed = 0.0
+    elapsed = pane_s = 0.0
     try:
         for i, batch in enumerate(drawn):
             bodies = []
@@ -173,11 +177,16 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, flo
                                    FakeContext("scans", str(i)))
             elapsed += time.perf_counter() - t
             assert out == {"batchItemFailures": []}, out
+            t = time.perf_counter()
+            for item in pane_items([s for s in map(counting.parse, bodies) if s is not None], now):
+                raw.put_item(TableName=table(), Item=item)
+            pane_s += time.perf_counter() - t
     finally:
         counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]
     return {"items": spy.items_written / n, "transactions": spy.calls.get("transact_write_items", 0) / n,
             "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)) / n,
             "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes),
+            "pane_ms_per_batch": pane_s * 1000 / len(sizes),
             "largest_item_bytes": _largest_aggregate(accounts, list(codes.values()))}
 
 
@@ -224,29 +233,98 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
 
 # -- candidates (paper: the real fold's item counts, no DynamoDB) -------------------------------------
 
-PANE_ID_BYTES, PANE_CODE_BYTES = 16, 80  # a pane keeps each scan's id and one folded entry per code
 COMPACT_EVERY_S = 900
+
+
+def _short_target(target: str) -> str:
+    """``default`` -> ``d``, ``fallback`` -> ``f``, ``rule:3`` -> ``r3``, ``split:1`` -> ``s1``."""
+    kind, _, index = target.partition(":")
+    return kind[0] + index
+
+
+def pane_items(scans: list[Any], now: int) -> list[dict[str, Any]]:
+    """The panes design's writes for one batch (docs/analytics.md, "Designed, not built: counting
+    through panes"): one item per scope and UTC day, holding a table of the batch's codes and one
+    row per scan (its 128-bit id in base64, the code's row, country, device, target, and the hour
+    only where the plan keeps hourly aggregates)."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for scan in scans:
+        groups.setdefault((scan.scope, scan.day), []).append(scan)
+    out = []
+    for (scope, day), group in sorted(groups.items()):
+        codes = sorted({(s.code_id, s.shortcode) for s in group})
+        row = {code_id: i for i, (code_id, _) in enumerate(codes)}
+        rows = [" ".join((base64.urlsafe_b64encode(bytes.fromhex(s.id)).decode()[:22], str(row[s.code_id]),
+                          s.country, s.device[0], _short_target(s.target), s.hour[11:] if s.hourly else "")).rstrip()
+                for s in group]
+        out.append({"pk": {"S": f"PANE#{scope}#{day}"}, "sk": {"S": uuid.uuid4().hex},
+                    "ttl": {"N": str(now + 16 * 86_400)}, "c": {"S": "\n".join(f"{c} {sc}" for c, sc in codes)},
+                    "s": {"S": "\n".join(rows)}})
+    return out
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size by DynamoDB's rule: attribute names plus values (strings as UTF-8, a number
+    about one byte per two digits)."""
+    size = 0
+    for name, value in item.items():
+        (kind, v), = value.items()
+        size += len(name) + (len(v) // 2 + 1 if kind == "N" else len(str(v).encode()))
+    return size
 
 
 def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, float]:
     """Per scan: the aggregate items ``counting.fold`` writes for these batches (markers aside),
-    and a pane per account and batch (bytes) for the panes candidate."""
+    and the panes design's writes for them (write units and bytes)."""
     from qrpro.data.counting import Scan, fold
 
     accounts = max(1, codes_n // CODES_PER_ACCOUNT)
-    items = pane_wru = 0
+    items = pane_wru = pane_bytes = 0
     for size in sizes:
-        batch = [Scan(id="s", code_id=str(c), scope=f"TEAM#{c % accounts}", plan="team", hour="2026-11-30-12",
-                      country="US", device="mobile", shortcode="abcdefg")
+        batch = [Scan(id=f"{rng.getrandbits(128):032x}", code_id=str(uuid.UUID(int=c)), scope=f"TEAM#{c % accounts}",
+                      plan="team", hour="2026-11-30-12", country="US", device="mobile", shortcode="abcdefg",
+                      target="split:1")
                  for c in (rng.randrange(codes_n) for _ in range(size))]
         items += len(fold(batch))
-        per_account: dict[str, set[str]] = {}
-        for scan in batch:
-            per_account.setdefault(scan.scope, set()).add(scan.code_id)
-        pane_wru += sum(math.ceil((PANE_ID_BYTES * size + PANE_CODE_BYTES * len(c)) / 1024)
-                        for c in per_account.values())
+        panes = [item_bytes(i) for i in pane_items(batch, 0)]
+        pane_wru += sum(math.ceil(b / 1024) for b in panes)
+        pane_bytes += sum(panes)
     n = sum(sizes)
-    return {"items": items / n, "batches": len(sizes) / n, "pane_wru": pane_wru / n}
+    return {"items": items / n, "batches": len(sizes) / n, "pane_wru": pane_wru / n, "pane_bytes": pane_bytes / n}
+
+
+@dataclass(frozen=True)
+class Panes:
+    """The panes design's settings that move its cost."""
+
+    window_s: float  # the scans mapping's batching window (analytics are this far behind, plus a second)
+    compact_s: float  # how often the compaction folds the panes into the aggregate items
+    eventual_reads: bool  # the redirect's SHORT#/profile reads eventually consistent (half a read unit)
+    redirect_mb: int
+
+
+def panes_cost(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
+               p: Panes, rng: random.Random) -> float:
+    """$ per million scans for the panes design: the redirect and SQS as today, one pane per scope and
+    day of each batch (its measured put time per batch), a compaction that re-reads each active
+    scope-day's panes (half a day's on average) and sets every aggregate item its scans touched."""
+    rate, scans = volume / MONTH_S, 2000
+    settings = replace(d, window_s=p.window_s, redirect_mb=p.redirect_mb)
+    batches = fold_items(codes_n, batch_sizes(rate, settings, scans, rng), rng)
+    compacted = fold_items(codes_n, batch_sizes(rate, replace(d, window_s=p.compact_s, batch_size=10**9),
+                                                scans, rng), rng)
+    lines = cost({**m, "batches": batches["batches"], "ms_per_batch": m["pane_ms_per_batch"]}, codes_n, volume,
+                 settings, edge)
+    runs_per_day = 86_400 / p.compact_s
+    reads = runs_per_day * batches["pane_bytes"] / 2 / 4096 * 0.5  # eventually consistent: 0.5 unit per 4 KB
+    edge_usd = (lines["CloudFront"] + lines["redirect Lambda"] + lines["redirect logs"]
+                + lines["redirect reads"] * (0.5 if p.eventual_reads else 1))
+    return (edge_usd + lines["SQS"] + lines["aggregator Lambda"]
+            + ((batches["pane_wru"] + compacted["items"]) * PRICE["ddb_wru"] + reads * PRICE["ddb_rru"]) * MILLION)
+
+
+DESIGNED = Panes(window_s=0, compact_s=COMPACT_EVERY_S, eventual_reads=False, redirect_mb=0)  # 0: as deployed
+TRIMMED = Panes(window_s=4, compact_s=3600, eventual_reads=True, redirect_mb=256)
 
 
 def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
@@ -268,13 +346,16 @@ def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float],
     objects = MONTH_S / FIREHOSE_BUFFER_S / volume  # per scan
     firehose = (5 * 1024 / 1e9 * PRICE["firehose_gb"] + objects * (PRICE["s3_put"] + PRICE["s3_get"]
                 + PRICE["lambda_request"])) * MILLION
+    designed = replace(DESIGNED, window_s=d.window_s, redirect_mb=d.redirect_mb)
     return {
         "current": sum(current.values()),
         "current, window 20 s / batch 1,000": edge_usd + sqs_20 + (1 + twenty_s["items"]) * 2 * wru + agg_lambda,
         "stream checkpoint, no markers, no transactions": edge_usd + wru
         + two_s["items"] * wru + agg_lambda,
-        "panes + 15-min compaction": edge_usd + current["SQS"]
-        + (two_s["pane_wru"] + compact["items"]) * wru + agg_lambda,
+        "panes as designed (2 s window, 15-min compaction)": panes_cost(codes_n, volume, d, {**edge}, m, designed,
+                                                                       rng),
+        "panes + every trim (4 s, hourly, eventual reads, 256 MB)": panes_cost(codes_n, volume, d, edge, m, TRIMMED,
+                                                                              rng),
         "Firehose to S3 (60 s) + panes + 15-min compaction": edge_usd + firehose
         + (per_minute["pane_wru"] + compact["items"]) * wru,
     }
@@ -309,10 +390,11 @@ def main() -> None:
     edge = res.pop("edge")
     print(f"== redirect: {edge['calls_per_scan_hit']:.2f} AWS calls per scan on a cache hit, "
           f"{edge['ms_per_scan']:.2f} ms per scan (local), cache {edge['cache_s']:g} s")
-    print("== aggregator, per scan (measured)      items  transactions  reads  batches  ms/batch  largest item B")
+    print("== aggregator, per scan (measured)      items  transactions  reads  batches  ms/batch  largest item B"
+          "  panes: ms/batch")
     for case, m in res.items():
         print(f"   {case:34} {m['items']:6.2f}  {m['transactions']:12.3f}  {m['reads']:5.3f}  {m['batches']:7.3f}"
-              f"  {m['ms_per_batch']:8.1f}  {m['largest_item_bytes']:14,}")
+              f"  {m['ms_per_batch']:8.1f}  {m['largest_item_bytes']:14,}  {m['pane_ms_per_batch']:15.1f}")
     print("== $ per million scans (current design)")
     at_10: dict[str, float] = {}
     for name, codes_n in SCENARIOS.items():
@@ -329,9 +411,9 @@ def main() -> None:
         for volume in VOLUMES:
             for cand, usd in candidates(codes_n, volume * MILLION, d, edge, res[f"{name}@{volume}M"], rng).items():
                 table_rows.setdefault(cand, []).append(usd)
-    print("   " + " " * 48 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(12) for n in SCENARIOS for v in VOLUMES))
+    print("   " + " " * 58 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(12) for n in SCENARIOS for v in VOLUMES))
     for cand, values in table_rows.items():
-        print(f"   {cand:48}" + "".join(f"{v:12.2f}" for v in values))
+        print(f"   {cand:58}" + "".join(f"{v:12.2f}" for v in values))
     print(json.dumps({"usd_per_million_scans": at_10}))
     sys.stdout.flush()
 
