@@ -141,5 +141,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _PAGES[decided.outcome](head)
     if not head and account is not None and not is_bot(user_agent):
         count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, place, kind,
-                                                      shortcode, decided.target or "default")))
+                                                      shortcode, decided.target or "default", account.codes)))
     return redirect(decided.location)

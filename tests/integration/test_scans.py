@@ -188,7 +188,7 @@ def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_accoun
     assert body.pop("id")
     assert body == {"code_id": code["id"], "scope": caller.scope, "plan": "business",
                     "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile",
-                    "s": code["shortcode"], "t": "default"}
+                    "s": code["shortcode"], "t": "default", "n": 1}  # n: the scope's codes (codes_used)
     assert SECRET_UA not in msgs[0]["Body"] and SECRET_IP not in msgs[0]["Body"]
 
 
@@ -666,6 +666,32 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
     # the code's list entry agrees
     listed = {c["id"]: c["scans_30d"] for c in api.request("GET", "/api/codes", acct.token).json()["codes"]}
     assert listed == {a["id"]: 750, b["id"]: 250}
+
+
+def test_counts_stay_whole_when_the_scope_changes_layout_mid_day(api: Any, make_account: Any) -> None:
+    """A scope whose number of codes crossed a power of two during the day: its codes' day
+    counters sit in two layouts of K# shards (k.codes_day_shards), and every reader adds them up."""
+    acct = make_account("business")
+    caller = acct.caller()
+    now = int(time.time())
+    made = [codes.create(caller, {"url": f"https://example.com/{i}"}, now) for i in range(3)]
+    msgs = [{"MessageId": str(uuid.uuid4()),
+             "Body": edge.scan_message(c["id"], caller.scope, "business", now, "US", "mobile", c["shortcode"],
+                                       codes=layout)}
+            for layout in (16, 500) for i, c in enumerate(made) for _ in range(i + 1)]
+    assert run_consumer(msgs) == []
+    first, last = k.codes_day_range(day_bucket(now), day_bucket(now))
+    shards = boto3.client("dynamodb").query(
+        TableName=tables.table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={":pk": {"S": k.pk_scope_agg(caller.scope)}, ":a": {"S": first},
+                                   ":b": {"S": last}})["Items"]
+    today = day_bucket(now)
+    assert {i["sk"]["S"] for i in shards} == {k.sk_codes_day(today, c["id"], n) for c in made
+                                              for n in (1, 32)}  # a scope of 16 codes: 1 shard; of 500: 32
+    listed = {c["id"]: c["scans_30d"] for c in api.request("GET", "/api/codes", acct.token).json()["codes"]}
+    assert listed == {c["id"]: 2 * (i + 1) for i, c in enumerate(made)}
+    top = api.request("GET", "/api/analytics", acct.token).json()["top_codes"]
+    assert [(t["id"], t["total"]) for t in top] == [(c["id"], 2 * (i + 1)) for i, c in reversed(list(enumerate(made)))]
 
 
 def seed_day(code_id: str, scope: str, day: str, total: int, cc: str = "US", dev: str = "mobile") -> None:

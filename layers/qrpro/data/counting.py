@@ -50,6 +50,7 @@ class Scan:
     device: str
     target: str = DEFAULT_TARGET  # routing target (docs/analytics.md); old messages without one: default
     shortcode: str = ""  # whose SHORT# item keeps scans_total; old messages without one: not counted there
+    codes: int = 0  # the scope's codes when scanned (the layout of its K# shards); old messages: 0, the default
     message_id: str = field(default="", repr=False)
     pending_key: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -75,7 +76,7 @@ def parse(body: str, message_id: str = "", pending_key: tuple[str, str] | None =
         scan = Scan(id=str(data["id"]), code_id=str(data["code_id"]), scope=str(data["scope"]),
                     plan=str(data["plan"]), hour=hour, country=country(data.get("country")),
                     device=data["device"] if data.get("device") in DEVICES else "unknown",
-                    target=_target(data.get("t")), shortcode=_shortcode(data.get("s")),
+                    target=_target(data.get("t")), shortcode=_shortcode(data.get("s")), codes=_codes(data.get("n")),
                     message_id=message_id, pending_key=pending_key)
     except (ValueError, KeyError, TypeError):
         return None
@@ -86,6 +87,10 @@ def parse(body: str, message_id: str = "", pending_key: tuple[str, str] | None =
 
 def _target(value: Any) -> str:
     return value if isinstance(value, str) and _TARGET.match(value) else DEFAULT_TARGET
+
+
+def _codes(value: Any) -> int:
+    return value if type(value) is int and 0 < value <= 10**7 else 0
 
 
 def _shortcode(value: Any) -> str:
@@ -139,7 +144,8 @@ def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset()) -> dict[tupl
         day_ttl = _bucket_end(s.day) + keep
         bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
-        bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id), (f"k_{s.code_id}",), day_ttl)
+        bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id, k.codes_day_shards(s.codes)),
+             (f"k_{s.code_id}",), day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_month(s.month), ("used",), _bucket_end(s.month) + keep)
         if s.hourly:
             hour_ttl = _bucket_end(s.hour) + keep

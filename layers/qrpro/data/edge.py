@@ -80,26 +80,27 @@ def lookup_plan(scope: str) -> PlanState | None:
     """The scope's plan and plan status (or None if the profile is gone)."""
     out = fast("dynamodb").get_item(
         TableName=table(), Key=key(scope, k.PROFILE), ConsistentRead=True,
-        ProjectionExpression="#p, plan_status, plan_status_at", ExpressionAttributeNames={"#p": "plan"})
+        ProjectionExpression="#p, plan_status, plan_status_at, codes_used", ExpressionAttributeNames={"#p": "plan"})
     item = out.get("Item")
     if not item:
         return None
     return PlanState(plan=_s(item, "plan") or "solo", plan_status=_s(item, "plan_status") or "active",
-                     plan_status_at=_n(item, "plan_status_at") or 0)
+                     plan_status_at=_n(item, "plan_status_at") or 0, codes=_n(item, "codes_used") or 0)
 
 
 # -- enqueue ------------------------------------------------------------------------------
 
 def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str,
-                 shortcode: str = "", target: str = "default") -> str:
+                 shortcode: str = "", target: str = "default", codes: int = 0) -> str:
     """One scan as a queue message: a random id (for exactly-once counting) and
     what docs/api.md allows a scan to keep, the time cut to the hour; ``s`` (the
-    shortcode: the aggregator counts ``scans_total`` on its SHORT# item) and ``t``
-    (the routing target: ``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)."""
+    shortcode: the aggregator counts ``scans_total`` on its SHORT# item), ``t``
+    (the routing target: ``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)
+    and ``n`` (how many codes the scope has: the layout of its per-code day counters)."""
     hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
     return json.dumps({"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name,
-                       "hour": hour, "country": country_code, "device": device, "s": shortcode, "t": target},
-                      separators=(",", ":"))
+                       "hour": hour, "country": country_code, "device": device, "s": shortcode, "t": target,
+                       "n": codes}, separators=(",", ":"))
 
 
 _unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan

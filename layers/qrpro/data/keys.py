@@ -5,6 +5,7 @@ See docs/data-model.md for every entity and access pattern.
 
 from __future__ import annotations
 
+import math
 import zlib
 
 # Attribute names of the table and its indexes.
@@ -113,12 +114,24 @@ def sk_hour(hour: str) -> str:
     return f"H#{hour}"
 
 
-CODES_DAY_SHARDS = 8  # per-code counters of a scope's day, spread so no item nears 400 KB
+CODES_PER_SHARD = 16  # per-code day counters per item, at most on average: ~41 bytes each, under 1 KB in all
+MAX_CODES_DAY_SHARDS = 1024
+DEFAULT_CODES_DAY_SHARDS = 8  # for scans whose message does not say how many codes the scope has
 
 
-def sk_codes_day(day: str, code_id: str) -> str:
+def codes_day_shards(codes: int) -> int:
+    """How many items hold a scope's per-code day counters: the power of two that keeps them at
+    ≤ 16 codes each on average (100 codes: 8, an agency's 10,000: 1,024), so that an update, billed
+    per KB of the item, stays about one write unit. Readers take every shard of a day whatever
+    the layout, so scans of one day may use several (docs/analytics.md)."""
+    if codes <= 0:
+        return DEFAULT_CODES_DAY_SHARDS
+    return min(MAX_CODES_DAY_SHARDS, 1 << (math.ceil(codes / CODES_PER_SHARD) - 1).bit_length())
+
+
+def sk_codes_day(day: str, code_id: str, shards: int = DEFAULT_CODES_DAY_SHARDS) -> str:
     """The shard of a scope's day that holds ``code_id``'s counter (``k_{code_id}``)."""
-    return f"K#{day}#{zlib.crc32(code_id.encode()) % CODES_DAY_SHARDS}"
+    return f"K#{day}#{zlib.crc32(code_id.encode()) % shards}"
 
 
 def codes_day_range(first_day: str, last_day: str) -> tuple[str, str]:

@@ -34,6 +34,7 @@ class PlanState(NamedTuple):
     plan: str
     plan_status: str
     plan_status_at: int
+    codes: int = 0  # the scope's active and paused codes (its scans' per-code counters are laid out by it)
 
 
 class Outcome(StrEnum):
