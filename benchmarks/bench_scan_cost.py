@@ -148,7 +148,8 @@ class Written:
     """Records the keys each ``TransactWriteItems`` wrote, so that the items can be sized afterwards."""
 
     def __init__(self, real: Any) -> None:
-        self.real, self.keys = real, []  # type: list[dict[str, Any]]
+        self.real = real
+        self.keys: list[dict[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
@@ -366,7 +367,6 @@ def panes_cost(codes_n: int, volume: float, d: Deployed, edge: dict[str, float],
             + ((batches["pane_wru"] + compacted["items"]) * PRICE["ddb_wru"] + reads * PRICE["ddb_rru"]) * MILLION)
 
 
-DESIGNED = Panes(window_s=0, compact_s=COMPACT_EVERY_S, eventual_reads=False, redirect_mb=0)  # 0: as deployed
 TRIMMED = Panes(window_s=4, compact_s=3600, eventual_reads=True, redirect_mb=256)
 
 
@@ -389,14 +389,13 @@ def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float],
     objects = MONTH_S / FIREHOSE_BUFFER_S / volume  # per scan
     firehose = (5 * 1024 / 1e9 * PRICE["firehose_gb"] + objects * (PRICE["s3_put"] + PRICE["s3_get"]
                 + PRICE["lambda_request"])) * MILLION
-    designed = replace(DESIGNED, window_s=d.window_s, redirect_mb=d.redirect_mb)
+    designed = Panes(window_s=d.window_s, compact_s=COMPACT_EVERY_S, eventual_reads=False, redirect_mb=d.redirect_mb)
     return {
         "current": sum(current.values()),
         "current, window 20 s / batch 1,000": edge_usd + sqs_20 + (1 + twenty_s["items"]) * 2 * wru + agg_lambda,
         "stream checkpoint, no markers, no transactions": edge_usd + wru
         + two_s["items"] * wru + agg_lambda,
-        "panes as designed (2 s window, 15-min compaction)": panes_cost(codes_n, volume, d, {**edge}, m, designed,
-                                                                       rng),
+        "panes as designed (2 s window, 15-min compaction)": panes_cost(codes_n, volume, d, edge, m, designed, rng),
         "panes + every trim (4 s, hourly, eventual reads, 256 MB)": panes_cost(codes_n, volume, d, edge, m, TRIMMED,
                                                                               rng),
         "Firehose to S3 (60 s) + panes + 15-min compaction": edge_usd + firehose
