@@ -57,6 +57,7 @@ class Counting:
         self.real, self.capacity = real, capacity
         self.calls: dict[str, int] = {}
         self.items_written = 0
+        self.written_keys: list[dict[str, Any]] = []  # of each TransactWriteItems that went through
         self.wcu = 0.0
         self.rcu = 0.0
 
@@ -72,6 +73,9 @@ class Counting:
             if self.capacity and name in ("transact_write_items", "get_item", "update_item", "query"):
                 kw["ReturnConsumedCapacity"] = "TOTAL"
             out = attr(*args, **kw)
+            if name == "transact_write_items":  # a cancelled transaction raised above: nothing of it was written
+                self.written_keys += [body.get("Key") or {"pk": body["Item"]["pk"], "sk": body["Item"]["sk"]}
+                                      for entry in kw["TransactItems"] for body in entry.values()]
             for used in (out.get("ConsumedCapacity") or []) if isinstance(out.get("ConsumedCapacity"), list) \
                     else [out.get("ConsumedCapacity") or {}]:
                 self.wcu += float(used.get("WriteCapacityUnits", 0) or 0)

@@ -28,7 +28,7 @@ The last line is the result at 10 million scans a month, as one JSON object:
 
 DynamoDB Local's ConsumedCapacity does not follow AWS's rules for
 transactions, so write units are counted as AWS bills them: every item a
-``TransactWriteItems`` wrote, sized after its batch, 2 units per KB
+``TransactWriteItems`` wrote (``Counting.written_keys``), sized after its batch, 2 units per KB
 (``write_units``).
 
 One more scenario is printed apart, not in the JSON: an agency scope with
@@ -144,28 +144,6 @@ def _poisson(lam: float, rng: random.Random) -> int:
         k += 1
 
 
-class Written:
-    """Records the keys each ``TransactWriteItems`` wrote, so that the items can be sized afterwards."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.keys: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.real, name)
-        if name != "transact_write_items":
-            return attr
-
-        def call(**kw: Any) -> Any:
-            out = attr(**kw)  # a cancelled transaction raises: nothing of it was written
-            for entry in kw["TransactItems"]:
-                (body,) = entry.values()
-                self.keys.append(body.get("Key") or {"pk": body["Item"]["pk"], "sk": body["Item"]["sk"]})
-            return out
-
-        return call
-
-
 def write_units(client: Any, keys: list[dict[str, Any]]) -> int:
     """Write units as AWS bills these transactional writes: 2 per KB of each item (its size after the
     write: every counter only grows), 2 for an item gone (a deleted parked scan)."""
@@ -213,8 +191,7 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL", "IN", "ES", "IT", "MX"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
     raw = counting.ddb()  # the panes design's puts and the sizing go around the spy
-    written = Written(raw)
-    spy = br.Counting(written)
+    spy = br.Counting(raw)
     real = counting.ddb
     counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
@@ -233,8 +210,8 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
                                    FakeContext("scans", str(i)))
             elapsed += time.perf_counter() - t
             assert out == {"batchItemFailures": []}, out
-            units += write_units(raw, written.keys)
-            written.keys.clear()
+            units += write_units(raw, spy.written_keys)
+            spy.written_keys.clear()
             t = time.perf_counter()
             for item in pane_items([s for s in map(counting.parse, bodies) if s is not None], now):
                 raw.put_item(TableName=table(), Item=item)

@@ -114,7 +114,7 @@ def sk_hour(hour: str) -> str:
     return f"H#{hour}"
 
 
-CODES_PER_SHARD = 16  # per-code day counters per item, at most on average: ~41 bytes each, under 1 KB in all
+CODES_PER_SHARD = 16  # codes whose day counters share an item, at most on average (~41 bytes each: under 1 KB)
 MAX_CODES_DAY_SHARDS = 1024
 DEFAULT_CODES_DAY_SHARDS = 8  # for scans whose message does not say how many codes the scope has
 
