@@ -14,10 +14,13 @@ Context keys (all optional; see docs/deploy.md):
   (default 50): concurrency kept for the API's functions whatever redirects and exports do;
   0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
 - ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
+- ``qrpro:panesFrom`` (default empty: none): the first UTC day whose scans are counted
+  through panes (docs/analytics.md, "Counting through panes"; docs/deploy.md)
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, CfnCondition, CfnElement, CfnOutput, Duration, Fn, Stack, Validations
@@ -99,6 +102,9 @@ class QrProStack(Stack):
                                    "qrpro:apiReservedConcurrency")
         authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
                                           DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
+        panes_from = str(ctx("qrpro:panesFrom") or "")
+        if panes_from and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", panes_from):
+            raise ValueError(f"qrpro:panesFrom must be a UTC day (YYYY-MM-DD) or empty, not {panes_from!r}")
         export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
         export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
         if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
@@ -120,6 +126,7 @@ class QrProStack(Stack):
             "WEBHOOKS_QUEUE_URL": queues.webhooks.queue_url,
             "EXPORT_BUCKET": storage.export_bucket.bucket_name,
             "SES_SENDER": ses_sender,
+            "PANES_FROM": panes_from,  # the first UTC day whose scans are counted through panes (docs/analytics.md)
         }
         fns: dict[str, QrFunction] = {}
 

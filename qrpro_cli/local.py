@@ -277,7 +277,7 @@ class LocalStack:
             # QRPRO_SCHEDULE_<FUNCTION>_SECONDS runs a schedule more often (tests).
             override = os.environ.get(f"QRPRO_SCHEDULE_{name.upper()}_SECONDS")
             interval = float(override) if override else schedule_seconds(rule.expression)
-            out.append(ScheduleTrigger(self.runtime, name, rule_arn, interval))
+            out.append(ScheduleTrigger(self.runtime, name, rule_arn, interval, rule.input))
         return out
 
     def stop(self) -> None:

@@ -121,6 +121,7 @@ class Schedule:
     logical_id: str
     expression: str
     function: str
+    input: str | None = None  # the target's constant JSON input: sent instead of the event
 
 
 class Template:
@@ -186,7 +187,7 @@ class Template:
                 fn = ref_target(target["Arn"])
                 if self.resources.get(fn, {}).get("Type") != "AWS::Lambda::Function":
                     raise TemplateError(f"{lid}: only Lambda targets are run locally")
-                out.append(Schedule(lid, props["ScheduleExpression"], fn))
+                out.append(Schedule(lid, props["ScheduleExpression"], fn, target.get("Input")))
         return out
 
     # --- the REST API ---

@@ -135,14 +135,17 @@ def schedule_seconds(expression: str) -> float:
 class ScheduleTrigger(Trigger):
     """An EventBridge schedule rule targeting the function."""
 
-    def __init__(self, runtime: Runtime, function: str, rule_arn: str, interval: float) -> None:
+    def __init__(self, runtime: Runtime, function: str, rule_arn: str, interval: float,
+                 constant: str | None = None) -> None:
         super().__init__(f"schedule:{function}", runtime)
-        self.function, self.rule_arn, self.interval = function, rule_arn, interval
+        self.function, self.rule_arn, self.interval, self.constant = function, rule_arn, interval, constant
 
     def poll(self) -> None:
         if self.stopping.wait(self.interval):
             return
-        out = self.runtime.invoke(self.function, scheduled_event(self.rule_arn), "schedule")
+        # A target's Input replaces the event: "nothing from the event itself is passed" (EventBridge)
+        event = json.loads(self.constant) if self.constant else scheduled_event(self.rule_arn)
+        out = self.runtime.invoke(self.function, event, "schedule")
         if not out["ok"]:
             log.error("%s failed: %s: %s", self.function, out["type"], out["message"])
 

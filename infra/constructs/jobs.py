@@ -23,6 +23,7 @@ from infra.constructs.storage import private_bucket
 
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
+SCAN_COMPACTION_SCHEDULE = Duration.minutes(15)
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
@@ -105,6 +106,15 @@ class Jobs(Construct):
             schedule=events.Schedule.rate(SCAN_DRAIN_SCHEDULE),
         )
         self.scan_drain_rule.add_target(targets.LambdaFunction(scans_function, retry_attempts=2))
+
+        # Panes (docs/analytics.md): the compaction folds the open days' panes into the aggregates.
+        self.scan_compaction_rule = events.Rule(
+            self, "ScanCompactionSchedule",
+            description="QR Pro: fold the scans' panes into the analytics aggregates",
+            schedule=events.Schedule.rate(SCAN_COMPACTION_SCHEDULE),
+        )
+        self.scan_compaction_rule.add_target(targets.LambdaFunction(
+            scans_function, retry_attempts=2, event=events.RuleTargetInput.from_object({"job": "compact"})))
 
         self.expiry_rule = events.Rule(
             self, "ExpirySchedule",

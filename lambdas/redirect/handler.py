@@ -141,5 +141,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _PAGES[decided.outcome](head)
     if not head and account is not None and not is_bot(user_agent):
         count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, place, kind,
-                                                      shortcode, decided.target or "default", account.codes)))
+                                                      shortcode, decided.target or "default", account.codes,
+                                                      limited=target.limited)))
     return redirect(decided.location)

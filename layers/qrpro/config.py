@@ -44,6 +44,9 @@ class Settings:
     # The stack's fallback API Gateway key (the authorizer's usageIdentifierKey for keys
     # without their own gateway key); empty: such keys return none.
     fallback_usage_key: str = ""
+    # The first UTC day (YYYY-MM-DD) whose scans are counted through panes; empty: none
+    # (docs/analytics.md, "Counting through panes").
+    panes_from: str = ""
 
 
 _TRAILING_SLASH_TRIMMED = frozenset({"short_base_url", "api_base_url", "redirect_origin"})

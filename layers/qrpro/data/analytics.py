@@ -1,6 +1,8 @@
 """Analytics reads (docs/api.md section 7): the aggregates the scan
-aggregator wrote (``qrpro.data.counting``), folded by ``qrpro.domain.analytics``.
-Readers skip items past their ``ttl`` (DynamoDB deletes them within days)."""
+aggregator (``qrpro.data.counting``) or the panes' compaction wrote, the days
+still open folded from their panes (``qrpro.data.panes``), all folded by
+``qrpro.domain.analytics``. Readers skip items past their ``ttl`` (DynamoDB
+deletes them within days)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from qrpro.data import codes, groups
+from qrpro.data import codes, groups, panes
 from qrpro.data import keys as k
+from qrpro.data.panes import Live
 from qrpro.data.table import av, batch_get, key, or_not_found, query_items, table
 from qrpro.domain import analytics
 from qrpro.domain.analytics import Window
@@ -25,10 +28,14 @@ def _query(pk: str, low: str, high: str) -> Iterator[dict[str, Any]]:
         "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}})
 
 
-def _series(pk: str, win: Window, now: int) -> list[tuple[str, dict[str, Any]]]:
+def _items(pk: str, low: str, high: str, live: Live, now: int) -> list[dict[str, Any]]:
+    """The aggregate items of ``pk`` in [low, high], open days from their panes, unexpired."""
+    return [i for i in live.merge(pk, _query(pk, low, high), low, high) if int(i.get(k.TTL) or now) >= now]
+
+
+def _series(pk: str, win: Window, live: Live, now: int) -> list[tuple[str, dict[str, Any]]]:
     sk = k.sk_hour if win.hourly else k.sk_day
-    return [(item["sk"][2:], item) for item in _query(pk, sk(win.buckets[0]), sk(win.buckets[-1]))
-            if int(item.get(k.TTL) or now) >= now]
+    return [(item["sk"][2:], item) for item in _items(pk, sk(win.buckets[0]), sk(win.buckets[-1]), live, now)]
 
 
 def code_analytics(scope: str, code_id: str, plan_name: str, range_: str | None, granularity: str | None,
@@ -37,7 +44,7 @@ def code_analytics(scope: str, code_id: str, plan_name: str, range_: str | None,
     win = analytics.window(range_, granularity, plan(plan_name), now)
     if codes.get_item(scope, code_id) is None:
         raise NotFound()
-    return analytics.fold(win, _series(k.pk_code_agg(code_id), win, now))
+    return analytics.fold(win, _series(k.pk_code_agg(code_id), win, panes.live(scope), now))
 
 
 def scope_analytics(scope: str, plan_name: str, range_: str | None, granularity: str | None,
@@ -45,13 +52,13 @@ def scope_analytics(scope: str, plan_name: str, range_: str | None, granularity:
     """7.2: one Query on the scope's day (or hour) aggregates, one on its
     per-code-day items, one BatchGetItem for the top codes' names."""
     win = analytics.window(range_, granularity, plan(plan_name), now)
-    out = analytics.fold(win, _series(k.pk_scope_agg(scope), win, now))
+    live = panes.live(scope)
+    out = analytics.fold(win, _series(k.pk_scope_agg(scope), win, live, now))
     # Per-code counters are daily: with granularity=hour, top_codes covers the
     # same range's UTC days (docs/analytics.md).
     days = days_back(now, win.days)
     first, last = k.codes_day_range(days[0], days[-1])
-    per_code = analytics.sum_codes(i for i in _query(k.pk_scope_agg(scope), first, last)
-                                   if int(i.get(k.TTL) or now) >= now)
+    per_code = analytics.sum_codes(_items(k.pk_scope_agg(scope), first, last, live, now))
     out["top_codes"] = _top_codes(scope, per_code)
     return out
 
@@ -74,7 +81,8 @@ def group_analytics(scope: str, group_id: str, plan_name: str, range_: str | Non
     code_ids = groups.code_ids(scope, group_id)
     pairs: list[tuple[str, dict[str, Any]]] = []
     if code_ids:
+        live = panes.live(scope)
         with ThreadPoolExecutor(max_workers=min(8, len(code_ids))) as pool:
-            for series in pool.map(lambda cid: _series(k.pk_code_agg(cid), win, now), code_ids):
+            for series in pool.map(lambda cid: _series(k.pk_code_agg(cid), win, live, now), code_ids):
                 pairs += series
     return analytics.fold(win, pairs)

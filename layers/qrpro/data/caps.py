@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from qrpro.config import settings
 from qrpro.data import keys as k
+from qrpro.data import panes
 from qrpro.data.aws import client, ddb
 from qrpro.data.outbox import Event
 from qrpro.data.table import av, cancel_reasons, error_code, from_item, key, table, unavailable_on_throttle
@@ -29,35 +30,47 @@ def _key(scope: str, month: str) -> dict[str, Any]:
     return key(k.pk_scope_agg(scope), k.sk_month(month))
 
 
+def _days_used(item: dict[str, Any]) -> dict[str, int]:
+    """The compaction's per-day counts on a month item (``u_{dd}``), by day of the month."""
+    return {name[2:]: int(value) for name, value in item.items() if name.startswith("u_")}
+
+
 def month_usage(scope: str, month: str) -> MonthUsage:
-    out = ddb().get_item(TableName=table(), Key=_key(scope, month), ConsistentRead=True,
-                         ProjectionExpression="used, cap_notified, cap_email")
+    """The month's count as the aggregator and the compaction wrote it: ``used`` (days
+    counted with markers) plus each day counted through panes."""
+    out = ddb().get_item(TableName=table(), Key=_key(scope, month), ConsistentRead=True)
     item = from_item(out.get("Item")) or {}
     email = item.get("cap_email")
-    return MonthUsage(used=int(item.get("used", 0)), cap_notified=bool(item.get("cap_notified")),
-                      cap_email=str(email) if email else None)
+    return MonthUsage(used=int(item.get("used", 0)) + sum(_days_used(item).values()),
+                      cap_notified=bool(item.get("cap_notified")), cap_email=str(email) if email else None)
 
 
 def scans_used(scope: str, month: str) -> int:
     """The scans counted for the scope in ``month`` (0 before the first): what
-    ``GET /api/user/usage`` shows, read on a request path (throttling: 503)."""
+    ``GET /api/user/usage`` shows, read on a request path (throttling: 503). Days still
+    open are counted from their panes."""
     with unavailable_on_throttle():
-        out = ddb().get_item(TableName=table(), Key=_key(scope, month), ConsistentRead=True,
-                             ProjectionExpression="#u", ExpressionAttributeNames={"#u": "used"})
-    return int((from_item(out.get("Item")) or {}).get("used", 0))
+        out = ddb().get_item(TableName=table(), Key=_key(scope, month), ConsistentRead=True)
+        live = panes.live(scope)
+    item = from_item(out.get("Item")) or {}
+    days = _days_used(item)
+    for day, total in live.day_totals().items():
+        if day[:7] == month:
+            days[day[8:10]] = total
+    return int(item.get("used", 0)) + sum(days.values())
 
 
-def flag_cap_reached(scope: str, month: str, cap: int, event: dict[str, Any]) -> bool:
+def flag_cap_reached(scope: str, month: str, event: dict[str, Any]) -> bool:
     """Set ``cap_notified`` (and ``cap_email = pending``) with the outbox
-    ``event`` in one transaction. False: another aggregator set it first (and
+    ``event`` in one transaction, once the caller read the month past its cap
+    (a month's count only grows). False: another aggregator set it first (and
     wrote its event)."""
     try:
         ddb().transact_write_items(TransactItems=[
             {"Update": {"TableName": table(), "Key": _key(scope, month),
                         "UpdateExpression": "SET cap_notified = :t, cap_email = :pending",
-                        "ConditionExpression": "used >= :cap AND attribute_not_exists(cap_notified)",
-                        "ExpressionAttributeValues": {":t": av(True), ":pending": av("pending"),
-                                                      ":cap": av(cap)}}},
+                        "ConditionExpression": "attribute_not_exists(cap_notified)",
+                        "ExpressionAttributeValues": {":t": av(True), ":pending": av("pending")}}},
             event,
         ])
     except ClientError as err:

@@ -15,9 +15,10 @@ from typing import Any
 
 from qrpro.config import settings
 from qrpro.data import keys as k
-from qrpro.data import secrets
+from qrpro.data import panes, secrets
 from qrpro.data.aws import ddb
 from qrpro.data.outbox import Event
+from qrpro.data.panes import Live
 from qrpro.data.table import (
     Transaction,
     av,
@@ -30,6 +31,7 @@ from qrpro.data.table import (
     unavailable_on_throttle,
 )
 from qrpro.domain import cursor as cursors
+from qrpro.domain.analytics import sum_codes
 from qrpro.domain.clock import days_back
 from qrpro.domain.codes import DEFAULTS, Status, matches, routing_object
 from qrpro.domain.ids import is_id
@@ -107,18 +109,16 @@ def get_item(scope: str, code_id: str) -> Code | None:
     return None if item is None else Code.from_item(item)
 
 
-def scans_30d(scope: str, now: int) -> dict[str, int]:
-    """Scans per code over the last 30 UTC days: one Query of ≤ 30 items, whatever the number of codes."""
+def scans_30d(scope: str, now: int, live: Live | None = None) -> dict[str, int]:
+    """Scans per code over the last 30 UTC days: one Query of the per-code day items, whatever
+    the number of codes (open days from their panes: ``live``, read here when not given)."""
     days = days_back(now, 30)
     first, last = k.codes_day_range(days[0], days[-1])
-    totals: dict[str, int] = {}
-    for item in query_items({
-            "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-            "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}}):
-        for name, value in item.items():
-            if name.startswith("k_"):
-                totals[name[2:]] = totals.get(name[2:], 0) + int(value)
-    return totals
+    stored = query_items({
+        "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}})
+    live = panes.live(scope) if live is None else live
+    return sum_codes(live.merge(k.pk_scope_agg(scope), stored, first, last))
 
 
 def _newest_first(scope: str, **extra: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ LIFETIME = "lifetime:"  # the transaction item name of a code's scans_total incr
 SHORT_SK = "SHORT"
 DEFAULT_TARGET = "default"
 _TARGET = re.compile(r"^(?:default|fallback|(?:rule|split):\d{1,2})$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a scan or code id: no separator a pane's rows use
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class Scan:
     target: str = DEFAULT_TARGET  # routing target (docs/analytics.md); old messages without one: default
     shortcode: str = ""  # whose SHORT# item keeps scans_total; old messages without one: not counted there
     codes: int = 0  # the scope's codes when scanned (the layout of its K# shards); old messages: 0, the default
+    limited: bool = False  # the code had a max_scans rule when scanned: its lifetime count is kept exact at once
     message_id: str = field(default="", repr=False)
     pending_key: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -77,10 +79,10 @@ def parse(body: str, message_id: str = "", pending_key: tuple[str, str] | None =
                     plan=str(data["plan"]), hour=hour, country=country(data.get("country")),
                     device=data["device"] if data.get("device") in DEVICES else "unknown",
                     target=_target(data.get("t")), shortcode=_shortcode(data.get("s")), codes=_codes(data.get("n")),
-                    message_id=message_id, pending_key=pending_key)
+                    limited=data.get("m") == 1, message_id=message_id, pending_key=pending_key)
     except (ValueError, KeyError, TypeError):
         return None
-    if not scan.id or not scan.code_id or not scan.scope.startswith(("USER#", "TEAM#")):
+    if not _TOKEN.match(scan.id) or not _TOKEN.match(scan.code_id) or not scan.scope.startswith(("USER#", "TEAM#")):
         return None
     return scan
 
@@ -99,7 +101,7 @@ def _shortcode(value: Any) -> str:
 
 # -- folding ----------------------------------------------------------------------------------
 
-def _bucket_end(bucket: str) -> int:
+def bucket_end(bucket: str) -> int:
     """End of a day (YYYY-MM-DD), hour (YYYY-MM-DD-HH) or month (YYYY-MM) bucket."""
     fmt = {10: "%Y-%m-%d", 13: "%Y-%m-%d-%H", 7: "%Y-%m"}[len(bucket)]
     start = datetime.strptime(bucket, fmt).replace(tzinfo=UTC)
@@ -121,17 +123,23 @@ class Counter:
     guard: str = ""  # the code id the item must still belong to (SHORT#: a deleted or reused shortcode)
 
 
-def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset()) -> dict[tuple[str, str], Counter]:
+ALL, LIFETIME_ONLY, DAYS = "all", "lifetime", "days"  # what ``fold`` folds
+
+
+def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset(), part: str = ALL) -> dict[tuple[str, str], Counter]:
     """A batch of scans as increments per aggregate item (pk, sk): per code and
     day (and hour for team/agency), per scope and day/hour (``total``, ``c_{country}``,
     ``d_{device}``, ``t_{target}``), per scope and code-day (``k_{code_id}``), per
     scope and month (``used``), and the code's lifetime ``scans_total`` on its
-    SHORT# item (unless its shortcode is in ``skip``: deleted or reused)."""
+    SHORT# item (unless its shortcode is in ``skip``: deleted or reused).
+    ``part``: ``lifetime`` folds only the SHORT# items; ``days`` only the day and hour
+    items, each with ``n``, the number of scans folded into it (the compaction's)."""
     items: dict[tuple[str, str], Counter] = {}
+    days = part == DAYS
 
     def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> Counter:
         c = items.setdefault((pk, sk), Counter())
-        for name in names:
+        for name in (*names, "n") if days else names:
             c.adds[name] = c.adds.get(name, 0) + 1
         c.ttl = max(c.ttl, ttl)
         return c
@@ -139,16 +147,19 @@ def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset()) -> dict[tupl
     for s in scans:
         keep = plan(s.plan).retention_days * 86_400
         counters = ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}")
-        if s.shortcode and s.shortcode not in skip:
+        if s.shortcode and s.shortcode not in skip and not days:
             bump(k.pk_short(s.shortcode), SHORT_SK, ("scans_total",), 0).guard = s.code_id
-        day_ttl = _bucket_end(s.day) + keep
+        if part == LIFETIME_ONLY:
+            continue
+        day_ttl = bucket_end(s.day) + keep
         bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id, k.codes_day_shards(s.codes)),
              (f"k_{s.code_id}",), day_ttl)
-        bump(k.pk_scope_agg(s.scope), k.sk_month(s.month), ("used",), _bucket_end(s.month) + keep)
+        if not days:
+            bump(k.pk_scope_agg(s.scope), k.sk_month(s.month), ("used",), bucket_end(s.month) + keep)
         if s.hourly:
-            hour_ttl = _bucket_end(s.hour) + keep
+            hour_ttl = bucket_end(s.hour) + keep
             bump(k.pk_code_agg(s.code_id), k.sk_hour(s.hour), counters, hour_ttl)
             bump(k.pk_scope_agg(s.scope), k.sk_hour(s.hour), counters, hour_ttl)
     return items
@@ -183,7 +194,7 @@ def _marker(scan: Scan, now: int) -> dict[str, Any]:
 
 
 def transaction(scans: list[Scan], now: int, deletes: Iterable[tuple[str, str]] = (),
-                skip: frozenset[str] = frozenset()) -> Transaction:
+                skip: frozenset[str] = frozenset(), part: str = ALL) -> Transaction:
     """Each scan's marker (named ``marker:<scan id>``), the pending-item deletes, the counters
     (a SHORT# item's named ``lifetime:<shortcode>``)."""
     tx = Transaction()
@@ -191,13 +202,13 @@ def transaction(scans: list[Scan], now: int, deletes: Iterable[tuple[str, str]] 
         tx.add(MARKER + scan.id, _marker(scan, now))
     for pk, sk in deletes:
         tx.add(f"delete:{pk}:{sk}", {"Delete": {"TableName": table(), "Key": key(pk, sk)}})
-    for (pk, sk), counter in sorted(fold(scans, skip).items()):
+    for (pk, sk), counter in sorted(fold(scans, skip, part).items()):
         name = LIFETIME + pk.removeprefix(k.pk_short("")) if counter.guard else f"count:{pk}:{sk}"
         tx.add(name, _update(pk, sk, counter))
     return tx
 
 
-def chunks(scans: list[Scan]) -> list[list[Scan]]:
+def chunks(scans: list[Scan], part: str = ALL) -> list[list[Scan]]:
     """Split a batch into transactions of at most 100 items (a marker per scan,
     a delete per drained pending scan, the counter items), keeping scans of a
     code together so that they share counter items."""
@@ -205,7 +216,7 @@ def chunks(scans: list[Scan]) -> list[list[Scan]]:
     current: list[Scan] = []
     counters: set[tuple[str, str]] = set()
     for s in sorted(scans, key=lambda s: (s.scope, s.code_id, s.hour)):
-        mine = set(fold([s]))
+        mine = set(fold([s], part=part))
         size = (len(current) + 1 + sum(1 for x in (*current, s) if x.pending_key) + len(counters | mine))
         if current and size > MAX_TX_ITEMS:
             out.append(current)
@@ -229,7 +240,7 @@ def unique(scans: Iterable[Scan]) -> tuple[list[Scan], list[Scan]]:
     return first, dupes
 
 
-def commit(scans: list[Scan], now: int, attempts: int = 4) -> list[Scan]:
+def commit(scans: list[Scan], now: int, attempts: int = 4, part: str = ALL) -> list[Scan]:
     """Count ``scans`` exactly once in one transaction. Scans whose marker exists
     (a redelivery) are dropped; throttling and conflicts are retried (``table.retrying``,
     a small budget: SQS redelivers what is left). Returns the scans NOT counted (to be
@@ -242,7 +253,7 @@ def commit(scans: list[Scan], now: int, attempts: int = 4) -> list[Scan]:
         nonlocal remaining, skip
         while remaining:
             try:
-                transaction(remaining, now, deletes, skip).attempt()
+                transaction(remaining, now, deletes, skip, part).attempt()
                 return []
             except Cancelled as cancel:
                 counted = {name for name in cancel.failed if name.startswith(MARKER)}
@@ -259,9 +270,7 @@ def commit(scans: list[Scan], now: int, attempts: int = 4) -> list[Scan]:
             except ClientError as err:
                 log.error("scan transaction failed: %s", error_code(err))
                 return remaining
-        if deletes:  # else drained again later, and the markers drop them again
-            with suppress(ClientError, Cancelled, Retry, ServiceUnavailable):
-                transaction([], now, deletes).attempt()
+        forget(deletes, now)  # else drained again later, and the markers drop them again
         return []
 
     try:
@@ -271,6 +280,14 @@ def commit(scans: list[Scan], now: int, attempts: int = 4) -> list[Scan]:
 
 
 # -- scans the redirect parked while SQS failed -------------------------------------------------------
+
+def forget(deletes: list[tuple[str, str]], now: int) -> None:
+    """Delete parked scans' items once they are counted (best effort: one left is drained
+    again, and counted once all the same)."""
+    for start in range(0, len(deletes), MAX_TX_ITEMS):
+        with suppress(ClientError, Cancelled, Retry, ServiceUnavailable):
+            transaction([], now, deletes[start:start + MAX_TX_ITEMS]).attempt()
+
 
 def parked(limit: int) -> list[Scan]:
     """Up to ``limit`` parked scans per shard, each carrying its item's key (the

@@ -62,18 +62,18 @@ def _n(item: dict[str, Any], name: str) -> int | None:
 
 
 def lookup_short(shortcode: str) -> Target | None:
-    """The shortcode projection (or None if there is no such shortcode)."""
-    out = fast("dynamodb").get_item(
-        TableName=table(), Key=key(k.pk_short(shortcode), "SHORT"), ConsistentRead=True,
-        ProjectionExpression="code_id, #sc, #u, #st, grace_until, routing, scans_total",
-        ExpressionAttributeNames={"#sc": "scope", "#u": "url", "#st": "status"})
+    """The shortcode projection (or None if there is no such shortcode). Its lifetime count is
+    ``scans_total`` plus the panes' compaction's day counts (``ld_{yyyymmdd}``; the whole item is
+    read: a read is billed by the item's size whatever it projects)."""
+    out = fast("dynamodb").get_item(TableName=table(), Key=key(k.pk_short(shortcode), "SHORT"), ConsistentRead=True)
     item = out.get("Item")
     if not item:
         return None
     routing = _s(item, "routing")  # compact JSON (never a map: no Decimal), parsed once per cache fill
+    scans = sum(int(v["N"]) for name, v in item.items() if name == "scans_total" or name.startswith("ld_"))
     return Target(code_id=_s(item, "code_id") or "", scope=_s(item, "scope") or "", url=_s(item, "url") or "",
                   status=_s(item, "status") or "", grace_until=_n(item, "grace_until"),
-                  routing=json.loads(routing) if routing else None, scans_total=_n(item, "scans_total") or 0)
+                  routing=json.loads(routing) if routing else None, scans_total=scans)
 
 
 def lookup_plan(scope: str) -> PlanState | None:
@@ -91,16 +91,19 @@ def lookup_plan(scope: str) -> PlanState | None:
 # -- enqueue ------------------------------------------------------------------------------
 
 def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str,
-                 shortcode: str = "", target: str = "default", codes: int = 0) -> str:
+                 shortcode: str = "", target: str = "default", codes: int = 0, limited: bool = False) -> str:
     """One scan as a queue message: a random id (for exactly-once counting) and
     what docs/api.md allows a scan to keep, the time cut to the hour; ``s`` (the
     shortcode: the aggregator counts ``scans_total`` on its SHORT# item), ``t``
     (the routing target: ``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)
-    and ``n`` (how many codes the scope has: the layout of its per-code day counters)."""
+    ``n`` (how many codes the scope has: the layout of its per-code day counters) and, for a
+    code with a max_scans rule, ``m`` (its lifetime count is kept at once, not by the compaction)."""
     hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
-    return json.dumps({"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name,
-                       "hour": hour, "country": country_code, "device": device, "s": shortcode, "t": target,
-                       "n": codes}, separators=(",", ":"))
+    message = {"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name, "hour": hour,
+               "country": country_code, "device": device, "s": shortcode, "t": target, "n": codes}
+    if limited:
+        message["m"] = 1
+    return json.dumps(message, separators=(",", ":"))
 
 
 _unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
+from qrpro.data.panes import Live
 from qrpro.data.table import av, table, unavailable_on_throttle
 from qrpro.domain.clock import day_bucket
 from qrpro.domain.errors import ServiceUnavailable
@@ -166,36 +167,42 @@ def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int], d
     return total, countries, devices, targets
 
 
-def code_days(code: CodeRef, first: str, last: str, now: int) -> list[DayCounts]:
-    """A code's daily aggregates from ``first`` to ``last`` (pattern 15), oldest first. Items whose TTL
-    has passed but that DynamoDB has not deleted yet are left out (the analytics reads' rule)."""
+def code_days(code: CodeRef, first: str, last: str, now: int, live: Live) -> list[DayCounts]:
+    """A code's daily aggregates from ``first`` to ``last`` (pattern 15), oldest first, open days
+    from their panes (``live``). Items whose TTL has passed but that DynamoDB has not deleted yet
+    are left out (the analytics reads' rule)."""
+    pk, low, high = k.pk_code_agg(code.id), k.sk_day(first), k.sk_day(last)
     params: dict[str, Any] = {
         "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(k.pk_code_agg(code.id)), ":a": av(k.sk_day(first)),
-                                      ":b": av(k.sk_day(last))}}
-    out: list[DayCounts] = []
+        "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}}
+    raws: list[dict[str, Any]] = []
     while True:
         with unavailable_on_throttle():
             page = ddb().query(**params)
-        for raw in page.get("Items", []):
-            ttl = raw.get(k.TTL, {}).get("N")
-            if ttl is not None and int(ttl) < now:
-                continue
-            total, countries, devices, targets = _counts(raw)
-            out.append(DayCounts(code.id, code.shortcode, code.label, raw["sk"]["S"][2:], total, countries,
-                                 devices, targets))
+        raws += [raw for raw in page.get("Items", []) if raw["sk"]["S"][2:] not in live.days]
         if "LastEvaluatedKey" not in page:
-            return out
+            break
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raws += [{"sk": {"S": sk}, **{name: {"N": str(v)} for name, v in attrs.items()}}
+             for (p, sk), attrs in live.items.items() if p == pk and low <= sk <= high]
+    out: list[DayCounts] = []
+    for raw in sorted(raws, key=lambda r: str(r["sk"]["S"])):
+        ttl = raw.get(k.TTL, {}).get("N")
+        if ttl is not None and int(ttl) < now:
+            continue
+        total, countries, devices, targets = _counts(raw)
+        out.append(DayCounts(code.id, code.shortcode, code.label, raw["sk"]["S"][2:], total, countries,
+                             devices, targets))
+    return out
 
 
-def daily(codes: Iterable[CodeRef], first: str, last: str, now: int) -> Iterator[DayCounts]:
+def daily(codes: Iterable[CodeRef], first: str, last: str, now: int, live: Live) -> Iterator[DayCounts]:
     """Every code's days, in the order of ``codes``; up to ``PREFETCH`` codes are read ahead in
     parallel, so at most that many codes' aggregates are in memory at once."""
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="export") as pool:
         window: deque[Future[list[DayCounts]]] = deque()
         for code in codes:
-            window.append(pool.submit(code_days, code, first, last, now))
+            window.append(pool.submit(code_days, code, first, last, now, live))
             if len(window) >= PREFETCH:
                 yield from window.popleft().result()
         while window:

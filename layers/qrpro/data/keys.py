@@ -153,5 +153,27 @@ def sk_month(month: str) -> str:
     return f"M#{month}"
 
 
+def day_of(sk: str) -> str | None:
+    """The UTC day of a day-scoped aggregate sort key (``D#``, ``H#``, ``K#``), else None (``M#``)."""
+    return sk[2:12] if sk[:2] in ("D#", "H#", "K#") else None
+
+
+def pk_pane(scope: str, day: str) -> str:
+    """A scope's panes of one UTC day: one item per aggregator batch (docs/analytics.md)."""
+    return f"PANE#{scope}#{day}"
+
+
+OPEN_SHARDS = 8
+
+
+def pk_open(scope: str) -> str:
+    """The open marks of a scope's pane buckets, spread over a few partitions."""
+    return f"OPEN#{zlib.crc32(scope.encode()) % OPEN_SHARDS}"
+
+
+def sk_open(scope: str, day: str) -> str:
+    return f"{scope}#{day}"
+
+
 def due_sk(at: int, item_id: str) -> str:
     return f"{at:012d}#{item_id}"

@@ -27,6 +27,11 @@ class Target(NamedTuple):
     routing: dict[str, Any] | None = None  # the stored form of routing_model, parsed once per cache fill
     scans_total: int = 0  # lifetime counted scans (the aggregator's counter), for max_scans
 
+    @property
+    def limited(self) -> bool:
+        """Whether the code has a max_scans rule (its scans' lifetime count is kept at once)."""
+        return self.routing is not None and self.routing.get("max_scans") is not None
+
 
 class PlanState(NamedTuple):
     """The account's plan as the redirect reads it (a missing profile is ``None``)."""

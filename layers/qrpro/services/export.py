@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from qrpro.config import settings
 from qrpro.data import codes as code_data
+from qrpro.data import panes
 from qrpro.data.exports import S3Sink, daily, object_key, presign
 from qrpro.domain.clock import day_bucket, days_back
 from qrpro.domain.errors import ServiceUnavailable
@@ -44,11 +45,13 @@ def export(scope: str, plan: Plan, now: int) -> Export:
     key = object_key(scope, now)
     filename = f"qrpro-export-{day_bucket(now)}.zip"
     window = days_back(now, plan.retention_days)
-    scans = code_data.scans_30d(scope, now)
+    live = panes.live(scope)  # the days still open, from their panes: read once for the whole export
+    scans = code_data.scans_30d(scope, now, live)
     codes = (code.public(scans.get(code.id, 0)) for code in code_data.all_items(scope))
     sink = S3Sink(bucket, key, filename)
     try:
-        stats = write_export(sink, scope, codes, lambda refs: daily(refs, window[0], window[-1], now), now)
+        stats = write_export(sink, scope, codes, lambda refs: daily(refs, window[0], window[-1], now, live),
+                             now)
         data = sink.finish()
         url, expires_at = presign(key, now)
     except BaseException:

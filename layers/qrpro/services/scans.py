@@ -6,11 +6,12 @@ on). Design: docs/analytics.md."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qrpro.data import caps, counting
-from qrpro.data.counting import Scan
+from qrpro.data import caps, counting, panes
+from qrpro.data.counting import LIFETIME_ONLY, Scan
 from qrpro.domain.plans import plan
 
 log = logging.getLogger("qrpro.scans")
@@ -21,10 +22,39 @@ _cap_done: set[tuple[str, str]] = set()  # (scope, month) whose email went out: 
 
 
 def aggregate(scans: list[Scan], now: int) -> list[Scan]:
-    """Count a batch (exactly once) and run the monthly cap check for its scopes.
+    """Count a batch exactly once: scans of days counted through panes as a pane
+    (``count_in_panes``), earlier days' with markers (``count_with_markers``).
     Returns the scans to retry (their messages are reported as failed)."""
-    failed: list[Scan] = []
     first, _copies = counting.unique(scans)  # a copy's message is acknowledged: the first one carries the scan
+    paned = [s for s in first if panes.enabled(s.day)]
+    return (count_in_panes(paned, now) if paned else []) + count_with_markers(
+        [s for s in first if not panes.enabled(s.day)], now)
+
+
+def count_in_panes(scans: list[Scan], now: int) -> list[Scan]:
+    """One pane per scope and day (the compaction counts it), then, for scans of codes
+    with a ``max_scans`` rule, their lifetime count at once (marker and ``scans_total``
+    in one transaction: the redirect needs it within seconds). A scan of a day past the
+    panes' horizon is dropped (no fold could keep it once). Parked scans' items are
+    deleted once their scans are written (a repeat is a repeated row)."""
+    late = [s for s in scans if panes.too_late(s.day, now)]
+    if late:
+        log.warning("dropped %d scans older than %d days", len(late), panes.HORIZON_DAYS)
+    failed = panes.put([s for s in scans if not panes.too_late(s.day, now)], now)
+    unwritten = {s.id for s in failed}
+    limited = [replace(s, pending_key=None) for s in scans
+               if s.limited and s.id not in unwritten and not panes.too_late(s.day, now)]
+    for chunk in counting.chunks(limited, LIFETIME_ONLY):
+        failed += counting.commit(chunk, now, part=LIFETIME_ONLY)
+    unwritten = {s.id for s in failed}
+    counting.forget([s.pending_key for s in scans if s.pending_key and s.id not in unwritten], now)
+    return failed
+
+
+def count_with_markers(first: list[Scan], now: int) -> list[Scan]:
+    """Count scans exactly once (a marker per scan, with the counters, in one transaction)
+    and run the monthly cap check for their scopes. Returns the scans to retry."""
+    failed: list[Scan] = []
     for chunk in counting.chunks(first):
         left = counting.commit(chunk, now)
         failed += left
@@ -38,6 +68,27 @@ def aggregate(scans: list[Scan], now: int) -> list[Scan]:
                 log.warning("cap check failed: %s", type(err).__name__)
                 failed += [s for s in chunk if s.scope == scope and s.month == month]
     return failed
+
+
+def compact(now: int) -> int:
+    """The schedule's compaction: each open day's panes folded into the aggregate items
+    (set, not added: a repeated or crashed run writes the same values), its codes' lifetime
+    counts and the month's count, then the cap check; a day that ended ``CLOSE_AFTER`` ago
+    is closed unless a pane arrived meanwhile. Returns the days folded."""
+    buckets = panes.open_buckets()  # before the panes: their marks' v as read
+    for bucket in buckets:
+        scans = panes.read(bucket.scope, bucket.day)
+        if scans:
+            panes.set_days(scans)
+            panes.set_lifetimes(scans, bucket.day, now)
+            last = scans[-1]
+            keep = max(plan(s.plan).retention_days for s in scans) * 86_400
+            panes.set_month_day(bucket.scope, bucket.day, len(scans),
+                                counting.bucket_end(bucket.day[:7]) + keep)
+            check_cap(bucket.scope, bucket.day[:7], last.plan, now)
+        if now >= panes.day_end(bucket.day) + panes.CLOSE_AFTER:
+            panes.close(bucket)
+    return len(buckets)
 
 
 def drain_pending(now: int, limit: int = 100) -> int:
@@ -61,7 +112,7 @@ def check_cap(scope: str, month: str, plan_name: str, now: int) -> None:
         return
     email_state = usage.cap_email
     if not usage.cap_notified:
-        caps.flag_cap_reached(scope, month, cap, caps.cap_event(scope, month, usage.used, cap, plan_name, now))
+        caps.flag_cap_reached(scope, month, caps.cap_event(scope, month, usage.used, cap, plan_name, now))
         email_state = "pending"  # ours or the first aggregator's: the email is still to send
     if email_state == "sent" or _send_cap_email(scope, month, usage.used, cap, plan_name, now):
         _cap_done.add((scope, month))
