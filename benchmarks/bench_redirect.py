@@ -58,6 +58,8 @@ class Counting:
         self.calls: dict[str, int] = {}
         self.items_written = 0
         self.written_keys: list[dict[str, Any]] = []  # of each TransactWriteItems that went through
+        self.puts: list[dict[str, Any]] = []  # each PutItem's item, and each UpdateItem's key, that went through
+        self.updated_keys: list[dict[str, Any]] = []
         self.wcu = 0.0
         self.rcu = 0.0
 
@@ -73,7 +75,11 @@ class Counting:
             if self.capacity and name in ("transact_write_items", "get_item", "update_item", "query"):
                 kw["ReturnConsumedCapacity"] = "TOTAL"
             out = attr(*args, **kw)
-            if name == "transact_write_items":  # a cancelled transaction raised above: nothing of it was written
+            if name == "put_item":
+                self.puts.append(kw["Item"])
+            elif name == "update_item":
+                self.updated_keys.append(kw["Key"])
+            elif name == "transact_write_items":  # a cancelled transaction raised above: nothing of it was written
                 self.written_keys += [body.get("Key") or {"pk": body["Item"]["pk"], "sk": body["Item"]["sk"]}
                                       for entry in kw["TransactItems"] for body in entry.values()]
             for used in (out.get("ConsumedCapacity") or []) if isinstance(out.get("ConsumedCapacity"), list) \

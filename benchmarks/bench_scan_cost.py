@@ -10,26 +10,31 @@ For 1 hot code, 100 codes (one account) and 10,000 codes (100 accounts of
 
 1. the deployed configuration is read from the synthesized template (the
    redirect's and aggregator's memory, the scans mapping's batch size and
-   batching window, the drain schedule);
+   batching window, the drain and compaction schedules);
 2. each month's traffic becomes SQS batches as the mapping forms them (a
    Poisson number of scans per batching window, at least 1, at most the batch
    size), scans spread uniformly over the codes;
 3. those batches run through the real aggregator (``lambdas.scans.handler``)
    against DynamoDB Local, counting the items it writes, its transactions and
-   reads and its time per batch; the redirect's reads per scan follow from its
-   cache window and each code's and account's scan rate; each batch's panes
-   (the designed, not built, panes candidate: ``pane_items``) are put there
-   too, timed apart;
+   reads and its time per batch, twice: counting with markers (the design
+   before panes, still used for days before ``qrpro:panesFrom``) and through
+   panes as deployed, running the real compaction once per schedule period
+   of scans (at least one period is simulated); a third run costs the panes
+   with the trims of ``TRIMS``. The redirect's reads per scan follow from its
+   cache window and each code's and account's scan rate;
 4. the counts times the list prices below give $ per million scans, line by
    line (``docs/performance.md``, "What a scan costs").
 
-The last line is the result at 10 million scans a month, as one JSON object:
-``{"usd_per_million_scans": {"1_code": x, "100_codes": y, "10000_codes": z}}``.
+The last line is the deployed design's result at 10 million scans a month, as
+one JSON object: ``{"usd_per_million_scans": {"1_code": x, "100_codes": y,
+"10000_codes": z}}``.
 
 DynamoDB Local's ConsumedCapacity does not follow AWS's rules for
 transactions, so write units are counted as AWS bills them: every item a
-``TransactWriteItems`` wrote (``Counting.written_keys``), sized after its batch, 2 units per KB
-(``write_units``).
+write touched (``Counting.written_keys``, ``updated_keys``, ``puts``), sized
+after its batch, 1 unit per KB, 2 in a transaction (``write_units``). The
+compaction's reads of the panes are costed from the panes' measured size:
+each run reads every pane of the open days again, half a day's on average.
 
 One more scenario is printed apart, not in the JSON: an agency scope with
 10,000 codes, each scanned earlier that day, at 10 million scans a month (its
@@ -39,9 +44,9 @@ per-code day counters are full-size items).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -65,11 +70,7 @@ PRICE = {
     "ddb_wru": 0.625 / MILLION,  # on-demand write request unit (1 KB; transactional: 2)
     "ddb_rru": 0.125 / MILLION,  # on-demand read request unit (4 KB strongly consistent)
     "logs_gb": 0.50,  # CloudWatch Logs ingestion (standard class)
-    "firehose_gb": 0.029,  # Direct PUT ingestion, each record rounded up to 5 KB
-    "s3_put": 0.005 / 1000,
-    "s3_get": 0.0004 / 1000,
 }
-FIREHOSE_BUFFER_S = 60  # Firehose's default S3 buffer interval: one object a minute
 PLATFORM_LOG_BYTES = 300  # Lambda's START/END/REPORT lines per invocation in text format (~80 + 50 + 170 bytes)
 RESPONSE_BYTES = 600  # a 302 with Location, Cache-Control and CloudFront's own headers, on the wire
 POLLERS, POLLS_PER_MIN = 5, 3  # Lambda's SQS pollers at rest: long polls of 20 s each
@@ -90,6 +91,7 @@ class Deployed:
     window_s: float
     drains_per_month: float
     redirect_platform_logs: bool  # START/END/REPORT lines per invocation (off: JSON logs at system level WARN)
+    compact_s: float  # the panes' compaction schedule (0: none)
 
     @classmethod
     def from_template(cls) -> Deployed:
@@ -99,7 +101,8 @@ class Deployed:
         scans = t.function_by_name("scans")
         mapping = next(m for m in t.mappings() if m.function == scans.logical_id
                        and "Scans" in json.dumps(m.source) and "Dlq" not in json.dumps(m.source))
-        drain = next(s for s in t.schedules() if s.function == scans.logical_id)
+        drain = next(s for s in t.schedules() if s.function == scans.logical_id and not s.input)
+        compaction = next((s for s in t.schedules() if s.function == scans.logical_id and s.input), None)
         minutes = _rate_minutes(drain.expression)
         redirect = t.function_by_name("redirect")
         logging = t.resources[redirect.logical_id]["Properties"].get("LoggingConfig", {})
@@ -107,7 +110,8 @@ class Deployed:
                    redirect_platform_logs=logging.get("SystemLogLevel", "INFO") != "WARN",
                    batch_size=int(mapping.props.get("BatchSize", 10)),
                    window_s=float(mapping.props.get("MaximumBatchingWindowInSeconds", 0)),
-                   drains_per_month=MONTH_S / 60 / minutes)
+                   drains_per_month=MONTH_S / 60 / minutes,
+                   compact_s=_rate_minutes(compaction.expression) * 60 if compaction else 0)
 
 
 def _rate_minutes(expression: str) -> float:
@@ -144,9 +148,9 @@ def _poisson(lam: float, rng: random.Random) -> int:
         k += 1
 
 
-def write_units(client: Any, keys: list[dict[str, Any]]) -> int:
-    """Write units as AWS bills these transactional writes: 2 per KB of each item (its size after the
-    write: every counter only grows), 2 for an item gone (a deleted parked scan)."""
+def write_units(client: Any, keys: list[dict[str, Any]], transactional: bool = True) -> int:
+    """Write units as AWS bills these writes: per KB of each item (its size after the write: every
+    counter only grows), twice in a transaction; an item gone (a deleted parked scan) as 1 KB."""
     from qrpro.data.table import table
 
     unique = list({(key["pk"]["S"], key["sk"]["S"]): key for key in keys}.values())
@@ -156,19 +160,23 @@ def write_units(client: Any, keys: list[dict[str, Any]]) -> int:
         assert not out.get("UnprocessedKeys"), "DynamoDB Local left keys unprocessed"
         for item in out["Responses"][table()]:
             kb[(item["pk"]["S"], item["sk"]["S"])] = math.ceil(item_bytes(item) / 1024)
-    return sum(2 * kb.get((key["pk"]["S"], key["sk"]["S"]), 1) for key in keys)
+    return (2 if transactional else 1) * sum(kb.get((key["pk"]["S"], key["sk"]["S"]), 1) for key in keys)
 
 
 def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int = CODES_PER_ACCOUNT,
-            plan_name: str = "team", busy_day: bool = False) -> dict[str, float]:
+            plan_name: str = "team", busy_day: bool = False, compact_every: int = 0) -> dict[str, float]:
     """The aggregator over these batches, against DynamoDB Local: per scan. ``busy_day``: every code
-    was scanned once earlier today (the per-code day counters hold them all)."""
+    was scanned once earlier today (the per-code day counters hold them all). ``compact_every``
+    (scans): count through panes (the template's ``PANES_FROM``), running the compaction after
+    each such share of the scans and after the last; 0: count with markers."""
     from lambdas.scans import handler as consumer
-    from qrpro.data import caps, counting, edge
+    from qrpro.config import settings
+    from qrpro.data import caps, counting, edge, panes
     from qrpro.data import keys as k
     from qrpro.data import table as tables
     from qrpro.data.table import table
     from qrpro.domain.codes import new_shortcode
+    from qrpro.services import scans as scan_service
     from qrpro_cli.runtime import FakeContext
 
     accounts = [f"TEAM#{uuid.uuid4()}" for _ in range(max(1, codes_n // per_account))]
@@ -185,19 +193,24 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
                 counting.ddb().put_item(TableName=table(), Item={
                     "pk": {"S": pk}, "sk": {"S": sk}, k.TTL: {"N": str(counter.ttl)},
                     **{name: {"N": str(n)} for name, n in counter.adds.items()}})
-    for cid, sc, _ in codes.values():  # each scan also adds to its code's scans_total on SHORT#
+    for cid, sc, scope in codes.values():  # each code's SHORT# item (its lifetime count), as the API writes it
         counting.ddb().put_item(TableName=table(), Item={"pk": {"S": k.pk_short(sc)}, "sk": {"S": "SHORT"},
-                                                          "code_id": {"S": cid}})
+                                                          "code_id": {"S": cid}, "scope": {"S": scope},
+                                                          "url": {"S": "https://example.com/landing-page"},
+                                                          "status": {"S": "active"}, "type": {"S": "shortcode"}})
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL", "IN", "ES", "IT", "MX"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
-    raw = counting.ddb()  # the panes design's puts and the sizing go around the spy
+    raw = counting.ddb()  # the sizing goes around the spy
     spy = br.Counting(raw)
     real = counting.ddb
-    counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
+    os.environ["PANES_FROM"] = "2000-01-01" if compact_every else ""
+    settings.cache_clear()
+    panes._marked.clear()
+    counting.ddb = caps.ddb = tables.ddb = panes.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
     n = sum(sizes)
-    elapsed = pane_s = 0.0
-    units = 0
+    elapsed = 0.0
+    units = since = 0
     try:
         for i, batch in enumerate(drawn):
             bodies = []
@@ -210,18 +223,37 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
                                    FakeContext("scans", str(i)))
             elapsed += time.perf_counter() - t
             assert out == {"batchItemFailures": []}, out
-            units += write_units(raw, spy.written_keys)
+            since += len(batch)
+            if compact_every and (since >= compact_every or i == len(drawn) - 1):
+                scan_service.compact(now)
+                since = 0
+            units += write_units(raw, spy.written_keys) + write_units(raw, spy.updated_keys, transactional=False) \
+                + sum(math.ceil(item_bytes(item) / 1024) for item in spy.puts)
             spy.written_keys.clear()
-            t = time.perf_counter()
-            for item in pane_items([s for s in map(counting.parse, bodies) if s is not None], now):
-                raw.put_item(TableName=table(), Item=item)
-            pane_s += time.perf_counter() - t
+            spy.updated_keys.clear()
+            spy.puts.clear()
     finally:
-        counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]
-    return {"items": spy.items_written / n, "transactions": spy.calls.get("transact_write_items", 0) / n,
-            "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)) / n,
-            "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes),
-            "pane_ms_per_batch": pane_s * 1000 / len(sizes), "wru": units / n}
+        counting.ddb = caps.ddb = tables.ddb = panes.ddb = real  # type: ignore[assignment]
+        os.environ.pop("PANES_FROM", None)
+        settings.cache_clear()
+    pane_bytes = sum(item_bytes(i) for i in _panes(raw, accounts, now)) / n
+    return {"items": (spy.items_written + spy.calls.get("put_item", 0) + spy.calls.get("update_item", 0)) / n,
+            "transactions": spy.calls.get("transact_write_items", 0) / n,
+            "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)
+                      + spy.calls.get("batch_get_item", 0)) / n,
+            "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes), "wru": units / n,
+            "pane_bytes": pane_bytes}
+
+
+def _panes(client: Any, scopes: list[str], now: int) -> list[dict[str, Any]]:
+    """Every pane the measured batches wrote (their size: what the compaction and readers read)."""
+    from qrpro.data import keys as k
+    from qrpro.data.table import query_items, table, to_item
+
+    day = time.strftime("%Y-%m-%d", time.gmtime(now))
+    return [to_item(i) for scope in scopes for i in query_items({
+        "TableName": table(), "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": k.pk_pane(scope, day)}}})]
 
 
 def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: dict[str, float],
@@ -237,6 +269,9 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
     receives = math.ceil(per_batch_msgs / SQS_MAX_RECEIVE) * m["batches"] * 2  # receive + delete batch
     fixed_sqs = POLLERS * POLLS_PER_MIN * MONTH_S / 60 / volume  # empty long polls, spread over the scans
     scans_s = math.ceil(m["ms_per_batch"]) / 1000 * m["batches"]
+    runs = MONTH_S / d.compact_s if m.get("pane_bytes") else 0  # compactions a month
+    # each run reads every pane of each open day again, half a day's on average (eventually consistent)
+    pane_reads = runs / 30 * m.get("pane_bytes", 0) / 2 / 4096 * 0.5
     lines = {
         "CloudFront": PRICE["cloudfront_request"] + RESPONSE_BYTES / 1e9 * PRICE["cloudfront_gb_out"],
         "redirect Lambda": PRICE["lambda_request"] + redirect_s * d.redirect_mb / 1024 * PRICE["lambda_gb_s"],
@@ -244,8 +279,8 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
         "redirect reads": redirect_reads * PRICE["ddb_rru"],
         "SQS": (1 + receives + fixed_sqs) * PRICE["sqs_request"],
         "DynamoDB writes": m["wru"] * PRICE["ddb_wru"],
-        "aggregator reads": m["reads"] * PRICE["ddb_rru"],
-        "aggregator Lambda": (m["batches"] + d.drains_per_month / volume) * PRICE["lambda_request"]
+        "aggregator reads": (m["reads"] + pane_reads) * PRICE["ddb_rru"],
+        "aggregator Lambda": (m["batches"] + (d.drains_per_month + runs) / volume) * PRICE["lambda_request"]
         + scans_s * d.scans_mb / 1024 * PRICE["lambda_gb_s"] + m["batches"] * PLATFORM_LOG_BYTES / 1e9
         * PRICE["logs_gb"],
     }
@@ -253,36 +288,6 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
 
 
 # -- candidates (paper: the real fold's item counts, no DynamoDB) -------------------------------------
-
-COMPACT_EVERY_S = 900
-
-
-def _short_target(target: str) -> str:
-    """``default`` -> ``d``, ``fallback`` -> ``f``, ``rule:3`` -> ``r3``, ``split:1`` -> ``s1``."""
-    kind, _, index = target.partition(":")
-    return kind[0] + index
-
-
-def pane_items(scans: list[Any], now: int) -> list[dict[str, Any]]:
-    """The panes design's writes for one batch (docs/analytics.md, "Designed, not built: counting
-    through panes"): one item per scope and UTC day, holding a table of the batch's codes and one
-    row per scan (its 128-bit id in base64, the code's row, country, device, target, and the hour
-    only where the plan keeps hourly aggregates)."""
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for scan in scans:
-        groups.setdefault((scan.scope, scan.day), []).append(scan)
-    out = []
-    for (scope, day), group in sorted(groups.items()):
-        codes = sorted({(s.code_id, s.shortcode) for s in group})
-        row = {code_id: i for i, (code_id, _) in enumerate(codes)}
-        rows = [" ".join((base64.urlsafe_b64encode(bytes.fromhex(s.id)).decode()[:22], str(row[s.code_id]),
-                          s.country, s.device[0], _short_target(s.target), s.hour[11:] if s.hourly else "")).rstrip()
-                for s in group]
-        out.append({"pk": {"S": f"PANE#{scope}#{day}"}, "sk": {"S": uuid.uuid4().hex},
-                    "ttl": {"N": str(now + 16 * 86_400)}, "c": {"S": "\n".join(f"{c} {sc}" for c, sc in codes)},
-                    "s": {"S": "\n".join(rows)}})
-    return out
-
 
 def item_bytes(item: dict[str, Any]) -> int:
     """An item's size by DynamoDB's rule: attribute names plus values (strings as UTF-8, a number
@@ -294,89 +299,46 @@ def item_bytes(item: dict[str, Any]) -> int:
     return size
 
 
-def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> dict[str, float]:
-    """Per scan: the aggregate items ``counting.fold`` writes for these batches (markers aside),
-    and the panes design's writes for them (write units and bytes)."""
+def fold_items(codes_n: int, sizes: list[int], rng: random.Random) -> float:
+    """Per scan: the aggregate items ``counting.fold`` writes for these batches (markers aside)."""
     from qrpro.data.counting import Scan, fold
 
     accounts = max(1, codes_n // CODES_PER_ACCOUNT)
-    items = pane_wru = pane_bytes = 0
+    items = 0
     for size in sizes:
         batch = [Scan(id=f"{rng.getrandbits(128):032x}", code_id=str(uuid.UUID(int=c)), scope=f"TEAM#{c % accounts}",
                       plan="team", hour="2026-11-30-12", country="US", device="mobile", shortcode="abcdefg",
                       target="split:1")
                  for c in (rng.randrange(codes_n) for _ in range(size))]
         items += len(fold(batch))
-        panes = [item_bytes(i) for i in pane_items(batch, 0)]
-        pane_wru += sum(math.ceil(b / 1024) for b in panes)
-        pane_bytes += sum(panes)
-    n = sum(sizes)
-    return {"items": items / n, "batches": len(sizes) / n, "pane_wru": pane_wru / n, "pane_bytes": pane_bytes / n}
+    return items / sum(sizes)
 
 
-@dataclass(frozen=True)
-class Panes:
-    """The panes design's settings that move its cost."""
-
-    window_s: float  # the scans mapping's batching window (analytics are this far behind, plus a second)
-    compact_s: float  # how often the compaction folds the panes into the aggregate items
-    eventual_reads: bool  # the redirect's SHORT#/profile reads eventually consistent (half a read unit)
-    redirect_mb: int
+TRIMS = "4 s window, eventual redirect reads (cache 3 s), 256 MB redirect"
 
 
-def panes_cost(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
-               p: Panes, rng: random.Random) -> float:
-    """$ per million scans for the panes design: the redirect and SQS as today, one pane per scope and
-    day of each batch (its measured put time per batch), a compaction that re-reads each active
-    scope-day's panes (half a day's on average) and sets every aggregate item its scans touched."""
+def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], markers: dict[str, float],
+               panes: dict[str, float], trimmed: dict[str, float], rng: random.Random) -> dict[str, float]:
+    """$ per million scans for each design: the measured ones (markers, panes) and the paper ones
+    (docs/performance.md, "What a scan costs")."""
     rate, scans = volume / MONTH_S, 2000
-    settings = replace(d, window_s=p.window_s, redirect_mb=p.redirect_mb)
-    batches = fold_items(codes_n, batch_sizes(rate, settings, scans, rng), rng)
-    compacted = fold_items(codes_n, batch_sizes(rate, replace(d, window_s=p.compact_s, batch_size=10**9),
-                                                scans, rng), rng)
-    lines = cost({**m, "batches": batches["batches"], "ms_per_batch": m["pane_ms_per_batch"]}, codes_n, volume,
-                 settings, edge)
-    runs_per_day = 86_400 / p.compact_s
-    reads = runs_per_day * batches["pane_bytes"] / 2 / 4096 * 0.5  # eventually consistent: 0.5 unit per 4 KB
-    edge_usd = (lines["CloudFront"] + lines["redirect Lambda"] + lines["redirect logs"]
-                + lines["redirect reads"] * (0.5 if p.eventual_reads else 1))
-    return (edge_usd + lines["SQS"] + lines["aggregator Lambda"]
-            + ((batches["pane_wru"] + compacted["items"]) * PRICE["ddb_wru"] + reads * PRICE["ddb_rru"]) * MILLION)
-
-
-TRIMMED = Panes(window_s=4, compact_s=3600, eventual_reads=True, redirect_mb=256)
-
-
-def candidates(codes_n: int, volume: float, d: Deployed, edge: dict[str, float], m: dict[str, float],
-               rng: random.Random) -> dict[str, float]:
-    """$ per million scans for each candidate design (docs/performance.md, "What a scan costs")."""
-    rate, scans = volume / MONTH_S, 2000
-    current = cost(m, codes_n, volume, d, edge)
+    current = cost(markers, codes_n, volume, d, edge)
     edge_usd = sum(current[k] for k in ("CloudFront", "redirect Lambda", "redirect logs", "redirect reads"))
-    agg_lambda = current["aggregator Lambda"]
-
-    def batches(window: float, size: int) -> dict[str, float]:
-        return fold_items(codes_n, batch_sizes(rate, replace(d, batch_size=size, window_s=window), scans, rng), rng)
-
     wru = PRICE["ddb_wru"] * MILLION
-    two_s, twenty_s = batches(d.window_s, d.batch_size), batches(20, 1000)
-    sqs_20 = cost({**m, "batches": twenty_s["batches"]}, codes_n, volume, d, edge)["SQS"]
-    compact = batches(COMPACT_EVERY_S, 10**9)
-    per_minute = batches(FIREHOSE_BUFFER_S, 10**9)
-    objects = MONTH_S / FIREHOSE_BUFFER_S / volume  # per scan
-    firehose = (5 * 1024 / 1e9 * PRICE["firehose_gb"] + objects * (PRICE["s3_put"] + PRICE["s3_get"]
-                + PRICE["lambda_request"])) * MILLION
-    designed = Panes(window_s=d.window_s, compact_s=COMPACT_EVERY_S, eventual_reads=False, redirect_mb=d.redirect_mb)
+    two_s = fold_items(codes_n, batch_sizes(rate, d, scans, rng), rng)
+    twenty = replace(d, batch_size=1000, window_s=20)
+    twenty_s = batch_sizes(rate, twenty, scans, rng)
+    sqs_20 = cost({**markers, "batches": len(twenty_s) / sum(twenty_s)}, codes_n, volume, d, edge)["SQS"]
+    trim = replace(d, window_s=4, redirect_mb=256)
+    trimmed_lines = cost(trimmed, codes_n, volume, trim, {**edge, "cache_s": 3})
+    trimmed_lines["redirect reads"] /= 2  # eventually consistent: half a read unit
     return {
-        "current": sum(current.values()),
-        "current, window 20 s / batch 1,000": edge_usd + sqs_20 + (1 + twenty_s["items"]) * 2 * wru + agg_lambda,
-        "stream checkpoint, no markers, no transactions": edge_usd + wru
-        + two_s["items"] * wru + agg_lambda,
-        "panes as designed (2 s window, 15-min compaction)": panes_cost(codes_n, volume, d, edge, m, designed, rng),
-        "panes + every trim (4 s, hourly, eventual reads, 256 MB)": panes_cost(codes_n, volume, d, edge, m, TRIMMED,
-                                                                              rng),
-        "Firehose to S3 (60 s) + panes + 15-min compaction": edge_usd + firehose
-        + (per_minute["pane_wru"] + compact["items"]) * wru,
+        "markers (measured)": sum(current.values()),
+        "markers, window 20 s / batch 1,000": edge_usd + sqs_20 + (1 + fold_items(codes_n, twenty_s, rng)) * 2 * wru
+        + current["aggregator Lambda"],
+        "stream checkpoint, no markers, no transactions": edge_usd + wru + two_s * wru + current["aggregator Lambda"],
+        "panes (measured, as deployed)": sum(cost(panes, codes_n, volume, d, edge).values()),
+        f"panes + trims (measured: {TRIMS})": sum(trimmed_lines.values()),
     }
 
 
@@ -391,52 +353,63 @@ def main() -> None:
     from lambdas.redirect.handler import CACHE_SECONDS
 
     print(f"== deployed (template): redirect {d.redirect_mb} MB, aggregator {d.scans_mb} MB, batch {d.batch_size}, "
-          f"window {d.window_s:g} s, {d.drains_per_month:,.0f} scheduled drains a month, redirect platform logs "
-          f"{'on' if d.redirect_platform_logs else 'off'}")
+          f"window {d.window_s:g} s, {d.drains_per_month:,.0f} scheduled drains a month, compaction every "
+          f"{d.compact_s:g} s, redirect platform logs {'on' if d.redirect_platform_logs else 'off'}")
     rng = random.Random(19)
 
     def work() -> dict[str, Any]:
         hot = br.hot_path_calls(200)
         res: dict[str, Any] = {"edge": {"cache_s": CACHE_SECONDS, "ms_per_scan": hot["p50 ms (real local calls)"],
                                         "calls_per_scan_hit": hot["hit"]}}
+
+        def both(codes_n: int, volume: float, **kw: Any) -> dict[str, dict[str, float]]:
+            rate = volume * MILLION / MONTH_S
+            per_run = math.ceil(rate * d.compact_s)  # scans between two compactions
+            out = {"markers": measure(codes_n, batch_sizes(rate, d, args.scans, rng), rng, **kw)}
+            for name, settings in (("panes", d), ("trimmed", replace(d, window_s=4))):
+                sizes = batch_sizes(rate, settings, max(args.scans, per_run), rng)
+                out[name] = measure(codes_n, sizes, rng, compact_every=per_run, **kw)
+            return out
+
         for name, codes_n in SCENARIOS.items():
             for volume in VOLUMES:
-                sizes = batch_sizes(volume * MILLION / MONTH_S, d, args.scans, rng)
-                res[f"{name}@{volume}M"] = measure(codes_n, sizes, rng)
-        sizes = batch_sizes(10 * MILLION / MONTH_S, d, args.scans, rng)
-        res[AGENCY] = measure(10_000, sizes, rng, per_account=10_000, plan_name="agency", busy_day=True)
+                res[f"{name}@{volume}M"] = both(codes_n, volume)
+        res[AGENCY] = both(10_000, 10, per_account=10_000, plan_name="agency", busy_day=True)
         return res
 
     res = br.with_engines(work)
     edge = res.pop("edge")
     print(f"== redirect: {edge['calls_per_scan_hit']:.2f} AWS calls per scan on a cache hit, "
           f"{edge['ms_per_scan']:.2f} ms per scan (local), cache {edge['cache_s']:g} s")
-    print("== aggregator, per scan (measured)      items  transactions  reads  batches  ms/batch  write units"
-          "  panes: ms/batch")
-    for case, m in res.items():
-        print(f"   {case:34} {m['items']:6.2f}  {m['transactions']:12.3f}  {m['reads']:5.3f}  {m['batches']:7.3f}"
-              f"  {m['ms_per_batch']:8.1f}  {m['wru']:11.2f}  {m['pane_ms_per_batch']:15.1f}")
-    print("== $ per million scans (current design)")
-    at_10: dict[str, float] = {}
-    for name, codes_n in SCENARIOS.items():
-        for volume in VOLUMES:
-            lines = cost(res[f"{name}@{volume}M"], codes_n, volume * MILLION, d, edge)
-            total = sum(lines.values())
-            print(f"   {name:12} {volume:4}M/month  total ${total:5.2f}  " +
-                  "  ".join(f"{k} {v:.3f}" for k, v in lines.items()))
-            if volume == 10:
-                at_10[name] = round(total, 2)
-    lines = cost(res[AGENCY], 10_000, 10 * MILLION, d, edge, per_account=10_000)
-    print(f"   {AGENCY}: total ${sum(lines.values()):5.2f}  " + "  ".join(f"{k} {v:.3f}" for k, v in lines.items()))
-    print("== candidates, $ per million scans (paper: the real fold's item counts; see docs/performance.md)")
+    print("== aggregator, per scan (measured)               items  transactions  reads  batches  ms/batch  write units")
+    for case, ms in res.items():
+        for design in ("markers", "panes"):
+            m = ms[design]
+            print(f"   {case[:34]:34} {design:8} {m['items']:6.2f}  {m['transactions']:12.3f}  {m['reads']:5.3f}"
+                  f"  {m['batches']:7.3f}  {m['ms_per_batch']:8.1f}  {m['wru']:11.2f}")
+    for design in ("markers", "panes"):
+        print(f"== $ per million scans, {design}" + (" (as deployed)" if design == "panes" else " (before)"))
+        for name, codes_n in SCENARIOS.items():
+            for volume in VOLUMES:
+                lines = cost(res[f"{name}@{volume}M"][design], codes_n, volume * MILLION, d, edge)
+                print(f"   {name:12} {volume:4}M/month  total ${sum(lines.values()):5.2f}  " +
+                      "  ".join(f"{k} {v:.3f}" for k, v in lines.items()))
+        lines = cost(res[AGENCY][design], 10_000, 10 * MILLION, d, edge, per_account=10_000)
+        print(f"   {AGENCY}: total ${sum(lines.values()):5.2f}  "
+              + "  ".join(f"{k} {v:.3f}" for k, v in lines.items()))
+    print("== candidates, $ per million scans (docs/performance.md)")
     table_rows: dict[str, list[float]] = {}
     for name, codes_n in SCENARIOS.items():
         for volume in VOLUMES:
-            for cand, usd in candidates(codes_n, volume * MILLION, d, edge, res[f"{name}@{volume}M"], rng).items():
+            ms = res[f"{name}@{volume}M"]
+            for cand, usd in candidates(codes_n, volume * MILLION, d, edge, ms["markers"], ms["panes"],
+                                        ms["trimmed"], rng).items():
                 table_rows.setdefault(cand, []).append(usd)
-    print("   " + " " * 58 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(12) for n in SCENARIOS for v in VOLUMES))
+    print("   " + " " * 78 + "".join(f"{n.split('_')[0]}c/{v}M".rjust(10) for n in SCENARIOS for v in VOLUMES))
     for cand, values in table_rows.items():
-        print(f"   {cand:58}" + "".join(f"{v:12.2f}" for v in values))
+        print(f"   {cand:78}" + "".join(f"{v:10.2f}" for v in values))
+    at_10 = {name: round(sum(cost(res[f"{name}@10M"]["panes"], codes_n, 10 * MILLION, d, edge).values()), 2)
+             for name, codes_n in SCENARIOS.items()}
     print(json.dumps({"usd_per_million_scans": at_10}))
     sys.stdout.flush()
 

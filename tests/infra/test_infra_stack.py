@@ -16,7 +16,7 @@ import qrpro.data.schema
 
 FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys")
 COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
-              "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER"}
+              "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER", "PANES_FROM"}
 CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
 
 
@@ -143,6 +143,15 @@ def test_every_function_runtime_tracing_logs_env(template: dict[str, Any]) -> No
     assert len(of_type(template, "AWS::Lambda::LayerVersion")) == 1
 
 
+def test_panes_start_on_the_configured_day(template: dict[str, Any]) -> None:
+    """cdk.json counts through panes from 2026-12-01 (docs/deploy.md: an older stack sets a day
+    still to come); a malformed day fails the synth."""
+    for name, (_, res) in functions(template).items():
+        assert res["Properties"]["Environment"]["Variables"]["PANES_FROM"] == "2026-12-01", name
+    with pytest.raises(ValueError, match="qrpro:panesFrom"):
+        synth({"qrpro:panesFrom": "tomorrow"}, nag=False)
+
+
 def test_no_function_allows_loopback_webhooks(template: dict[str, Any]) -> None:
     for name, (_, res) in functions(template).items():
         env = res["Properties"].get("Environment", {}).get("Variables", {})
@@ -249,11 +258,15 @@ def test_event_sources(template: dict[str, Any]) -> None:
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
 
 
-def test_schedules_expiry_every_15_minutes_and_the_scan_drain_every_5(template: dict[str, Any]) -> None:
-    schedules = {rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]: rule["Properties"]["ScheduleExpression"]
-                 for rule in of_type(template, "AWS::Events::Rule").values()}
+def test_schedules_expiry_and_the_compaction_every_15_minutes_and_the_scan_drain_every_5(
+        template: dict[str, Any]) -> None:
+    rules = [rule["Properties"] for rule in of_type(template, "AWS::Events::Rule").values()]
+    schedules = sorted((p["Targets"][0]["Arn"]["Fn::GetAtt"][0], p["ScheduleExpression"], p["Targets"][0].get("Input"))
+                       for p in rules)
     fns = functions(template)
-    assert schedules == {fns["expiry"][0]: "rate(15 minutes)", fns["scans"][0]: "rate(5 minutes)"}
+    assert schedules == sorted([(fns["expiry"][0], "rate(15 minutes)", None),
+                                (fns["scans"][0], "rate(5 minutes)", None),
+                                (fns["scans"][0], "rate(15 minutes)", '{"job":"compact"}')])
     invokers = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0]
                 for p in of_type(template, "AWS::Lambda::Permission").values()
                 if p["Properties"]["Principal"] == "events.amazonaws.com"}

@@ -164,6 +164,25 @@ def test_the_compaction_is_idempotent_writes_only_what_changed_and_never_goes_ba
         before[(k.pk_code_agg("code-b"), k.sk_day(day_bucket(now)))]
 
 
+def test_a_day_that_fails_to_compact_does_not_hold_up_the_others(on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_consumer(messages_for("code-1", 2, scope="USER#a") + messages_for("code-2", 3, scope="USER#b")) == []
+    real = panes.read
+
+    def read(scope: str, day: str, consistent: bool = False) -> Any:
+        if scope == "USER#a":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Query")
+        return real(scope, day, consistent)
+
+    monkeypatch.setattr(panes, "read", read)
+    with pytest.raises(ClientError):  # the invocation fails (EventBridge retries it, the alarm sees it)
+        compact()
+    today = day_bucket(int(time.time()))
+    assert get(k.pk_code_agg("code-2"), k.sk_day(today))["total"] == 3
+    monkeypatch.setattr(panes, "read", real)
+    compact()
+    assert get(k.pk_code_agg("code-1"), k.sk_day(today))["total"] == 2
+
+
 def test_an_ended_day_closes_unless_a_pane_arrived_after_the_run_read_it(on: None) -> None:
     now = int(time.time())
     yesterday = now - DAY

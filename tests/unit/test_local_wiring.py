@@ -146,6 +146,25 @@ def test_the_routes_follow_the_template(template: Template) -> None:
     assert before - after == {("/api/user/export", "GET")} and after - before == {("/api/user/export", "POST")}
 
 
+def test_a_schedule_sends_its_targets_input_instead_of_the_event(template: Template) -> None:
+    """EventBridge: with a target's Input, "nothing from the event itself is passed to the target"."""
+    from qrpro_cli.triggers import ScheduleTrigger
+
+    inputs = sorted((s.expression, s.input) for s in template.schedules() if "Scan" in s.logical_id)
+    assert inputs == [("rate(15 minutes)", '{"job":"compact"}'), ("rate(5 minutes)", None)]
+    sent: list[Any] = []
+
+    class Runtime:
+        def invoke(self, function: str, event: Any, source: str) -> dict[str, Any]:
+            sent.append(event)
+            return {"ok": True}
+
+    for constant in ('{"job":"compact"}', None):
+        trigger = ScheduleTrigger(Runtime(), "scans", "arn:aws:events:us-east-1:1:rule/r", 0, constant)  # type: ignore[arg-type]
+        trigger.poll()
+    assert sent[0] == {"job": "compact"} and sent[1]["source"] == "aws.events"
+
+
 def test_mapping_answers_are_read_as_lambda_reads_them() -> None:
     ok: dict[str, Any] = {"ok": True, "result": {"batchItemFailures": [{"itemIdentifier": "2"}]}}
     assert failed_items(ok, ["1", "2"], report_failures=True) == ["2"]

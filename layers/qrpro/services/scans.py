@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.data import caps, counting, panes
 from qrpro.data.counting import LIFETIME_ONLY, Scan
+from qrpro.domain.errors import ServiceUnavailable
 from qrpro.domain.plans import plan
 
 log = logging.getLogger("qrpro.scans")
@@ -76,19 +77,29 @@ def compact(now: int) -> int:
     counts and the month's count, then the cap check; a day that ended ``CLOSE_AFTER`` ago
     is closed unless a pane arrived meanwhile. Returns the days folded."""
     buckets = panes.open_buckets()  # before the panes: their marks' v as read
+    failures: list[Exception] = []
     for bucket in buckets:
-        scans = panes.read(bucket.scope, bucket.day)
-        if scans:
-            panes.set_days(scans)
-            panes.set_lifetimes(scans, bucket.day, now)
-            last = scans[-1]
-            keep = max(plan(s.plan).retention_days for s in scans) * 86_400
-            panes.set_month_day(bucket.scope, bucket.day, len(scans),
-                                counting.bucket_end(bucket.day[:7]) + keep)
-            check_cap(bucket.scope, bucket.day[:7], last.plan, now)
-        if now >= panes.day_end(bucket.day) + panes.CLOSE_AFTER:
-            panes.close(bucket)
+        try:
+            _compact(bucket, now)
+        except (ClientError, BotoCoreError, ServiceUnavailable) as err:  # the others go on; this one, next run
+            log.warning("compaction of a day failed: %s", type(err).__name__)
+            failures.append(err)
+    if failures:
+        raise failures[0]  # the invocation fails: EventBridge retries it, the errors alarm counts it
     return len(buckets)
+
+
+def _compact(bucket: panes.Bucket, now: int) -> None:
+    closing = now >= panes.day_end(bucket.day) + panes.CLOSE_AFTER
+    scans = panes.read(bucket.scope, bucket.day, consistent=closing)
+    if scans:
+        panes.set_days(scans)
+        panes.set_lifetimes(scans, bucket.day, now)
+        keep = max(plan(s.plan).retention_days for s in scans) * 86_400
+        panes.set_month_day(bucket.scope, bucket.day, len(scans), counting.bucket_end(bucket.day[:7]) + keep)
+        check_cap(bucket.scope, bucket.day[:7], scans[-1].plan, now)
+    if closing:
+        panes.close(bucket)
 
 
 def drain_pending(now: int, limit: int = 100) -> int:
