@@ -52,7 +52,7 @@ def too_late(day: str, now: int) -> bool:
 
 # -- the encoding ---------------------------------------------------------------------------
 
-def encode(scans: list[Scan], now: int) -> dict[str, Any]:
+def encode(scans: list[Scan]) -> dict[str, Any]:
     """One pane: scans of one scope, day and plan. Rows: id, code row, country, device, target,
     hour (``-`` where the plan keeps no hourly aggregates), ``m`` (1: a max_scans code)."""
     first = scans[0]
@@ -89,7 +89,7 @@ def put(scans: list[Scan], now: int) -> list[Scan]:
     failed: list[Scan] = []
     for (scope, day, _plan), group in sorted(groups.items()):
         try:
-            ddb().put_item(TableName=table(), Item=encode(group, now))
+            ddb().put_item(TableName=table(), Item=encode(group))
             mark_open(scope, day, now)
         except (ClientError, BotoCoreError) as err:
             log.warning("pane not written: %s", error_code(err) if isinstance(err, ClientError) else type(err).__name__)
