@@ -144,8 +144,10 @@ class ScheduleTrigger(Trigger):
         if self.stopping.wait(self.interval):
             return
         # A target's Input replaces the event: "nothing from the event itself is passed" (EventBridge)
-        event = json.loads(self.constant) if self.constant else scheduled_event(self.rule_arn)
-        out = self.runtime.invoke(self.function, event, "schedule")
+        if self.constant:
+            out = self.runtime.invoke(self.function, json.loads(self.constant), "schedule-input")
+        else:
+            out = self.runtime.invoke(self.function, scheduled_event(self.rule_arn), "schedule")
         if not out["ok"]:
             log.error("%s failed: %s: %s", self.function, out["type"], out["message"])
 

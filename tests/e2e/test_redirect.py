@@ -152,6 +152,33 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
             assert not until(counted, seconds=8), "scans were parked without the permission"
 
 
+def test_the_compaction_schedule_folds_the_panes_into_the_aggregates(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the template: the scans function's second schedule, whose constant input is
+    ``{"job": "compact"}``, sets the day's aggregate items from its panes; the analytics read
+    the open day from its panes before that, and the same after."""
+    monkeypatch.setenv("QRPRO_SCHEDULE_SCANS_SECONDS", "2")
+    with running_stack(tmp_path / "data", "--in-memory") as stack:
+        key = stack.account("business")["api_key"]
+        code = create(stack, key, "https://example.com/panes")
+        for _ in range(3):
+            assert visit(stack, code["shortcode"]).status == 302
+        info = json.loads((stack.data_dir / "local.json").read_text())
+        client = boto3.client("dynamodb", endpoint_url=info["endpoints"]["dynamodb"], region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+
+        def stored() -> int:
+            item = client.get_item(TableName=info["table"], ConsistentRead=True, Key={
+                "pk": {"S": f"AGG#{code['id']}"}, "sk": {"S": f"D#{day_bucket(int(time.time()))}"}}).get("Item")
+            return int(item["total"]["N"]) if item else 0
+
+        def analytics() -> Any:
+            return stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json().get("total")
+
+        assert until(lambda: stored() == 3), "the compaction did not set the day's items"
+        assert analytics() == 3
+
+
 def test_international_destinations_redirect_with_an_ascii_location(stack: Stack) -> None:
     """Issue 16 (1): stored in ASCII on write, so the gateway can write the header and the browser follows it."""
     key = stack.account()["api_key"]

@@ -155,7 +155,8 @@ def test_a_schedule_sends_its_targets_input_instead_of_the_event(template: Templ
     sent: list[Any] = []
 
     class Runtime:
-        def invoke(self, function: str, event: Any, source: str) -> dict[str, Any]:
+        def invoke(self, function: str, event: Any, kind: str) -> dict[str, Any]:
+            events.validate(kind, event)  # as the real runtime does before any invocation
             sent.append(event)
             return {"ok": True}
 
