@@ -198,9 +198,9 @@ def live(scope: str) -> Live:
 
 def _set(pk: str, sk: str, values: dict[str, int], ttl: int, guard: str, guard_value: int,
          condition: str = "", names: dict[str, str] | None = None,
-         extra_values: dict[str, Any] | None = None, tail: str = "") -> bool:
+         extra_values: dict[str, Any] | None = None, tail: str = "") -> None:
     """SET ``values`` on an item unless its ``guard`` attribute is larger (a slower run folded
-    fewer scans). False: the guard kept a newer value."""
+    fewer scans: the newer value stays)."""
     names = {**(names or {}), "#g": guard}
     expr_values = {":g": av(guard_value), **(extra_values or {})}
     sets = []
@@ -215,23 +215,19 @@ def _set(pk: str, sk: str, values: dict[str, int], ttl: int, guard: str, guard_v
                           ConditionExpression=f"(attribute_not_exists(#g) OR #g <= :g){condition}",
                           ExpressionAttributeNames=names, ExpressionAttributeValues=expr_values)
     except ClientError as err:
-        if error_code(err) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
 
 
-def set_days(scans: list[Scan]) -> int:
+def set_days(scans: list[Scan]) -> None:
     """Set the day and hour items of these scans (one scope and day, each once) to their
-    fold; items already holding it are not written. Returns the items written."""
+    fold; items already holding it are not written."""
     items = fold(scans, part=DAYS)
     stored = {(i["pk"], i["sk"]): int(i.get("n", 0)) for i in batch_get(
         [key(pk, sk) for pk, sk in items], consistent=True, projection="pk, sk, n")}
-    written = 0
     for (pk, sk), counter in sorted(items.items()):
         if stored.get((pk, sk)) != counter.adds["n"]:
-            written += _set(pk, sk, counter.adds, counter.ttl, "n", counter.adds["n"])
-    return written
+            _set(pk, sk, counter.adds, counter.ttl, "n", counter.adds["n"])
 
 
 def lifetime_attr(day: str) -> str:
@@ -260,15 +256,15 @@ def set_lifetimes(scans: list[Scan], day: str, now: int) -> None:
         old = {name: int(v) for name, v in item.items() if name.startswith("ld_") and name < oldest and name != attr}
         if int(item.get(attr, -1)) == count and not old:
             continue
-        names = {"#cid": "code_id", "#st": "scans_total"}
-        values: dict[str, Any] = {":cid": av(code_id), ":old": av(sum(old.values()))}
-        condition = " AND #cid = :cid"
-        for i, (name, v) in enumerate(sorted(old.items())):
-            names[f"#o{i}"], values[f":o{i}"] = name, av(v)
-            condition += f" AND #o{i} = :o{i}"
-        tail = (" ADD #st :old REMOVE " + ", ".join(f"#o{i}" for i in range(len(old)))) if old else ""
-        if not old:
-            del values[":old"], names["#st"]
+        names = {"#cid": "code_id"}
+        values: dict[str, Any] = {":cid": av(code_id)}
+        condition, tail = " AND #cid = :cid", ""
+        if old:  # unchanged since read, added once
+            names["#st"], values[":old"] = "scans_total", av(sum(old.values()))
+            for i, (name, v) in enumerate(sorted(old.items())):
+                names[f"#o{i}"], values[f":o{i}"] = name, av(v)
+                condition += f" AND #o{i} = :o{i}"
+            tail = " ADD #st :old REMOVE " + ", ".join(f"#o{i}" for i in range(len(old)))
         _set(k.pk_short(shortcode), "SHORT", {attr: count}, 0, attr, count, condition, names, values, tail)
 
 
