@@ -180,8 +180,8 @@ class Live:
 
     def day_totals(self) -> dict[str, int]:
         """Scans per open day (the month's ``used``)."""
-        return {day: attrs["total"] for (pk, sk), attrs in self.items.items()
-                if sk.startswith("D#") and pk.startswith("SAGG#") and (day := sk[2:]) in self.days}
+        return {sk[2:]: attrs["total"] for (pk, sk), attrs in self.items.items()
+                if pk.startswith("SAGG#") and sk.startswith("D#")}
 
 
 def live(scope: str) -> Live:

@@ -38,13 +38,12 @@ def count_in_panes(scans: list[Scan], now: int) -> list[Scan]:
     in one transaction: the redirect needs it within seconds). A scan of a day past the
     panes' horizon is dropped (no fold could keep it once). Parked scans' items are
     deleted once their scans are written (a repeat is a repeated row)."""
-    late = [s for s in scans if panes.too_late(s.day, now)]
-    if late:
-        log.warning("dropped %d scans older than %d days", len(late), panes.HORIZON_DAYS)
-    failed = panes.put([s for s in scans if not panes.too_late(s.day, now)], now)
+    kept = [s for s in scans if not panes.too_late(s.day, now)]
+    if len(kept) < len(scans):
+        log.warning("dropped %d scans older than %d days", len(scans) - len(kept), panes.HORIZON_DAYS)
+    failed = panes.put(kept, now)
     unwritten = {s.id for s in failed}
-    limited = [replace(s, pending_key=None) for s in scans
-               if s.limited and s.id not in unwritten and not panes.too_late(s.day, now)]
+    limited = [replace(s, pending_key=None) for s in kept if s.limited and s.id not in unwritten]
     for chunk in counting.chunks(limited, LIFETIME_ONLY):
         failed += counting.commit(chunk, now, part=LIFETIME_ONLY)
     unwritten = {s.id for s in failed}
