@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -101,6 +102,7 @@ def _shortcode(value: Any) -> str:
 
 # -- folding ----------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)  # a fold asks it twice per scan; strptime was most of a large fold's time
 def bucket_end(bucket: str) -> int:
     """End of a day (YYYY-MM-DD), hour (YYYY-MM-DD-HH) or month (YYYY-MM) bucket."""
     fmt = {10: "%Y-%m-%d", 13: "%Y-%m-%d-%H", 7: "%Y-%m"}[len(bucket)]
@@ -136,17 +138,22 @@ def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset(), part: str = 
     items, each with ``n``, the number of scans folded into it (the compaction's)."""
     items: dict[tuple[str, str], Counter] = {}
     days = part == DAYS
+    n = ("n",) if days else ()
 
     def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> Counter:
-        c = items.setdefault((pk, sk), Counter())
-        for name in (*names, "n") if days else names:
-            c.adds[name] = c.adds.get(name, 0) + 1
-        c.ttl = max(c.ttl, ttl)
+        c = items.get((pk, sk))
+        if c is None:
+            c = items[(pk, sk)] = Counter()
+        adds = c.adds
+        for name in names:
+            adds[name] = adds.get(name, 0) + 1
+        if ttl > c.ttl:
+            c.ttl = ttl
         return c
 
     for s in scans:
         keep = plan(s.plan).retention_days * 86_400
-        counters = ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}")
+        counters = ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}", *n)
         if s.shortcode and s.shortcode not in skip and not days:
             bump(k.pk_short(s.shortcode), SHORT_SK, ("scans_total",), 0).guard = s.code_id
         if part == LIFETIME_ONLY:
@@ -155,7 +162,7 @@ def fold(scans: Iterable[Scan], skip: frozenset[str] = frozenset(), part: str = 
         bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id, k.codes_day_shards(s.codes)),
-             (f"k_{s.code_id}",), day_ttl)
+             (f"k_{s.code_id}", *n), day_ttl)
         if not days:
             bump(k.pk_scope_agg(s.scope), k.sk_month(s.month), ("used",), bucket_end(s.month) + keep)
         if s.hourly:
