@@ -92,6 +92,7 @@ class Deployed:
     drains_per_month: float
     redirect_platform_logs: bool  # START/END/REPORT lines per invocation (off: JSON logs at system level WARN)
     compact_s: float  # the panes' compaction schedule (0: none)
+    compaction_mb: int
 
     @classmethod
     def from_template(cls) -> Deployed:
@@ -101,8 +102,9 @@ class Deployed:
         scans = t.function_by_name("scans")
         mapping = next(m for m in t.mappings() if m.function == scans.logical_id
                        and "Scans" in json.dumps(m.source) and "Dlq" not in json.dumps(m.source))
-        drain = next(s for s in t.schedules() if s.function == scans.logical_id and not s.input)
-        compaction = next((s for s in t.schedules() if s.function == scans.logical_id and s.input), None)
+        drain = next(s for s in t.schedules() if s.function == scans.logical_id)
+        compactor = t.function_by_name("compaction")
+        compaction = next(s for s in t.schedules() if s.function == compactor.logical_id)
         minutes = _rate_minutes(drain.expression)
         redirect = t.function_by_name("redirect")
         logging = t.resources[redirect.logical_id]["Properties"].get("LoggingConfig", {})
@@ -111,7 +113,7 @@ class Deployed:
                    batch_size=int(mapping.props.get("BatchSize", 10)),
                    window_s=float(mapping.props.get("MaximumBatchingWindowInSeconds", 0)),
                    drains_per_month=MONTH_S / 60 / minutes,
-                   compact_s=_rate_minutes(compaction.expression) * 60 if compaction else 0)
+                   compact_s=_rate_minutes(compaction.expression) * 60, compaction_mb=compactor.memory)
 
 
 def _rate_minutes(expression: str) -> float:
@@ -209,8 +211,8 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
     counting.ddb = caps.ddb = tables.ddb = panes.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
     n = sum(sizes)
-    elapsed = 0.0
-    units = since = 0
+    elapsed = compacting = 0.0
+    units = since = folded = 0
     try:
         for i, batch in enumerate(drawn):
             bodies = []
@@ -225,7 +227,10 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
             assert out == {"batchItemFailures": []}, out
             since += len(batch)
             if compact_every and (since >= compact_every or i == len(drawn) - 1):
+                t = time.perf_counter()
                 scan_service.compact(now)
+                compacting += time.perf_counter() - t
+                folded += sum(len(b) for b in drawn[:i + 1])  # each run folds every pane written so far
                 since = 0
             units += write_units(raw, spy.written_keys) + write_units(raw, spy.updated_keys, transactional=False) \
                 + sum(math.ceil(item_bytes(item) / 1024) for item in spy.puts)
@@ -242,7 +247,7 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
             "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)
                       + spy.calls.get("batch_get_item", 0)) / n,
             "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes), "wru": units / n,
-            "pane_bytes": pane_bytes}
+            "pane_bytes": pane_bytes, "compact_ms_per_scan": compacting * 1000 / folded if folded else 0}
 
 
 def _panes(client: Any, scopes: list[str], now: int) -> list[dict[str, Any]]:
@@ -272,6 +277,7 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
     runs = MONTH_S / d.compact_s if m.get("pane_bytes") else 0  # compactions a month
     # each run reads every pane of each open day again, half a day's on average (eventually consistent)
     pane_reads = runs / 30 * m.get("pane_bytes", 0) / 2 / 4096 * 0.5
+    compaction_s = runs * volume / 30 / 2 * m.get("compact_ms_per_scan", 0) / 1000 / volume  # per scan
     lines = {
         "CloudFront": PRICE["cloudfront_request"] + RESPONSE_BYTES / 1e9 * PRICE["cloudfront_gb_out"],
         "redirect Lambda": PRICE["lambda_request"] + redirect_s * d.redirect_mb / 1024 * PRICE["lambda_gb_s"],
@@ -280,9 +286,11 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
         "SQS": (1 + receives + fixed_sqs) * PRICE["sqs_request"],
         "DynamoDB writes": m["wru"] * PRICE["ddb_wru"],
         "aggregator reads": (m["reads"] + pane_reads) * PRICE["ddb_rru"],
-        "aggregator Lambda": (m["batches"] + (d.drains_per_month + runs) / volume) * PRICE["lambda_request"]
+        "aggregator Lambda": (m["batches"] + d.drains_per_month / volume) * PRICE["lambda_request"]
         + scans_s * d.scans_mb / 1024 * PRICE["lambda_gb_s"] + m["batches"] * PLATFORM_LOG_BYTES / 1e9
         * PRICE["logs_gb"],
+        "compaction Lambda": runs / volume * PRICE["lambda_request"]
+        + compaction_s * d.compaction_mb / 1024 * PRICE["lambda_gb_s"],
     }
     return {name: usd * MILLION for name, usd in lines.items()}
 

@@ -24,6 +24,8 @@ from infra.constructs.storage import private_bucket
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
 SCAN_COMPACTION_SCHEDULE = Duration.minutes(15)
+# Its function's timeout: a run ends before the next starts (were they to overlap, each set is guarded).
+COMPACTION_TIMEOUT = Duration.minutes(14)
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
@@ -49,7 +51,8 @@ class S3OnFailure(sources.S3OnFailureDestination):
 
 class Jobs(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable,
-                 scans_function: lambda_.Function, events_function: lambda_.Function,
+                 scans_function: lambda_.Function, compaction_function: lambda_.Function,
+                 events_function: lambda_.Function,
                  webhooks_function: lambda_.Function, expiry_function: lambda_.Function,
                  scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
@@ -113,8 +116,7 @@ class Jobs(Construct):
             description="QR Pro: fold the scans' panes into the analytics aggregates",
             schedule=events.Schedule.rate(SCAN_COMPACTION_SCHEDULE),
         )
-        self.scan_compaction_rule.add_target(targets.LambdaFunction(
-            scans_function, retry_attempts=2, event=events.RuleTargetInput.from_object({"job": "compact"})))
+        self.scan_compaction_rule.add_target(targets.LambdaFunction(compaction_function, retry_attempts=2))
 
         self.expiry_rule = events.Rule(
             self, "ExpirySchedule",

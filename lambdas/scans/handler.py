@@ -10,9 +10,8 @@ reported by what happened to its scan. See docs/analytics.md.
 
 Scans the redirect parked in DynamoDB while SQS failed are counted by the
 same function: opportunistically after a batch, and on a schedule
-(EventBridge; the local stack's scheduler) whether or not scans arrive. A
-second schedule (its constant input ``{"job": "compact"}``) runs the panes'
-compaction.
+(EventBridge; the local stack's scheduler) whether or not scans arrive. The
+panes' compaction is a function of its own (``lambdas/compaction``).
 """
 
 from __future__ import annotations
@@ -41,8 +40,6 @@ class NotCounted(Exception):
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | PartialItemFailureResponse:
-    if event.get("job") == "compact":
-        return {"compacted": scans.compact(int(time.time()))}
     if event.get("source") == "aws.events":
         return {"drained": drain(context)}
     return aggregate(event, context)

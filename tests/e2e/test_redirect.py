@@ -154,10 +154,10 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
 
 def test_the_compaction_schedule_folds_the_panes_into_the_aggregates(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the template: the scans function's second schedule, whose constant input is
-    ``{"job": "compact"}``, sets the day's aggregate items from its panes; the analytics read
-    the open day from its panes before that, and the same after."""
-    monkeypatch.setenv("QRPRO_SCHEDULE_SCANS_SECONDS", "2")
+    """Through the template: the compaction function, on its schedule, sets the day's aggregate
+    items from its panes; the analytics read the open day from its panes before that, and the
+    same after."""
+    monkeypatch.setenv("QRPRO_SCHEDULE_COMPACTION_SECONDS", "2")
     with running_stack(tmp_path / "data", "--in-memory") as stack:
         key = stack.account("business")["api_key"]
         code = create(stack, key, "https://example.com/panes")

@@ -14,7 +14,8 @@ from infra_synth_helpers import Synth, synth
 
 import qrpro.data.schema
 
-FUNCTIONS = ("api", "authorizer", "redirect", "scans", "events", "webhooks", "export", "expiry", "usagekeys")
+FUNCTIONS = ("api", "authorizer", "redirect", "scans", "compaction", "events", "webhooks", "export", "expiry",
+             "usagekeys")
 COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
               "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER", "PANES_FROM"}
 CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
@@ -212,10 +213,10 @@ def test_redirect_permissions(template: dict[str, Any]) -> None:
     assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SCANPENDING#*"]}}
 
 
-def test_ses_only_for_scans_and_only_the_sender_identity(template: dict[str, Any]) -> None:
+def test_ses_only_for_the_cap_check_and_only_the_sender_identity(template: dict[str, Any]) -> None:
     for name in FUNCTIONS:
         stmts = [s for s in role_statements(template, name) if "ses:SendEmail" in actions_of([s])]
-        if name != "scans":
+        if name not in ("scans", "compaction"):
             assert not stmts, name
             continue
         assert len(stmts) == 1
@@ -266,11 +267,14 @@ def test_schedules_expiry_and_the_compaction_every_15_minutes_and_the_scan_drain
     fns = functions(template)
     assert schedules == sorted([(fns["expiry"][0], "rate(15 minutes)", None),
                                 (fns["scans"][0], "rate(5 minutes)", None),
-                                (fns["scans"][0], "rate(15 minutes)", '{"job":"compact"}')])
+                                (fns["compaction"][0], "rate(15 minutes)", None)])
     invokers = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0]
                 for p in of_type(template, "AWS::Lambda::Permission").values()
                 if p["Properties"]["Principal"] == "events.amazonaws.com"}
-    assert invokers == {fns["expiry"][0], fns["scans"][0]}
+    assert invokers == {fns["expiry"][0], fns["scans"][0], fns["compaction"][0]}
+    # Folding a busy day is CPU work: one full vCPU, a run ends before the next starts.
+    props = fns["compaction"][1]["Properties"]
+    assert (props["MemorySize"], props["Timeout"]) == (1769, 14 * 60)
 
 
 def test_failed_stream_batches_are_kept_whole_in_s3(template: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas.scans import handler as consumer
+from lambdas.compaction import handler as compaction
 from qrpro.data import caps, edge, panes
 from qrpro.data import keys as k
 from qrpro.data import table as tables
@@ -255,11 +255,48 @@ def test_parked_scans_are_counted_through_panes_and_their_items_deleted(on: None
     assert get(k.pk_code_agg("code-p"), k.sk_day(day_bucket(int(time.time()))))["total"] == 3
 
 
-def test_the_handler_runs_the_compaction_on_its_schedules_input(on: None) -> None:
+def test_the_compaction_function_folds_the_open_days_on_its_schedule(on: None) -> None:
     assert run_consumer(messages_for("code-h", 2)) == []
-    out = consumer.handler({"job": "compact"}, FakeContext("scans", "r1"))
-    assert out == {"compacted": 1}
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    context = FakeContext("compaction", "r1", deadline=time.monotonic() + 14 * 60)  # the template's timeout
+    assert compaction.handler(scheduled, context) == {"compacted": 1}
     assert get(k.pk_code_agg("code-h"), k.sk_day(day_bucket(int(time.time()))))["total"] == 2
+
+
+def test_a_compaction_short_of_time_leaves_days_to_the_next_run(on: None) -> None:
+    for scope in ("USER#a", "USER#b", "USER#c"):
+        assert run_consumer(messages_for("code-" + scope[-1], 1, scope=scope)) == []
+    left = iter([600.0, 600.0, scan_service.COMPACTION_SPARE - 1])
+    assert scan_service.compact(int(time.time()), lambda: next(left)) == 2
+    today = day_bucket(int(time.time()))
+    assert sum(bool(get(k.pk_code_agg("code-" + c), k.sk_day(today))) for c in "abc") == 2
+    assert compact() == 3
+    assert all(get(k.pk_code_agg("code-" + c), k.sk_day(today))["total"] == 1 for c in "abc")
+
+
+def test_a_busy_day_is_read_from_its_aggregates(on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers fold a day's panes up to LIVE_LIMIT scans; past it they read the aggregates, one
+    compaction behind at most (and once a compaction counted more, read no pane of the day)."""
+    monkeypatch.setattr(panes, "LIVE_LIMIT", 5)
+    month, today = month_bucket(int(time.time())), day_bucket(int(time.time()))
+    assert run_consumer(messages_for("code-b", 4)) == []
+    assert caps.scans_used("USER#u", month) == 4  # folded from the panes
+    compact()
+    assert run_consumer(messages_for("code-b", 3)) == []
+    assert caps.scans_used("USER#u", month) == 4  # 7 > 5: the aggregates, one run behind
+    compact()
+    assert panes.live_days("USER#u") == [] and caps.scans_used("USER#u", month) == 7  # no pane read
+    assert run_consumer(messages_for("code-b", 2)) == []
+    assert caps.scans_used("USER#u", month) == 7
+    compact()
+    assert caps.scans_used("USER#u", month) == 9
+    assert get(k.pk_code_agg("code-b"), k.sk_day(today))["total"] == 9
+    # a day marked anew (as after its close, by a late scan) is read only up to the limit
+    boto3.client("dynamodb").update_item(TableName=tables.table(), UpdateExpression="REMOVE n",
+                                         Key={"pk": {"S": k.pk_open("USER#u")}, "sk": {"S": f"USER#u#{today}"}})
+    assert panes.live_days("USER#u") == [today] and panes.live("USER#u").days == frozenset()
+    assert run_consumer(messages_for("code-b", 1)) == []
+    assert caps.scans_used("USER#u", month) == 9
 
 
 # -- lifetime counts, max_scans and the monthly cap --------------------------------------------------------

@@ -2,22 +2,26 @@
 aggregator writes each batch as one small item per scope and UTC day, a pane,
 with no marker and no transaction; a scheduled compaction folds a day's panes
 into the aggregate items readers read, by setting (never adding) their values;
-readers fold the panes of the days still open themselves. A scan delivered
-twice is a repeated row with the same id, and every fold keeps one row per id.
+readers fold the panes of the days still open themselves, unless a day holds
+more than ``LIVE_LIMIT`` scans (then they read its aggregate items, at most one
+run behind). A scan delivered twice is a repeated row with the same id, and
+every fold keeps one row per id.
 
 Items: ``PANE#{scope}#{day}`` / a random sort key (``p`` the plan, ``c`` the
 batch's codes, ``s`` one row per scan), and the day's open mark
 ``OPEN#{shard}`` / ``{scope}#{day}`` (``v``, a fresh value per pane written
-after the day ended). Keys: docs/data-model.md.
+after the day ended; ``n``, the scans the last compaction counted). Keys:
+docs/data-model.md.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +37,9 @@ log = logging.getLogger("qrpro.scans")
 
 HORIZON_DAYS = 16  # a scan of a day that ended longer ago is not counted (SQS keeps 4 d, the DLQ 14 d at most)
 CLOSE_AFTER = 900  # seconds after its day ended that a bucket, unchanged since the last run, is closed
+# Readers fold a day's panes themselves up to this many scans; past it they read its aggregate items
+# (one compaction behind at most), and skip the day's panes once a compaction counted more.
+LIVE_LIMIT = 20_000
 _marked: set[tuple[str, str]] = set()  # (scope, day) this container marked open while the day ran
 
 
@@ -114,15 +121,17 @@ def mark_open(scope: str, day: str, now: int) -> None:
 
 # -- reads -------------------------------------------------------------------------------------
 
+def _rows(scope: str, day: str, consistent: bool) -> Iterator[Scan]:
+    for item in query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk", "ConsistentRead": consistent,
+                             "ExpressionAttributeValues": {":pk": av(k.pk_pane(scope, day))}}):
+        yield from decode(scope, day, item)
+
+
 def read(scope: str, day: str, consistent: bool = False) -> list[Scan]:
     """Every scan of a scope's day, once each. Eventually consistent (half the read units) unless
     asked: a pane written in the last second may be missing, and is read next time; the run that
     may close the day reads consistently (a pane it missed would never be folded)."""
-    scans: list[Scan] = []
-    for item in query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk", "ConsistentRead": consistent,
-                             "ExpressionAttributeValues": {":pk": av(k.pk_pane(scope, day))}}):
-        scans += decode(scope, day, item)
-    return unique(scans)[0]
+    return unique(_rows(scope, day, consistent))[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +139,7 @@ class Bucket:
     scope: str
     day: str
     v: str
+    n: int = -1  # the scans its last compaction counted (-1: none yet)
 
 
 def open_buckets() -> list[Bucket]:
@@ -139,15 +149,28 @@ def open_buckets() -> list[Bucket]:
         for item in query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk", "ConsistentRead": True,
                                  "ExpressionAttributeValues": {":pk": av(f"OPEN#{shard}")}}):
             scope, _, day = str(item["sk"]).rpartition("#")
-            out.append(Bucket(scope, day, str(item.get("v", ""))))
+            out.append(Bucket(scope, day, str(item.get("v", "")), int(item.get("n", -1))))
     return out
 
 
-def open_days(scope: str) -> list[str]:
+def live_days(scope: str) -> list[str]:
+    """The scope's open days but those a compaction found past ``LIVE_LIMIT``."""
     items = query_items({"TableName": table(), "ConsistentRead": True,
                          "KeyConditionExpression": "pk = :pk AND begins_with(sk, :s)",
                          "ExpressionAttributeValues": {":pk": av(k.pk_open(scope)), ":s": av(f"{scope}#")}})
-    return [str(i["sk"]).rpartition("#")[2] for i in items]
+    return [str(i["sk"]).rpartition("#")[2] for i in items if int(i.get("n", -1)) <= LIVE_LIMIT]
+
+
+def note(bucket: Bucket, scans: int) -> None:
+    """Record on the day's open mark the scans the compaction just counted (not on a mark
+    closed meanwhile)."""
+    try:
+        ddb().update_item(TableName=table(), Key=key(k.pk_open(bucket.scope), k.sk_open(bucket.scope, bucket.day)),
+                          UpdateExpression="SET n = :n", ConditionExpression="attribute_exists(v)",
+                          ExpressionAttributeValues={":n": av(scans)})
+    except ClientError as err:
+        if error_code(err) != "ConditionalCheckFailedException":
+            raise
 
 
 def close(bucket: Bucket) -> bool:
@@ -165,7 +188,8 @@ def close(bucket: Bucket) -> bool:
 @dataclass(frozen=True, slots=True)
 class Live:
     """A scope's open days folded from their panes: what readers put in place of the stored
-    aggregate items of those days (the compaction's, up to one run behind)."""
+    aggregate items of those days (the compaction's, up to one run behind). ``days``: the
+    days folded (a busy day is not: ``LIVE_LIMIT``)."""
 
     days: frozenset[str] = frozenset()
     items: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
@@ -185,13 +209,18 @@ class Live:
 
 
 def live(scope: str) -> Live:
-    """The scope's open days, folded (nothing to read while panes are off)."""
+    """The scope's open days folded, but those past ``LIVE_LIMIT`` scans (read from their
+    aggregates; nothing to read while panes are off)."""
     if not settings().panes_from:
         return Live()
-    days = frozenset(open_days(scope))
-    scans = [s for day in sorted(days) for s in read(scope, day)]
+    days, scans = set(), []
+    for day in live_days(scope):
+        rows = list(islice(_rows(scope, day, False), LIVE_LIMIT + 1))  # no more pages past the limit
+        if len(rows) <= LIVE_LIMIT:
+            days.add(day)
+            scans += unique(rows)[0]
     items = {key_: {**counter.adds, k.TTL: counter.ttl} for key_, counter in fold(scans, part=DAYS).items()}
-    return Live(days, items)
+    return Live(frozenset(days), items)
 
 
 # -- the compaction's writes ----------------------------------------------------------------------

@@ -6,6 +6,8 @@ on). Design: docs/analytics.md."""
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 from dataclasses import replace
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +20,7 @@ from qrpro.domain.plans import plan
 log = logging.getLogger("qrpro.scans")
 
 EMAIL_LEASE = 300  # seconds a sender holds the cap email before another may take it over
+COMPACTION_SPARE = 120  # seconds a compaction keeps in hand: it starts no day with less left
 
 _cap_done: set[tuple[str, str]] = set()  # (scope, month) whose email went out: no more reads
 
@@ -70,22 +73,29 @@ def count_with_markers(first: list[Scan], now: int) -> list[Scan]:
     return failed
 
 
-def compact(now: int) -> int:
+def compact(now: int, time_left: Callable[[], float] | None = None) -> int:
     """The schedule's compaction: each open day's panes folded into the aggregate items
     (set, not added: a repeated or crashed run writes the same values), its codes' lifetime
     counts and the month's count, then the cap check; a day that ended ``CLOSE_AFTER`` ago
-    is closed unless a pane arrived meanwhile. Returns the days folded."""
+    is closed unless a pane arrived meanwhile. Days in a new order each run: one that runs
+    short of time (``time_left``, seconds) leaves others to the next. Returns the days folded."""
     buckets = panes.open_buckets()  # before the panes: their marks' v as read
+    random.shuffle(buckets)
     failures: list[Exception] = []
-    for bucket in buckets:
+    done = 0
+    for i, bucket in enumerate(buckets):
+        if time_left is not None and time_left() < COMPACTION_SPARE:
+            log.warning("compaction out of time: %d of %d days left to the next run", len(buckets) - i, len(buckets))
+            break
         try:
             _compact(bucket, now)
+            done += 1
         except (ClientError, BotoCoreError, ServiceUnavailable) as err:  # the others go on; this one, next run
             log.warning("compaction of a day failed: %s", type(err).__name__)
             failures.append(err)
     if failures:
         raise failures[0]  # the invocation fails: EventBridge retries it, the errors alarm counts it
-    return len(buckets)
+    return done
 
 
 def _compact(bucket: panes.Bucket, now: int) -> None:
@@ -97,8 +107,8 @@ def _compact(bucket: panes.Bucket, now: int) -> None:
         keep = max(plan(s.plan).retention_days for s in scans) * 86_400
         panes.set_month_day(bucket.scope, bucket.day, len(scans), counting.bucket_end(bucket.day[:7]) + keep)
         check_cap(bucket.scope, bucket.day[:7], scans[-1].plan, now)
-    if closing:
-        panes.close(bucket)
+    if not (closing and panes.close(bucket)) and len(scans) != bucket.n:
+        panes.note(bucket, len(scans))
 
 
 def drain_pending(now: int, limit: int = 100) -> int:

@@ -1,0 +1,5 @@
+"""The compaction function (``handler``)."""
+
+from qrpro import lean
+
+lean.install()
