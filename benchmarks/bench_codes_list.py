@@ -99,8 +99,9 @@ def report(label: str, per_call: list[list[str]], times: list[float]) -> None:
 
 def open_panes(api: Any, calls: list[str], day_scans: int) -> None:
     """A team scope of 1,000 codes with ``day_scans`` of today in open panes of 8 scans (a
-    batch at 10M a month): its list and analytics folded from every pane; the compaction; then,
-    after one compaction period's scans more, the same reads as deployed (``panes.LIVE_LIMIT``)."""
+    batch at 10M a month): its list and analytics folding every pane (no ``panes.LIVE_LIMIT``),
+    then as deployed before the day's first compaction (a reader gives up past the limit), the
+    compaction, and, after one compaction period's scans more, the same reads as deployed."""
     from qrpro.config import settings
     from qrpro.data import accounts, panes
     from qrpro.data.counting import Scan
@@ -150,7 +151,11 @@ def open_panes(api: Any, calls: list[str], day_scans: int) -> None:
         "TableName": table(), "KeyConditionExpression": "pk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": f"PANE#{caller.scope}#{today}"}}}))
     print(f"\n{day_scans:,} scans today in {-(-day_scans // 8):,} open panes (~{size / 1e6:.1f} MB), "
-          "folded by every read (no compaction yet):")
+          "every pane folded by every read (no limit):")
+    limit, panes.LIVE_LIMIT = panes.LIVE_LIMIT, 10**9
+    reads(3)
+    panes.LIVE_LIMIT = limit
+    print(f"as deployed, before the day's first compaction (each read gives up past {limit:,} scans):")
     reads(3)
     t0 = time.perf_counter()
     scan_service.compact(now)
