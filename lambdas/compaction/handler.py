@@ -6,7 +6,8 @@ check; days that ended are closed.
 Its own function rather than the scans aggregator's: a busy day's panes take
 longer to fold than the aggregator's 30 s (bound to its SQS visibility), and
 folding is CPU work, so it runs with the memory of one full vCPU. A run that
-nears its timeout stops starting days; the next run takes them first.
+nears its timeout starts no more days; the next run, in another order, takes
+them.
 """
 
 from __future__ import annotations

@@ -107,8 +107,10 @@ def _compact(bucket: panes.Bucket, now: int) -> None:
         keep = max(plan(s.plan).retention_days for s in scans) * 86_400
         panes.set_month_day(bucket.scope, bucket.day, len(scans), counting.bucket_end(bucket.day[:7]) + keep)
         check_cap(bucket.scope, bucket.day[:7], scans[-1].plan, now)
-    if not (closing and panes.close(bucket)) and len(scans) != bucket.n:
-        panes.note(bucket, len(scans))
+    if closing and panes.close(bucket):
+        return
+    if len(scans) != bucket.n:
+        panes.note(bucket, len(scans))  # readers read no pane of a day past LIVE_LIMIT
 
 
 def drain_pending(now: int, limit: int = 100) -> int:
