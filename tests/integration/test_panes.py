@@ -263,6 +263,32 @@ def test_the_compaction_function_folds_the_open_days_on_its_schedule(on: None) -
     assert get(k.pk_code_agg("code-h"), k.sk_day(day_bucket(int(time.time()))))["total"] == 2
 
 
+def test_a_failed_write_fails_its_day_after_the_others_of_the_day_went_through(
+        on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compaction writes a day's items in parallel (``panes.WRITERS``): one throttled
+    write fails the run (EventBridge retries it); the rest are written, and the retry
+    writes only what is missing."""
+    assert run_consumer(messages_for("code-w", 2)) == []
+    today = day_bucket(int(time.time()))
+    real, tried = panes._set, []
+
+    def throttled_scope_day(pk: str, sk: str, *args: Any, **kw: Any) -> None:
+        tried.append((pk, sk))
+        if pk == k.pk_scope_agg("USER#u") and sk == k.sk_day(today):
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "UpdateItem")
+        real(pk, sk, *args, **kw)
+
+    monkeypatch.setattr(panes, "_set", throttled_scope_day)
+    with pytest.raises(ClientError):
+        compact()
+    assert len(tried) >= 3 and get(k.pk_code_agg("code-w"), k.sk_day(today))["total"] == 2
+    assert get(k.pk_scope_agg("USER#u"), k.sk_day(today)) == {}
+    assert [i for i in items("SAGG#") if str(i["sk"]).startswith("K#")]  # written after the failed one
+    monkeypatch.setattr(panes, "_set", real)
+    assert compact() == 1
+    assert get(k.pk_scope_agg("USER#u"), k.sk_day(today))["total"] == 2
+
+
 def test_a_compaction_short_of_time_leaves_days_to_the_next_run(on: None) -> None:
     for scope in ("USER#a", "USER#b", "USER#c"):
         assert run_consumer(messages_for("code-" + scope[-1], 1, scope=scope)) == []

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -40,6 +42,7 @@ CLOSE_AFTER = 900  # seconds after its day ended that a bucket, unchanged since 
 # Readers fold a day's panes themselves up to this many scans; past it they read its aggregate items
 # (one compaction behind at most), and skip the day's panes once a compaction counted more.
 LIVE_LIMIT = 20_000
+WRITERS = 8  # the compaction's item writes in parallel: a busy day sets thousands, each a round trip
 _marked: set[tuple[str, str]] = set()  # (scope, day) this container marked open while the day ran
 
 
@@ -248,15 +251,25 @@ def _set(pk: str, sk: str, values: dict[str, int], ttl: int, guard: str, guard_v
             raise
 
 
+def _each(writes: list[Callable[[], None]]) -> None:
+    """Run independent writes, ``WRITERS`` at a time; the first error is raised once all ended."""
+    if len(writes) < 2 or WRITERS < 2:
+        for write in writes:
+            write()
+        return
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="compaction") as pool:
+        for future in [pool.submit(write) for write in writes]:
+            future.result()
+
+
 def set_days(scans: list[Scan]) -> None:
     """Set the day and hour items of these scans (one scope and day, each once) to their
     fold; items already holding it are not written."""
     items = fold(scans, part=DAYS)
     stored = {(i["pk"], i["sk"]): int(i.get("n", 0)) for i in batch_get(
         [key(pk, sk) for pk, sk in items], consistent=True, projection="pk, sk, n")}
-    for (pk, sk), counter in sorted(items.items()):
-        if stored.get((pk, sk)) != counter.adds["n"]:
-            _set(pk, sk, counter.adds, counter.ttl, "n", counter.adds["n"])
+    _each([partial(_set, pk, sk, c.adds, c.ttl, "n", c.adds["n"])
+           for (pk, sk), c in sorted(items.items()) if stored.get((pk, sk)) != c.adds["n"]])
 
 
 def lifetime_attr(day: str) -> str:
@@ -278,23 +291,29 @@ def set_lifetimes(scans: list[Scan], day: str, now: int) -> None:
                                                  consistent=True)}
     attr = lifetime_attr(day)
     oldest = lifetime_attr(datetime.fromtimestamp(now - (HORIZON_DAYS + 2) * 86_400, UTC).strftime("%Y-%m-%d"))
+    writes: list[Callable[[], None]] = []
     for (shortcode, code_id), count in sorted(per_code.items()):
         item = items.get(k.pk_short(shortcode))
         if item is None or item.get("code_id") != code_id:
             continue  # not this code's shortcode (any more)
         old = {name: int(v) for name, v in item.items() if name.startswith("ld_") and name < oldest and name != attr}
-        if int(item.get(attr, -1)) == count and not old:
-            continue
-        names = {"#cid": "code_id"}
-        values: dict[str, Any] = {":cid": av(code_id)}
-        condition, tail = " AND #cid = :cid", ""
-        if old:  # unchanged since read, added once
-            names["#st"], values[":old"] = "scans_total", av(sum(old.values()))
-            for i, (name, v) in enumerate(sorted(old.items())):
-                names[f"#o{i}"], values[f":o{i}"] = name, av(v)
-                condition += f" AND #o{i} = :o{i}"
-            tail = " ADD #st :old REMOVE " + ", ".join(f"#o{i}" for i in range(len(old)))
-        _set(k.pk_short(shortcode), "SHORT", {attr: count}, 0, attr, count, condition, names, values, tail)
+        if int(item.get(attr, -1)) != count or old:
+            writes.append(partial(_set_lifetime, shortcode, code_id, attr, count, old))
+    _each(writes)
+
+
+def _set_lifetime(shortcode: str, code_id: str, attr: str, count: int, old: dict[str, int]) -> None:
+    """``attr`` = ``count`` on the code's SHORT# item, and its ``old`` ``ld_`` moved into ``scans_total``."""
+    names = {"#cid": "code_id"}
+    values: dict[str, Any] = {":cid": av(code_id)}
+    condition, tail = " AND #cid = :cid", ""
+    if old:  # unchanged since read, added once
+        names["#st"], values[":old"] = "scans_total", av(sum(old.values()))
+        for i, (name, v) in enumerate(sorted(old.items())):
+            names[f"#o{i}"], values[f":o{i}"] = name, av(v)
+            condition += f" AND #o{i} = :o{i}"
+        tail = " ADD #st :old REMOVE " + ", ".join(f"#o{i}" for i in range(len(old)))
+    _set(k.pk_short(shortcode), "SHORT", {attr: count}, 0, attr, count, condition, names, values, tail)
 
 
 def set_month_day(scope: str, day: str, total: int, ttl: int) -> None:
