@@ -35,6 +35,8 @@ UNQUEUED_SCAN_METRICS = ("ScansParked", "ScansBuffered")
 # What the usagekeys consumer prints when a key must stay on the fallback gateway key (API Gateway's
 # 10,000 keys per account and region reached, or CreateApiKey throttled): lambdas/usagekeys/handler.py.
 USAGE_KEYS_SERVICE, USAGE_KEYS_ON_FALLBACK = "qrpro-usagekeys", "UsageKeysOnFallback"
+# What the compaction prints when a run ran out of time before every open day: lambdas/compaction/handler.py.
+COMPACTION_SERVICE, COMPACTION_DAYS_LEFT = "qrpro-compaction", "CompactionDaysLeft"
 # Scans are counted within seconds: a 10-minute-old message means the aggregator is stuck.
 SCANS_OLDEST_MESSAGE_SECONDS = 600
 # The outbox is near real time; its records expire after 24 h (stream retention, max record age).
@@ -117,6 +119,10 @@ class Monitoring(Construct):
                     "CreateApiKey rate): run qrpro admin sync-usage-keys, docs/deploy.md",
                     cw.Metric(namespace=SCAN_METRICS_NAMESPACE, metric_name=USAGE_KEYS_ON_FALLBACK, statistic="Sum",
                               period=PERIOD, dimensions_map={"service": USAGE_KEYS_SERVICE}))
+        self._alarm("CompactionDaysLeft", "the panes' compaction ran out of time before every open day "
+                    "(busy days' analytics fall behind): fan it out, docs/analytics.md",
+                    cw.Metric(namespace=SCAN_METRICS_NAMESPACE, metric_name=COMPACTION_DAYS_LEFT, statistic="Sum",
+                              period=PERIOD, dimensions_map={"service": COMPACTION_SERVICE}))
         cf_5xx = self._alarm(
             "Cloudfront5xxRate", "short links answer 5xx (CloudFront, us-east-1 deployments only)",
             cloudfront_metric(distribution, "5xxErrorRate", "Average"),

@@ -405,6 +405,10 @@ def test_the_usage_keys_consumer_reads_the_stream_with_retries_bisect_and_an_ala
     assert len(alarms) == 1 and alarms[0]["AlarmActions"]
     assert any(a["Properties"].get("MetricName") == "UsageKeysOnFallback"
                for a in of_type(template, "AWS::CloudWatch::Alarm").values())
+    from lambdas.compaction.handler import DAYS_LEFT, metrics
+    [left] = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("MetricName") == DAYS_LEFT]  # the name and service the function prints
+    assert left["Dimensions"] == [{"Name": "service", "Value": metrics.service}] and left["AlarmActions"]
     env = fn["Properties"]["Environment"]["Variables"]
     plans = {lid for lid, p in of_type(template, "AWS::ApiGateway::UsagePlan").items()
              if p["Properties"]["UsagePlanName"] != "qrpro-fallback"}

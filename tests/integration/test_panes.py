@@ -66,7 +66,7 @@ def items(prefix: str) -> list[dict[str, Any]]:
 
 
 def compact(now: int | None = None) -> int:
-    return scan_service.compact(now or int(time.time()))
+    return scan_service.compact(now or int(time.time()))[0]
 
 
 class Faulty:
@@ -255,12 +255,18 @@ def test_parked_scans_are_counted_through_panes_and_their_items_deleted(on: None
     assert get(k.pk_code_agg("code-p"), k.sk_day(day_bucket(int(time.time()))))["total"] == 3
 
 
-def test_the_compaction_function_folds_the_open_days_on_its_schedule(on: None) -> None:
-    assert run_consumer(messages_for("code-h", 2)) == []
+def test_the_compaction_function_folds_the_open_days_and_reports_those_it_left(
+        on: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    assert run_consumer(messages_for("code-h", 2) + messages_for("code-i", 1, scope="USER#i")) == []
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    short = FakeContext("compaction", "r0", deadline=time.monotonic() + scan_service.COMPACTION_SPARE - 1)
+    assert compaction.handler(scheduled, short) == {"compacted": 0, "left": 2}
     context = FakeContext("compaction", "r1", deadline=time.monotonic() + 14 * 60)  # the template's timeout
-    assert compaction.handler(scheduled, context) == {"compacted": 1}
+    assert compaction.handler(scheduled, context) == {"compacted": 2, "left": 0}
     assert get(k.pk_code_agg("code-h"), k.sk_day(day_bucket(int(time.time()))))["total"] == 2
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m[compaction.DAYS_LEFT] for m in emitted] in ([2.0, 0.0], [[2.0], [0.0]])
 
 
 def test_a_failed_write_fails_its_day_after_the_others_of_the_day_went_through(
@@ -293,7 +299,7 @@ def test_a_compaction_short_of_time_leaves_days_to_the_next_run(on: None) -> Non
     for scope in ("USER#a", "USER#b", "USER#c"):
         assert run_consumer(messages_for("code-" + scope[-1], 1, scope=scope)) == []
     left = iter([600.0, 600.0, scan_service.COMPACTION_SPARE - 1])
-    assert scan_service.compact(int(time.time()), lambda: next(left)) == 2
+    assert scan_service.compact(int(time.time()), lambda: next(left)) == (2, 1)
     today = day_bucket(int(time.time()))
     assert sum(bool(get(k.pk_code_agg("code-" + c), k.sk_day(today))) for c in "abc") == 2
     assert compact() == 3

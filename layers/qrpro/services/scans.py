@@ -73,19 +73,21 @@ def count_with_markers(first: list[Scan], now: int) -> list[Scan]:
     return failed
 
 
-def compact(now: int, time_left: Callable[[], float] | None = None) -> int:
+def compact(now: int, time_left: Callable[[], float] | None = None) -> tuple[int, int]:
     """The schedule's compaction: each open day's panes folded into the aggregate items
     (set, not added: a repeated or crashed run writes the same values), its codes' lifetime
     counts and the month's count, then the cap check; a day that ended ``CLOSE_AFTER`` ago
     is closed unless a pane arrived meanwhile. Days in a new order each run: one that runs
-    short of time (``time_left``, seconds) leaves others to the next. Returns the days folded."""
+    short of time (``time_left``, seconds) leaves others to the next. Returns the days folded
+    and the days left to the next run."""
     buckets = panes.open_buckets()  # before the panes: their marks' v as read
     random.shuffle(buckets)
     failures: list[Exception] = []
-    done = 0
+    done = left = 0
     for i, bucket in enumerate(buckets):
         if time_left is not None and time_left() < COMPACTION_SPARE:
-            log.warning("compaction out of time: %d of %d days left to the next run", len(buckets) - i, len(buckets))
+            left = len(buckets) - i
+            log.warning("compaction out of time: %d of %d days left to the next run", left, len(buckets))
             break
         try:
             _compact(bucket, now)
@@ -95,7 +97,7 @@ def compact(now: int, time_left: Callable[[], float] | None = None) -> int:
             failures.append(err)
     if failures:
         raise failures[0]  # the invocation fails: EventBridge retries it, the errors alarm counts it
-    return done
+    return done, left
 
 
 def _compact(bucket: panes.Bucket, now: int) -> None:
