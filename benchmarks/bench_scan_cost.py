@@ -213,7 +213,7 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
     consumer._last_drain = time.monotonic()
     n = sum(sizes)
     elapsed = compacting = 0.0
-    units = since = folded = 0
+    units = since = runs = 0
     try:
         for i, batch in enumerate(drawn):
             bodies = []
@@ -231,7 +231,7 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
                 t = time.perf_counter()
                 scan_service.compact(now)
                 compacting += time.perf_counter() - t
-                folded += sum(len(b) for b in drawn[:i + 1])  # each run folds every pane written so far
+                runs += 1
                 since = 0
             units += write_units(raw, spy.written_keys) + write_units(raw, spy.updated_keys, transactional=False) \
                 + sum(math.ceil(item_bytes(item) / 1024) for item in spy.puts)
@@ -243,12 +243,17 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
         os.environ.pop("PANES_FROM", None)
         settings.cache_clear()
     pane_bytes = sum(item_bytes(i) for i in _panes(raw, accounts, now)) / n
+    t = time.perf_counter()  # what re-reading a day costs a run, per scan: read, decode, keep one per id, fold
+    read = [s for scope in accounts for s in panes.read(scope, time.strftime("%Y-%m-%d", time.gmtime(now)))]
+    counting.fold(read, part=counting.DAYS)
+    fold_ms = (time.perf_counter() - t) * 1000 / len(read) if compact_every and read else 0
     return {"items": (spy.items_written + spy.calls.get("put_item", 0) + spy.calls.get("update_item", 0)) / n,
             "transactions": spy.calls.get("transact_write_items", 0) / n,
             "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)
                       + spy.calls.get("batch_get_item", 0)) / n,
             "batches": len(sizes) / n, "ms_per_batch": elapsed * 1000 / len(sizes), "wru": units / n,
-            "pane_bytes": pane_bytes, "compact_ms_per_scan": compacting * 1000 / folded if folded else 0}
+            "pane_bytes": pane_bytes, "compact_s_per_run": compacting / runs if runs else 0,
+            "fold_ms_per_scan": fold_ms}
 
 
 def _panes(client: Any, scopes: list[str], now: int) -> list[dict[str, Any]]:
@@ -278,7 +283,8 @@ def cost(m: dict[str, float], codes_n: int, volume: float, d: Deployed, edge: di
     runs = MONTH_S / d.compact_s if m.get("pane_bytes") else 0  # compactions a month
     # each run reads every pane of each open day again, half a day's on average (eventually consistent)
     pane_reads = runs / 30 * m.get("pane_bytes", 0) / 2 / 4096 * 0.5
-    compaction_s = runs * volume / 30 / 2 * m.get("compact_ms_per_scan", 0) / 1000 / volume  # per scan
+    # a run as measured (the period's writes, its cap checks), plus re-reading half a day's scans on average
+    compaction_s = runs * (m.get("compact_s_per_run", 0) + volume / 60 * m.get("fold_ms_per_scan", 0) / 1000) / volume
     lines = {
         "CloudFront": PRICE["cloudfront_request"] + RESPONSE_BYTES / 1e9 * PRICE["cloudfront_gb_out"],
         "redirect Lambda": PRICE["lambda_request"] + redirect_s * d.redirect_mb / 1024 * PRICE["lambda_gb_s"],
