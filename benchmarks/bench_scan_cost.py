@@ -243,10 +243,12 @@ def measure(codes_n: int, sizes: list[int], rng: random.Random, per_account: int
         os.environ.pop("PANES_FROM", None)
         settings.cache_clear()
     pane_bytes = sum(item_bytes(i) for i in _panes(raw, accounts, now)) / n
-    t = time.perf_counter()  # what re-reading a day costs a run, per scan: read, decode, keep one per id, fold
-    read = [s for scope in accounts for s in panes.read(scope, time.strftime("%Y-%m-%d", time.gmtime(now)))]
-    counting.fold(read, part=counting.DAYS)
-    fold_ms = (time.perf_counter() - t) * 1000 / len(read) if compact_every and read else 0
+    fold_ms = 0.0
+    if compact_every:  # what re-reading a day costs a run, per scan: read, decode, keep one per id, fold
+        t = time.perf_counter()
+        read = [s for scope in accounts for s in panes.read(scope, time.strftime("%Y-%m-%d", time.gmtime(now)))]
+        counting.fold(read, part=counting.DAYS)
+        fold_ms = (time.perf_counter() - t) * 1000 / max(1, len(read))
     return {"items": (spy.items_written + spy.calls.get("put_item", 0) + spy.calls.get("update_item", 0)) / n,
             "transactions": spy.calls.get("transact_write_items", 0) / n,
             "reads": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)
