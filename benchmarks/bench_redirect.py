@@ -11,16 +11,13 @@ Prints, on this machine:
    DynamoDB Local and moto's SQS: on a cache miss and on a cache hit.
 2. The handler's own time per scan with every AWS call stubbed (p50/p90/p99).
 3. (The redirect's cold import next to ``import boto3``: benchmarks/bench_coldstart.py.)
-4. What reaches DynamoDB when the aggregator counts N scans spread over 100
-   codes versus N scans on one code (team plan: hourly aggregates too), at
-   the local batch size (10) and the recommended AWS batch size (100):
-   write requests (items written) per scan, transactions, reads. (DynamoDB
-   Local's ConsumedCapacity is not AWS's: the WCU model is in docs/analytics.md.)
-5. ``max_scans`` overshoot (docs/analytics.md, "Routing"): the scans that still
-   reach a code's regular destinations after its max_scans-th scan, at 10, 100
-   and 1,000 scans/s, from a model over the redirect's cache window, the event
-   source mapping's batching (template: batch 100, window 2 s) and the
-   aggregator's measured time per batch of 100.
+4. What reaches DynamoDB when the aggregator writes N scans spread over 100
+   codes versus N scans on one code, at batch sizes 10 and 100: write requests
+   per scan (panes, the sequence counter, open marks), reads, scans/s. (What
+   folding them costs: benchmarks/bench_compaction.py and bench_scan_cost.py.)
+5. A code with a scan limit (routing ``max_scans``): its AWS calls per scan on a
+   cache hit (the enqueue and the limit's conditional update: exact, no
+   overshoot), and the same for a scan on the limit's last place.
 """
 
 from __future__ import annotations
@@ -122,6 +119,9 @@ class Stub:
     def send_message(self, **kw: Any) -> dict[str, Any]:
         return {"MessageId": "m"}
 
+    def update_item(self, **kw: Any) -> dict[str, Any]:  # the scan limit's claim (a place left)
+        return {}
+
 
 def handler_time(n: int, routed: bool = False) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
@@ -129,7 +129,7 @@ def handler_time(n: int, routed: bool = False) -> dict[str, float]:
 
     stub = Stub(routed)
     real_fast = edge.fast
-    edge.fast = lambda service: stub  # type: ignore[assignment]
+    edge.fast = lambda service, read_timeout=None: stub  # type: ignore[assignment]
     try:
         redirect._cache.clear()
         ev = event("aBc123x")
@@ -180,7 +180,7 @@ def with_engines(work: Any) -> Any:
             proc.wait(timeout=20)
 
 
-def hot_path_calls(n: int) -> dict[str, float]:
+def hot_path_calls(n: int, routing: dict[str, Any] | None = None) -> dict[str, float]:
     from lambdas.redirect import handler as redirect
     from qrpro.config import settings
     from qrpro.data import accounts, edge
@@ -192,14 +192,14 @@ def hot_path_calls(n: int) -> dict[str, float]:
     user_id = accounts.create_account(f"{uuid.uuid4().hex[:8]}@example.com", "business", now)
     key_id, _ = key_service.create(user_id, "bench", now)
     caller = accounts.resolve_caller(user_id, key_id)
-    code = codes.create(caller, {"url": "https://example.com/landing"}, now)
-    clients: dict[str, Counting] = {}
+    code = codes.create(caller, {"url": "https://example.com/landing", "routing": routing}, now)
+    clients: dict[tuple[str, float | None], Counting] = {}
 
-    def counting(service: str) -> Counting:
-        if service not in clients:
-            clients[service] = Counting(edge._fast_client(service, os.environ.get(
-                f"AWS_ENDPOINT_URL_{service.upper()}")))
-        return clients[service]
+    def counting(service: str, read_timeout: float | None = None) -> Counting:
+        if (service, read_timeout) not in clients:
+            clients[(service, read_timeout)] = Counting(edge._fast_client(service, os.environ.get(
+                f"AWS_ENDPOINT_URL_{service.upper()}"), read_timeout))
+        return clients[(service, read_timeout)]
 
     real_fast = edge.fast
     edge.fast = counting  # type: ignore[assignment]
@@ -215,7 +215,7 @@ def hot_path_calls(n: int) -> dict[str, float]:
             assert redirect.handler(event(code["shortcode"]), None)["statusCode"] == 302
             laps.append(time.perf_counter_ns() - t)
         hit_calls = sum(sum(c.calls.values()) for c in clients.values())
-        detail = {f"{svc}.{name}": count / n for svc, c in clients.items() for name, count in c.calls.items()}
+        detail = {f"{svc}.{name}": count / n for (svc, _), c in clients.items() for name, count in c.calls.items()}
     finally:
         edge.fast = real_fast  # type: ignore[assignment]
     laps.sort()
@@ -224,30 +224,20 @@ def hot_path_calls(n: int) -> dict[str, float]:
 
 def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
     from lambdas.scans import handler as consumer
-    from qrpro.data import caps, counting, edge
-    from qrpro.data import keys as k
-    from qrpro.data.table import from_item, key, table
-    from qrpro.domain.clock import day_bucket
-    from qrpro.domain.codes import new_shortcode
+    from qrpro.data import edge, panes
+    from qrpro.data import table as tables
     from qrpro_cli.runtime import FakeContext
 
     scope = f"TEAM#{uuid.uuid4()}"
     now = int(time.time())
     ids = [str(uuid.uuid4()) for _ in range(codes_n)]
-    shortcodes = [new_shortcode() for _ in range(codes_n)]
-    for cid, sc in zip(ids, shortcodes, strict=True):  # each scan also adds to its code's scans_total
-        counting.ddb().put_item(TableName=table(), Item={"pk": {"S": k.pk_short(sc)}, "sk": {"S": "SHORT"},
-                                                          "code_id": {"S": cid}})
     countries = ["US", "DE", "FR", "GB", "JP", "BR", "CA", "NL"]
     devices = ["mobile", "mobile", "mobile", "desktop", "tablet", "unknown"]
     bodies = [edge.scan_message(ids[i % codes_n], scope, "team", now, countries[i % 8], devices[i % 6],
-                                shortcodes[i % codes_n], f"split:{i % 2}") for i in range(n)]
-    from qrpro.data import table as tables
-
-    spy = Counting(counting.ddb())
-    real = counting.ddb
-    # the transaction (qrpro.data.table), the parked-scan reads and the cap check's reads
-    counting.ddb = caps.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
+                                f"split:{i % 2}") for i in range(n)]
+    spy = Counting(panes.ddb())
+    real = panes.ddb
+    panes.ddb = tables.ddb = lambda: spy  # type: ignore[assignment]
     consumer._last_drain = time.monotonic()
     t = time.perf_counter()
     try:
@@ -257,34 +247,17 @@ def writes_per_scan(n: int, codes_n: int, batch: int) -> dict[str, float]:
                                   FakeContext("scans", str(i)))
             assert out == {"batchItemFailures": []}, out
     finally:
-        counting.ddb = caps.ddb = tables.ddb = real  # type: ignore[assignment]
+        panes.ddb = tables.ddb = real  # type: ignore[assignment]
     elapsed = time.perf_counter() - t
-
-    day = from_item(counting.ddb().get_item(TableName=table(), Key=key(k.pk_scope_agg(scope),
-                                                                      k.sk_day(day_bucket(now))))["Item"])
-    assert day is not None and day["total"] == n, day
-    tx = spy.calls.get("transact_write_items", 0)
-    return {"items written / scan": spy.items_written / n, "of which markers / scan": 1.0,
-            "counter updates / scan": (spy.items_written - n) / n, "transactions / scan": tx / n,
-            "reads / scan": spy.calls.get("get_item", 0) / n, "scans/s (local)": n / elapsed,
-            "s / batch": elapsed / -(-n // batch)}
+    writes = spy.calls.get("put_item", 0) + spy.calls.get("update_item", 0)
+    return {"writes / scan": writes / n, "pane puts / scan": spy.calls.get("put_item", 0) / n,
+            "counter and mark updates / scan": spy.calls.get("update_item", 0) / n,
+            "transactions / scan": spy.calls.get("transact_write_items", 0) / n,
+            "reads / scan": (spy.calls.get("get_item", 0) + spy.calls.get("query", 0)) / n,
+            "scans/s (local)": n / elapsed, "s / batch": elapsed / -(-n // batch)}
 
 
-# -- 5: max_scans overshoot -------------------------------------------------------------------------
-
-BATCH_SIZE, BATCH_WINDOW = 100, 2.0  # infra/constructs/jobs.py: the scans event source mapping
-POLL_SECONDS = 0.2  # SQS to a waiting poller (long polling answers as soon as a message lands); an assumption
-
-
-def overshoot(rate: float, batch_seconds: float, cache_seconds: float) -> dict[str, float]:
-    """Scans past ``max_scans`` at ``rate`` scans/s on one code. The max_scans-th scan is counted
-    ``lag`` seconds after it was made (queue, the batch filling up or its window closing, the
-    transaction); a warm redirect container then still serves its cached ``scans_total`` for up to
-    ``cache_seconds`` (``cache_seconds / 2`` on average over containers)."""
-    fill = min(BATCH_WINDOW, BATCH_SIZE / rate)  # a batch closes when full or when its window ends
-    lag = POLL_SECONDS + fill + batch_seconds
-    return {"lag s": lag, "typical": rate * (POLL_SECONDS + fill / 2 + batch_seconds + cache_seconds / 2),
-            "worst": rate * (lag + cache_seconds)}
+LIMITED = {"max_scans": 1_000_000_000, "fallback_url": "https://example.com/ended"}
 
 
 def main() -> None:
@@ -305,7 +278,8 @@ def main() -> None:
     out["handler"], out["handler routed"] = own, routed
 
     def engine_work() -> dict[str, Any]:
-        res: dict[str, Any] = {"hot": hot_path_calls(min(args.scans, 2000))}
+        res: dict[str, Any] = {"hot": hot_path_calls(min(args.scans, 2000)),
+                               "limited": hot_path_calls(min(args.scans, 2000), LIMITED)}
         for codes_n in (100, 1):
             for batch in (10, 100):
                 res[f"{codes_n} codes, batch {batch}"] = writes_per_scan(args.scans, codes_n, batch)
@@ -313,30 +287,26 @@ def main() -> None:
 
     res = with_engines(engine_work)
     hot = res.pop("hot")
+    limited = res.pop("limited")
     print("== AWS calls per scan through the redirect handler (DynamoDB Local + moto SQS)")
     print(f"   cache miss: {hot.pop('miss'):.0f} calls (GetItem SHORT#, GetItem PROFILE, SQS SendMessage)")
     print(f"   cache hit:  {hot.pop('hit'):.2f} calls per scan: " +
           ", ".join(f"{name} {v:.2f}" for name, v in hot.items() if "." in name))
     print(f"   p50 per scan with the real local SQS call: {hot['p50 ms (real local calls)']:.2f} ms")
     out["hot_path"] = hot
-    print(f"== the aggregator: {args.scans:,} scans, team plan (hourly aggregates too)")
-    cols = ["items written / scan", "counter updates / scan", "transactions / scan", "reads / scan",
+    print(f"== the aggregator: {args.scans:,} scans, team plan (panes: folding them is bench_compaction's)")
+    cols = ["writes / scan", "pane puts / scan", "counter and mark updates / scan", "reads / scan",
             "scans/s (local)"]
-    print("   case                   " + " | ".join(f"{c:>22}" for c in cols))
+    print("   case                   " + " | ".join(f"{c:>31}" for c in cols))
     for case, figures in res.items():
-        print(f"   {case:22} " + " | ".join(f"{figures[c]:22.3f}" for c in cols))
+        print(f"   {case:22} " + " | ".join(f"{figures[c]:31.3f}" for c in cols))
     out["aggregator"] = res
-    from lambdas.redirect.handler import CACHE_SECONDS
-
-    per_batch = res["1 codes, batch 100"]["s / batch"]
-    print(f"== max_scans overshoot (model: batch {BATCH_SIZE}, window {BATCH_WINDOW:.0f} s, cache "
-          f"{CACHE_SECONDS:.0f} s, {per_batch * 1000:.0f} ms per batch of 100 as measured above)")
-    print("   scans/s   count lag s   overshoot typical   worst")
-    out["overshoot"] = {}
-    for rate in (10, 100, 1000):
-        o = overshoot(rate, per_batch, CACHE_SECONDS)
-        out["overshoot"][rate] = o
-        print(f"   {rate:7,}   {o['lag s']:11.2f}   {o['typical']:17,.0f}   {o['worst']:5,.0f}")
+    limited.pop("miss")
+    print("== a code with a scan limit (max_scans): exact at the redirect, one conditional update per counted scan")
+    print(f"   cache hit:  {limited.pop('hit'):.2f} calls per scan: " +
+          ", ".join(f"{name} {v:.2f}" for name, v in limited.items() if "." in name))
+    print(f"   p50 per scan with the real local calls: {limited['p50 ms (real local calls)']:.2f} ms")
+    out["limited"] = limited
     print("== json")
     print(json.dumps(out, indent=None, default=str))
 

@@ -48,7 +48,8 @@ LAYER_SRC = ROOT / "layers" / "qrpro"
 RUNTIME_VERSION = (3, 13)  # infra/constructs/functions.RUNTIME (a test ties them)
 RUNTIME_PY = ".".join(map(str, RUNTIME_VERSION))
 FUNCTIONS: tuple[str, ...] = (
-    "api", "authorizer", "redirect", "scans", "compaction", "events", "webhooks", "export", "expiry", "usagekeys",
+    "api", "authorizer", "redirect", "scans", "compaction", "fanout", "mail", "events", "webhooks", "export",
+    "expiry", "usagekeys",
 )
 
 # Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): manylinux2014 wheels

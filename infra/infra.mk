@@ -25,7 +25,6 @@ ALARM_EMAIL ?=
 API_RESERVED_CONCURRENCY ?=
 AUTHORIZER_RESERVED_CONCURRENCY ?=
 WAF ?=
-PANES_FROM ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
 	$(if $(API_DOMAIN),-c qrpro:apiDomain=$(API_DOMAIN)) \
@@ -38,8 +37,7 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(API_RESERVED_CONCURRENCY),-c qrpro:apiReservedConcurrency=$(API_RESERVED_CONCURRENCY)) \
 	$(if $(AUTHORIZER_RESERVED_CONCURRENCY),-c qrpro:authorizerReservedConcurrency=$(AUTHORIZER_RESERVED_CONCURRENCY)) \
-	$(if $(WAF),-c qrpro:waf=$(WAF)) \
-	$(if $(PANES_FROM),-c qrpro:panesFrom=$(PANES_FROM))
+	$(if $(WAF),-c qrpro:waf=$(WAF))
 DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: lock build synth deploy

@@ -14,25 +14,29 @@ Context keys (all optional; see docs/deploy.md):
   (default 50): concurrency kept for the API's functions whatever redirects and exports do;
   0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
 - ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
-- ``qrpro:panesFrom`` (default empty: none): the first UTC day whose scans are counted
-  through panes (docs/analytics.md, "Counting through panes"; docs/deploy.md)
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, CfnCondition, CfnElement, CfnOutput, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from infra.constructs.api import Api
 from infra.constructs.functions import QrFunction, SharedLayer
-from infra.constructs.jobs import COMPACTION_TIMEOUT, FAILED_EVENTS_METRICS, Jobs
+from infra.constructs.jobs import FAILED_EVENTS_METRICS, Jobs
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.queues import SCANS_FUNCTION_TIMEOUT, WEBHOOKS_FUNCTION_TIMEOUT, Queues
+from infra.constructs.queues import (
+    COMPACTION_FUNCTION_TIMEOUT,
+    MAIL_FUNCTION_TIMEOUT,
+    SCANS_FUNCTION_TIMEOUT,
+    WEBHOOKS_FUNCTION_TIMEOUT,
+    Queues,
+)
 from infra.constructs.redirect import Redirect
 from infra.constructs.storage import Storage
 from infra.constructs.usage import UsageKeys
@@ -102,9 +106,6 @@ class QrProStack(Stack):
                                    "qrpro:apiReservedConcurrency")
         authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
                                           DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
-        panes_from = str(ctx("qrpro:panesFrom") or "")
-        if panes_from and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", panes_from):
-            raise ValueError(f"qrpro:panesFrom must be a UTC day (YYYY-MM-DD) or empty, not {panes_from!r}")
         export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
         export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
         if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
@@ -123,10 +124,11 @@ class QrProStack(Stack):
             "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn,
             "WEBHOOK_KEY_ARN": storage.webhook_key.secret_arn,
             "SCANS_QUEUE_URL": queues.scans.queue_url,
+            "COMPACTION_QUEUE_URL": queues.compaction.queue_url,
+            "MAIL_QUEUE_URL": queues.mail.queue_url,
             "WEBHOOKS_QUEUE_URL": queues.webhooks.queue_url,
             "EXPORT_BUCKET": storage.export_bucket.bucket_name,
             "SES_SENDER": ses_sender,
-            "PANES_FROM": panes_from,  # the first UTC day whose scans are counted through panes (docs/analytics.md)
         }
         fns: dict[str, QrFunction] = {}
 
@@ -136,10 +138,16 @@ class QrProStack(Stack):
 
         api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
         authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
-        redirect = function("redirect", timeout=Duration.seconds(5), platform_logs=False)  # one invocation a scan
+        # One invocation a scan: no platform log lines, and no trace of its own (X-Ray's default sampling
+        # would record about a quarter of the scans at 10 M a month, $1.5 per million scans:
+        # docs/performance.md); its health is in its metrics, EMF counts and alarms.
+        redirect = function("redirect", timeout=Duration.seconds(5), platform_logs=False,
+                            tracing=lambda_.Tracing.PASS_THROUGH)
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
-        # Folding a busy day's panes is CPU work past the aggregator's 30 s: 1,769 MB is one full vCPU.
-        compaction = function("compaction", timeout=COMPACTION_TIMEOUT, memory_size=1769)
+        # A fold step holds at most 50,000 scans (benchmarks/bench_compaction.py: its peak memory).
+        compaction = function("compaction", timeout=COMPACTION_FUNCTION_TIMEOUT, memory_size=512)
+        fanout = function("fanout", timeout=Duration.seconds(50))
+        mail = function("mail", timeout=MAIL_FUNCTION_TIMEOUT)
         events = function("events", timeout=Duration.seconds(60))
         webhooks = function("webhooks", timeout=WEBHOOKS_FUNCTION_TIMEOUT)
         export = function("export", timeout=Duration.seconds(export_timeout), memory_size=export_memory)
@@ -158,13 +166,20 @@ class QrProStack(Stack):
             actions=["dynamodb:PutItem"], resources=[table.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SCANPENDING#*"]}},
         ))
+        # A code with a scan limit: its counter (LIMIT#{code}), one conditional update per counted scan.
+        redirect.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LIMIT#*"]}},
+        ))
         redirect.allow(["sqs:SendMessage"], [queues.scans.queue_arn])
         ses_identity_arn = f"arn:{self.partition}:ses:{self.region}:{self.account}:identity/{ses_identity}"
-        for counter in (scans, compaction):  # both count scans and run the monthly cap check (its email)
+        for counter in (scans, compaction, fanout):  # panes, their marks, checkpoints and the aggregates
             counter.allow(TABLE_READ + TABLE_WRITE, all_indexes)
-            counter.allow(["ses:SendEmail"], [ses_identity_arn])
+        fanout.allow(["sqs:SendMessage"], [queues.compaction.queue_arn])
+        mail.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.table_arn])  # the email's claim, the owner
+        mail.allow(["ses:SendEmail"], [ses_identity_arn])
         events.allow(TABLE_READ, all_indexes)
-        events.allow(["sqs:SendMessage"], [queues.webhooks.queue_arn])
+        events.allow(["sqs:SendMessage"], [queues.webhooks.queue_arn, queues.mail.queue_arn])
         webhooks.allow(TABLE_READ + TABLE_WRITE, all_indexes)
         webhooks.allow(["sqs:SendMessage", "sqs:ChangeMessageVisibility"], [queues.webhooks.queue_arn])
         export.allow(TABLE_READ, all_indexes)
@@ -215,9 +230,11 @@ class QrProStack(Stack):
                                     usage_plans={p: u.usage_plan_id for p, u in self.api.usage_plans.items()})
 
         jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function,
-                    compaction_function=compaction.function, events_function=events.function,
+                    compaction_function=compaction.function, fanout_function=fanout.function,
+                    mail_function=mail.function, events_function=events.function,
                     webhooks_function=webhooks.function, expiry_function=expiry.function,
-                    scans_queue=queues.scans, webhooks_queue=queues.webhooks)
+                    scans_queue=queues.scans, compaction_queue=queues.compaction, mail_queue=queues.mail,
+                    webhooks_queue=queues.webhooks)
 
         # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
         self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
@@ -227,7 +244,7 @@ class QrProStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", functions={n: f.function for n, f in fns.items()},
             dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed},
-            scans_queue=queues.scans, rest_api=self.api.rest_api,
+            scans_queue=queues.scans, compaction_queue=queues.compaction, rest_api=self.api.rest_api,
             tables={"main": table, "idempotency": storage.idempotency_table},
             failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
             distribution=self.redirect.distribution, in_us_east_1=self.in_us_east_1,

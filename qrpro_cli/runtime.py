@@ -2,7 +2,9 @@
 warm containers (worker processes, up to ``workers`` at once), each handling
 one event at a time, with the handler, environment, timeout and memory size
 that the synthesized template gives it, and (unless switched off) its IAM
-role enforced on every AWS call (``qrpro_cli.iam``).
+role enforced on every AWS call (``qrpro_cli.iam``). A container whose memory
+(resident set) outgrows the function's ``MemorySize`` is killed, as Lambda
+kills it ("Runtime exited with error: signal: killed", ``Runtime.ExitError``).
 
 Every event is validated against Powertools' parser model of the real AWS
 event before it is handed over (``qrpro_cli.events``).
@@ -13,6 +15,8 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import traceback
 import uuid
@@ -82,8 +86,28 @@ def _handler(path: str) -> Any:
     return _handlers[path]
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MEMORY_CHECK_SECONDS = 0.05
+
+
+def resident_mb() -> float:
+    """This process's resident memory, in MiB (what Lambda's memory limit bounds)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE / 2**20
+
+
+def _watch_memory(limit_mb: int) -> None:
+    """Kill this container once it holds more than the function's memory, as Lambda does."""
+    while True:
+        if resident_mb() > limit_mb:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(MEMORY_CHECK_SECONDS)
+
+
 def _init(spec: FunctionSpec) -> None:
-    """A new container: the function's environment, its role, its handler imported (cold start)."""
+    """A new container: the function's environment, its role, its handler imported (cold start),
+    its memory watched."""
+    threading.Thread(target=_watch_memory, args=(spec.memory,), daemon=True, name="memory").start()
     os.environ.clear()
     os.environ.update(spec.env)
     # Metrics are off locally; Powertools still warns at every invocation.
@@ -160,7 +184,8 @@ class Runtime:
                     "message": f"Task timed out after {spec.timeout:.2f} seconds"}
         except BrokenProcessPool:
             self._discard(name, pool)
-            return {"ok": False, "type": "Runtime.ExitError", "message": "the container exited", "trace": ""}
+            return {"ok": False, "type": "Runtime.ExitError", "trace": "",
+                    "message": "Runtime exited with error: signal: killed (memory or a crash)"}
 
     def close(self) -> None:
         with self._lock:

@@ -36,9 +36,10 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
 
 def reset_caches() -> None:
     from qrpro.config import settings
-    from qrpro.data import aws, secrets
+    from qrpro.data import aws, panes, secrets
 
     settings.cache_clear()
+    panes.reset()
     secrets.cursor_secret.cache_clear()
     secrets.webhook_key.cache_clear()
     aws.reset()

@@ -1,5 +1,6 @@
 """The common shape of every QR Pro function: Python 3.13 on arm64, X-Ray
-active, its own log group with retention, its own IAM role (no managed
+active (but where a trace per invocation costs more than it tells: the
+redirect), its own log group with retention, its own IAM role (no managed
 policies; logs are granted on its own log group only), the shared layer and
 the Powertools environment."""
 
@@ -39,7 +40,7 @@ class QrFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, name: str, layer: lambda_.ILayerVersion,
                  environment: Mapping[str, str], timeout: Duration = Duration.seconds(10),
                  memory_size: int = 512, log_level: str = "INFO", reserved_concurrency: int | None = None,
-                 platform_logs: bool = True) -> None:
+                 platform_logs: bool = True, tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE) -> None:
         super().__init__(scope, construct_id)
         self.name = name
         self.log_group = logs.LogGroup(
@@ -70,7 +71,7 @@ class QrFunction(Construct):
             layers=[layer],
             role=self.role,
             log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=tracing,
             timeout=timeout,
             memory_size=memory_size,
             reserved_concurrent_executions=reserved_concurrency,

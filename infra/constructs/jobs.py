@@ -1,8 +1,9 @@
-"""Asynchronous work: the scans aggregator (SQS), the outbox fan-out (DynamoDB
-stream, ``EVENT#`` items only, failed batches kept whole in S3), webhook
-delivery (SQS, backoff by visibility), the expiry job (EventBridge, every 15
-minutes) and the drain of scans parked in DynamoDB during an SQS outage
-(EventBridge, every 5 minutes)."""
+"""Asynchronous work: the scans aggregator (SQS), the compaction's fan-out
+(EventBridge, every minute) and its workers (SQS), the cap email (SQS), the
+outbox fan-out (DynamoDB stream, ``EVENT#`` items only, failed batches kept
+whole in S3), webhook delivery (SQS, backoff by visibility), the expiry job
+(EventBridge, every 15 minutes) and the drain of scans parked in DynamoDB
+during an SQS outage (EventBridge, every 5 minutes)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from infra.constructs.storage import private_bucket
 
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
-SCAN_COMPACTION_SCHEDULE = Duration.minutes(15)
-# Its function's timeout: a run ends before the next starts (were they to overlap, each set is guarded).
-COMPACTION_TIMEOUT = Duration.minutes(14)
+FANOUT_SCHEDULE = Duration.minutes(1)
+# Fold jobs folded at once at most (docs/analytics.md, "Where it stops scaling"): the scans' lag
+# stays under 5 minutes at 100,000 active scopes with this many (benchmarks/bench_compaction.py).
+COMPACTION_CONCURRENCY = 20
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
@@ -52,9 +54,11 @@ class S3OnFailure(sources.S3OnFailureDestination):
 class Jobs(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable,
                  scans_function: lambda_.Function, compaction_function: lambda_.Function,
+                 fanout_function: lambda_.Function, mail_function: lambda_.Function,
                  events_function: lambda_.Function,
                  webhooks_function: lambda_.Function, expiry_function: lambda_.Function,
-                 scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue) -> None:
+                 scans_queue: sqs.IQueue, compaction_queue: sqs.IQueue, mail_queue: sqs.IQueue,
+                 webhooks_queue: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
 
         # Where a stream batch goes once its retries are spent: S3 keeps the whole invocation
@@ -75,6 +79,16 @@ class Jobs(Construct):
         scans_function.add_event_source(sources.SqsEventSource(
             scans_queue, batch_size=100, max_batching_window=Duration.seconds(2),
             report_batch_item_failures=True, max_concurrency=10,
+        ))
+
+        # Fold jobs: one day each, up to COMPACTION_CONCURRENCY at once; a failed job comes back.
+        compaction_function.add_event_source(sources.SqsEventSource(
+            compaction_queue, batch_size=10, report_batch_item_failures=True,
+            max_concurrency=COMPACTION_CONCURRENCY,
+        ))
+        # The cap email, apart from counting: SES's answer never holds up a fold.
+        mail_function.add_event_source(sources.SqsEventSource(
+            mail_queue, batch_size=10, report_batch_item_failures=True, max_concurrency=2,
         ))
 
         # The outbox: only EVENT# items reach the function (filtered by Lambda, not in code).
@@ -110,13 +124,14 @@ class Jobs(Construct):
         )
         self.scan_drain_rule.add_target(targets.LambdaFunction(scans_function, retry_attempts=2))
 
-        # Panes (docs/analytics.md): the compaction folds the open days' panes into the aggregates.
-        self.scan_compaction_rule = events.Rule(
-            self, "ScanCompactionSchedule",
-            description="QR Pro: fold the scans' panes into the analytics aggregates",
-            schedule=events.Schedule.rate(SCAN_COMPACTION_SCHEDULE),
+        # The fan-out (docs/analytics.md): a fence and one fold job per open day, every minute. A
+        # failed run is not retried: the next minute's does the same work.
+        self.fanout_rule = events.Rule(
+            self, "CompactionFanoutSchedule",
+            description="QR Pro: queue a fold job for every day with scans still to fold",
+            schedule=events.Schedule.rate(FANOUT_SCHEDULE),
         )
-        self.scan_compaction_rule.add_target(targets.LambdaFunction(compaction_function, retry_attempts=2))
+        self.fanout_rule.add_target(targets.LambdaFunction(fanout_function, retry_attempts=0))
 
         self.expiry_rule = events.Rule(
             self, "ExpirySchedule",

@@ -1,6 +1,7 @@
-"""SQS queues: scans (redirect → aggregator), webhooks (fan-out → delivery),
-each with a dead-letter queue. (The DynamoDB stream consumer's failures go to
-S3: infra/constructs/jobs.py.)"""
+"""SQS queues: scans (redirect → aggregator), compaction (fan-out → fold jobs),
+mail (events → the monthly cap email), webhooks (fan-out → delivery), each
+with a dead-letter queue. (The DynamoDB stream consumer's failures go to S3:
+infra/constructs/jobs.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from constructs import Construct
 
 # The scans consumer's timeout; SQS wants the visibility timeout >= 6x it.
 SCANS_FUNCTION_TIMEOUT = Duration.seconds(30)
+# The compaction: a job folds its day in steps of at most 50,000 scans and stops short of its timeout.
+COMPACTION_FUNCTION_TIMEOUT = Duration.minutes(5)
+MAIL_FUNCTION_TIMEOUT = Duration.seconds(30)
 # The delivery function: 10 s per HTTP attempt, a few per batch.
 WEBHOOKS_FUNCTION_TIMEOUT = Duration.seconds(60)
 # Retries: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about a day, docs/api.md section 10): the function
@@ -39,6 +43,15 @@ class Queues(Construct):
         self.scans = _queue(self, "Scans", visibility=Duration.seconds(SCANS_FUNCTION_TIMEOUT.to_seconds() * 6),
                             retention=Duration.days(4), dlq=self.scans_dlq, max_receive_count=5)
 
+        # Fold jobs: the next minute queues the day again, so a job kept for a day is plenty.
+        self.compaction_dlq = _queue(self, "CompactionDlq", visibility=Duration.seconds(30), retention=fourteen_days)
+        self.compaction = _queue(self, "Compaction",
+                                 visibility=Duration.seconds(COMPACTION_FUNCTION_TIMEOUT.to_seconds() * 6),
+                                 retention=Duration.days(1), dlq=self.compaction_dlq, max_receive_count=5)
+        self.mail_dlq = _queue(self, "MailDlq", visibility=Duration.seconds(30), retention=fourteen_days)
+        self.mail = _queue(self, "Mail", visibility=Duration.seconds(MAIL_FUNCTION_TIMEOUT.to_seconds() * 6),
+                           retention=Duration.days(4), dlq=self.mail_dlq, max_receive_count=5)
+
         self.webhooks_dlq = _queue(self, "WebhooksDlq", visibility=Duration.seconds(30),
                                    retention=fourteen_days)
         self.webhooks = _queue(
@@ -49,4 +62,5 @@ class Queues(Construct):
             max_receive_count=WEBHOOK_ATTEMPTS + 2,  # slack for throttled/failed invocations
         )
 
-        self.dlqs: dict[str, sqs.Queue] = {"scans": self.scans_dlq, "webhooks": self.webhooks_dlq}
+        self.dlqs: dict[str, sqs.Queue] = {"scans": self.scans_dlq, "compaction": self.compaction_dlq,
+                                           "mail": self.mail_dlq, "webhooks": self.webhooks_dlq}

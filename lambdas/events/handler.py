@@ -1,6 +1,7 @@
 """The outbox fan-out: the table stream hands over every new ``EVENT#`` item
 (code.created, code.updated, ...); each becomes one queue message per active
-webhook of the event's scope subscribed to its type.
+webhook of the event's scope subscribed to its type. A ``scans.cap_reached``
+event also goes to the mail function's queue (the cap email).
 
 Partial failures: a record that could not be fanned out is reported by its
 sequence number, so the mapping retries from there (at least once; a repeat
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qrpro.data import caps
 from qrpro.data.outbox import Event
 from qrpro.data.table import from_item
 from qrpro.services import webhooks
@@ -32,6 +34,8 @@ def record_handler(record: DynamoDBRecord) -> int:
     event = Event.from_item(item) if item else None
     if event is None:
         return 0
+    if event.event_type == "scans.cap_reached":
+        caps.queue_cap_email(event)
     queued = webhooks.fan_out(event)
     logger.debug("event fanned out", extra={"event_id": event.id, "event_type": event.event_type,
                                             "deliveries": queued})

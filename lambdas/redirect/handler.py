@@ -6,7 +6,9 @@ distribution's origin request policy), on the local stack as in AWS.
 
 Hot path: no pydantic, no router, no Powertools. Lookups are cached in memory
 for ``CACHE_SECONDS`` (a changed destination, status or routing shows within
-5 s), so a hot code costs one AWS call per scan: the SQS enqueue. Of the
+5 s), so a hot code costs one AWS call per scan: the SQS enqueue. A code with a
+scan limit (routing ``max_scans``) costs one more: the conditional update of its
+counter, which keeps the limit exact under any burst. Of the
 request, only the country header and the device and OS classes derived from
 the User-Agent are read (routing, docs/analytics.md); the country, the device
 class and the routing target are kept; nothing of it is logged.
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.data import edge
 from qrpro.domain.devices import OTHER, country, device, is_bot, os_class
-from qrpro.domain.redirects import Outcome, answer
+from qrpro.domain.redirects import Outcome, Target, answer
 from qrpro.domain.shortcodes import is_shortcode
 
 CACHE_SECONDS = 4.0
@@ -134,13 +137,36 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except (ClientError, BotoCoreError):
         return unavailable(head)
     user_agent = headers.get("user-agent")  # read for its classes here, then discarded
-    place, kind = country(headers.get("cloudfront-viewer-country")), device(user_agent)
+    where, kind = country(headers.get("cloudfront-viewer-country")), device(user_agent)
     phone_os = os_class(user_agent) if target.routing is not None else OTHER  # only routing reads it
-    decided = answer(target, account, now, place, kind, phone_os, random.random())
+    counted = not head and account is not None and not is_bot(user_agent)
+    try:
+        decided = answer(target, account, now, where, kind, phone_os, random.random(),
+                         partial(_claim if counted else _peek, target))
+    except (ClientError, BotoCoreError):  # the scan limit's counter did not answer: never a place not counted
+        return unavailable(head)
     if decided.location is None:
         return _PAGES[decided.outcome](head)
-    if not head and account is not None and not is_bot(user_agent):
-        count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, place, kind,
-                                                      shortcode, decided.target or "default", account.codes,
-                                                      limited=target.limited)))
+    if counted and account is not None:
+        count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, where, kind,
+                                                      decided.target or "default", account.codes)))
     return redirect(decided.location)
+
+
+def _claim(target: Target, max_scans: int) -> bool:
+    """A counted scan of a code with a scan limit: its place under the limit, taken once. A code
+    found at its limit stays so in this container for ``CACHE_SECONDS`` (no write per scan)."""
+    full = "F" + target.code_id
+    hit = _cache.get(full)
+    if hit is not None and hit[1] == max_scans and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return False
+    if edge.claim_place(target.code_id, max_scans, target.scans_total):
+        return True
+    _cache[full] = (time.monotonic(), max_scans)
+    return False
+
+
+def _peek(target: Target, max_scans: int) -> bool:
+    """A HEAD or a bot: routed as a counted scan would be now, without taking a place."""
+    count = _cached("L" + target.code_id, lambda: edge.limit_count(target.code_id, target.scans_total))
+    return bool(count < max_scans)

@@ -1,17 +1,17 @@
 """The scans aggregator: an SQS batch of scans (one message per scan, sent by
-the redirect) folded into a few atomic counter updates, exactly once.
+the redirect) written as panes, one item per scope, day and plan; the
+compaction folds them later (``lambdas/compaction``). docs/analytics.md, "How a
+scan is counted".
 
 Reports partial batch failures (``ReportBatchItemFailures`` on the event
-source mapping) through Powertools' ``BatchProcessor``: scans that could not
-be written (throttling, conflicts) are redelivered by SQS; scans already
-counted are recognised by their marker and dropped. The batch is counted as a
-whole (that is what keeps the writes per scan low), then each record is
-reported by what happened to its scan. See docs/analytics.md.
+source mapping) through Powertools' ``BatchProcessor``: scans whose pane could
+not be written (throttling) are redelivered by SQS; a scan written twice is a
+repeated row that every fold counts once. Each record carries SQS's
+``SentTimestamp``, which bounds where earlier copies of its scan can be.
 
-Scans the redirect parked in DynamoDB while SQS failed are counted by the
+Scans the redirect parked in DynamoDB while SQS failed are written by the
 same function: opportunistically after a batch, and on a schedule
-(EventBridge; the local stack's scheduler) whether or not scans arrive. The
-panes' compaction is a function of its own (``lambdas/compaction``).
+(EventBridge; the local stack's scheduler) whether or not scans arrive.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from qrpro.data.counting import Scan, parse
+from qrpro.domain.scan_codec import Scan, parse_message
 from qrpro.services import scans
 
 logger = Logger(service="qrpro-scans")
@@ -34,8 +34,8 @@ _last_drain = 0.0
 
 
 class NotCounted(Exception):
-    """Reported as a batch item failure: SQS redelivers the message (its marker
-    drops it if it was counted after all)."""
+    """Reported as a batch item failure: SQS redelivers the message (a copy written after all
+    is a repeated row, counted once)."""
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -59,7 +59,9 @@ def drain(context: Any) -> int:
 def _batch(records: list[dict[str, Any]]) -> list[Scan]:
     batch: list[Scan] = []
     for record in records:
-        scan = parse(record.get("body") or "", record.get("messageId", ""))
+        sent = str((record.get("attributes") or {}).get("SentTimestamp") or "")
+        scan = parse_message(record.get("body") or "", record.get("messageId", ""),
+                             sent_ms=int(sent) if sent.isdigit() else None)
         if scan is None:
             # Not a scan of ours; never retried. The body is not logged (privacy).
             logger.warning("dropped a malformed scan message")

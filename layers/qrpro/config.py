@@ -36,6 +36,8 @@ class Settings:
     webhook_key: str = ""
     webhook_key_arn: str = ""
     scans_queue_url: str = ""
+    compaction_queue_url: str = ""  # the fan-out's fold jobs (docs/analytics.md)
+    mail_queue_url: str = ""  # the monthly cap emails, sent by the mail function
     webhooks_queue_url: str = ""
     export_bucket: str = ""
     ses_sender: str = "no-reply@aqr.net"
@@ -44,9 +46,6 @@ class Settings:
     # The stack's fallback API Gateway key (the authorizer's usageIdentifierKey for keys
     # without their own gateway key); empty: such keys return none.
     fallback_usage_key: str = ""
-    # The first UTC day (YYYY-MM-DD) whose scans are counted through panes; empty: none
-    # (docs/analytics.md, "Counting through panes").
-    panes_from: str = ""
 
 
 _TRAILING_SLASH_TRIMMED = frozenset({"short_base_url", "api_base_url", "redirect_origin"})

@@ -152,12 +152,12 @@ def test_scans_parked_during_an_sqs_outage_are_counted_by_the_schedule(
             assert not until(counted, seconds=8), "scans were parked without the permission"
 
 
-def test_the_compaction_schedule_folds_the_panes_into_the_aggregates(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the template: the compaction function, on its schedule, sets the day's aggregate
-    items from its panes; the analytics read the open day from its panes before that, and the
-    same after."""
-    monkeypatch.setenv("QRPRO_SCHEDULE_COMPACTION_SECONDS", "2")
+def test_the_fanout_and_the_compaction_fold_the_panes_through_the_template(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the template: the fan-out on its schedule queues the open day, the compaction
+    function takes the job from its queue and folds the day's panes into its aggregate items; the
+    analytics read the panes before that, and the same after."""
+    monkeypatch.setenv("QRPRO_SCHEDULE_FANOUT_SECONDS", "2")
     with running_stack(tmp_path / "data", "--in-memory") as stack:
         key = stack.account("business")["api_key"]
         code = create(stack, key, "https://example.com/panes")
@@ -175,8 +175,34 @@ def test_the_compaction_schedule_folds_the_panes_into_the_aggregates(tmp_path: P
         def analytics() -> Any:
             return stack.api("GET", f"/api/codes/{code['id']}/analytics?range=7d", key).json().get("total")
 
-        assert until(lambda: stored() == 3), "the compaction did not set the day's items"
+        assert until(lambda: analytics() == 3), "the scans did not reach the analytics"
+        # a fence settles a minute after it is read (panes.SETTLE): the first fold follows it
+        assert until(lambda: stored() == 3, seconds=180), "the compaction did not fold the day"
         assert analytics() == 3
+
+
+def test_a_burst_on_a_code_with_a_scan_limit_sends_exactly_the_limit_to_its_url(stack: Stack) -> None:
+    """100 visitors at once on a code with max_scans 10, over HTTP: exactly 10 reach its url, every
+    other one the fallback (the redirect's conditional counter, not the counting behind it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = stack.account("business")["api_key"]
+    r = stack.api("POST", "/api/codes", key, json_body={
+        "url": "https://example.com/offer",
+        "routing": {"max_scans": 10, "fallback_url": "https://example.com/sold-out"}})
+    assert r.status == 201, r.body
+    shortcode = r.json()["shortcode"]
+
+    def one(_: int) -> str:
+        while True:
+            answer = visit(stack, shortcode)
+            if answer.status != 503:  # told to try again: a browser does
+                return str(answer.headers["Location"])
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        where = list(pool.map(one, range(100)))
+    assert where.count("https://example.com/offer") == 10
+    assert where.count("https://example.com/sold-out") == 90
 
 
 def test_international_destinations_redirect_with_an_ascii_location(stack: Stack) -> None:

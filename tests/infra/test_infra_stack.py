@@ -14,10 +14,11 @@ from infra_synth_helpers import Synth, synth
 
 import qrpro.data.schema
 
-FUNCTIONS = ("api", "authorizer", "redirect", "scans", "compaction", "events", "webhooks", "export", "expiry",
-             "usagekeys")
+FUNCTIONS = ("api", "authorizer", "redirect", "scans", "compaction", "fanout", "mail", "events", "webhooks", "export",
+             "expiry", "usagekeys")
 COMMON_ENV = {"TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "SHORT_BASE_URL", "API_BASE_URL", "CURSOR_SECRET_ARN",
-              "SCANS_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET", "SES_SENDER", "PANES_FROM"}
+              "SCANS_QUEUE_URL", "COMPACTION_QUEUE_URL", "MAIL_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "EXPORT_BUCKET",
+              "SES_SENDER"}
 CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed policy
 
 
@@ -120,7 +121,8 @@ def test_every_function_runtime_tracing_logs_env(template: dict[str, Any]) -> No
         props = res["Properties"]
         assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
-        assert props["TracingConfig"] == {"Mode": "Active"}
+        # the redirect records no trace of its own: a trace per scan is a cost line (docs/performance.md)
+        assert props["TracingConfig"] == {"Mode": "PassThrough" if name == "redirect" else "Active"}, name
         assert len(props["Layers"]) == 1
         log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
         assert log_groups[log_group]["Properties"]["RetentionInDays"] == 30
@@ -142,15 +144,6 @@ def test_every_function_runtime_tracing_logs_env(template: dict[str, Any]) -> No
             assert "SystemLogLevel" not in config, name
     # Only one layer, shared.
     assert len(of_type(template, "AWS::Lambda::LayerVersion")) == 1
-
-
-def test_panes_start_on_the_configured_day(template: dict[str, Any]) -> None:
-    """cdk.json counts through panes from 2026-12-01 (docs/deploy.md: an older stack sets a day
-    still to come); a malformed day fails the synth."""
-    for name, (_, res) in functions(template).items():
-        assert res["Properties"]["Environment"]["Variables"]["PANES_FROM"] == "2026-12-01", name
-    with pytest.raises(ValueError, match="qrpro:panesFrom"):
-        synth({"qrpro:panesFrom": "tomorrow"}, nag=False)
 
 
 def test_no_function_allows_loopback_webhooks(template: dict[str, Any]) -> None:
@@ -205,18 +198,23 @@ def test_authorizer_only_gets_and_updates_the_table(template: dict[str, Any]) ->
 def test_redirect_permissions(template: dict[str, Any]) -> None:
     acts = actions_of(role_statements(template, "redirect"))
     stmts = role_statements(template, "redirect")
-    assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert {a for a in acts if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem",
+                                                              "dynamodb:UpdateItem"}
     assert {a for a in acts if a.startswith("sqs:")} == {"sqs:SendMessage"}
-    # It parks scans during an SQS outage, and may write nothing else.
+    # It parks scans during an SQS outage, and may write nothing else...
     (put,) = [s for s in stmts if "dynamodb:PutItem" in actions_of([s])]
     assert actions_of([put]) == {"dynamodb:PutItem"}
     assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SCANPENDING#*"]}}
+    # ... but the scan-limit counters of codes with a max_scans rule.
+    (update,) = [s for s in stmts if "dynamodb:UpdateItem" in actions_of([s])]
+    assert actions_of([update]) == {"dynamodb:UpdateItem"}
+    assert update["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LIMIT#*"]}}
 
 
-def test_ses_only_for_the_cap_check_and_only_the_sender_identity(template: dict[str, Any]) -> None:
+def test_ses_only_for_the_cap_email_and_only_the_sender_identity(template: dict[str, Any]) -> None:
     for name in FUNCTIONS:
         stmts = [s for s in role_statements(template, name) if "ses:SendEmail" in actions_of([s])]
-        if name not in ("scans", "compaction"):
+        if name != "mail":  # counting never waits on SES
             assert not stmts, name
             continue
         assert len(stmts) == 1
@@ -244,8 +242,11 @@ def test_event_sources(template: dict[str, Any]) -> None:
     fns = {key: name for name, (key, _) in functions(template).items()}
     mappings = {fns[m["Properties"]["FunctionName"]["Ref"]]: m["Properties"]
                 for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()}
-    assert set(mappings) == {"scans", "events", "webhooks", "usagekeys"}
-    assert mappings["scans"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert set(mappings) == {"scans", "compaction", "mail", "events", "webhooks", "usagekeys"}
+    for name in ("scans", "compaction", "mail", "webhooks"):
+        assert mappings[name]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+    # the compaction scales out by workers, up to a bound the lag model is made for
+    assert mappings["compaction"]["ScalingConfig"] == {"MaximumConcurrency": 20}
     assert mappings["scans"]["MaximumBatchingWindowInSeconds"] == 2
     assert (mappings["scans"]["BatchSize"], mappings["scans"]["ScalingConfig"]) == (100, {"MaximumConcurrency": 10})
     assert mappings["webhooks"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -259,7 +260,7 @@ def test_event_sources(template: dict[str, Any]) -> None:
     assert pattern["dynamodb"]["Keys"]["pk"] == {"S": [{"prefix": "EVENT#"}]}
 
 
-def test_schedules_expiry_and_the_compaction_every_15_minutes_and_the_scan_drain_every_5(
+def test_schedules_the_fanout_every_minute_expiry_every_15_and_the_scan_drain_every_5(
         template: dict[str, Any]) -> None:
     rules = [rule["Properties"] for rule in of_type(template, "AWS::Events::Rule").values()]
     schedules = sorted((p["Targets"][0]["Arn"]["Fn::GetAtt"][0], p["ScheduleExpression"], p["Targets"][0].get("Input"))
@@ -267,14 +268,17 @@ def test_schedules_expiry_and_the_compaction_every_15_minutes_and_the_scan_drain
     fns = functions(template)
     assert schedules == sorted([(fns["expiry"][0], "rate(15 minutes)", None),
                                 (fns["scans"][0], "rate(5 minutes)", None),
-                                (fns["compaction"][0], "rate(15 minutes)", None)])
+                                (fns["fanout"][0], "rate(1 minute)", None)])
     invokers = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0]
                 for p in of_type(template, "AWS::Lambda::Permission").values()
                 if p["Properties"]["Principal"] == "events.amazonaws.com"}
-    assert invokers == {fns["expiry"][0], fns["scans"][0], fns["compaction"][0]}
-    # Folding a busy day is CPU work: one full vCPU, a run ends before the next starts.
+    assert invokers == {fns["expiry"][0], fns["scans"][0], fns["fanout"][0]}
+    # a fold step holds at most 50,000 scans: its memory does not grow with the day
     props = fns["compaction"][1]["Properties"]
-    assert (props["MemorySize"], props["Timeout"]) == (1769, 14 * 60)
+    assert (props["MemorySize"], props["Timeout"]) == (512, 300)
+    queues = of_type(template, "AWS::SQS::Queue")
+    (compaction_queue,) = [q for q in queues.values() if q["Properties"].get("VisibilityTimeout") == 1800]
+    assert compaction_queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
 
 
 def test_failed_stream_batches_are_kept_whole_in_s3(template: dict[str, Any]) -> None:
@@ -405,10 +409,11 @@ def test_the_usage_keys_consumer_reads_the_stream_with_retries_bisect_and_an_ala
     assert len(alarms) == 1 and alarms[0]["AlarmActions"]
     assert any(a["Properties"].get("MetricName") == "UsageKeysOnFallback"
                for a in of_type(template, "AWS::CloudWatch::Alarm").values())
-    from lambdas.compaction.handler import DAYS_LEFT, metrics
-    [left] = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
-              if a["Properties"].get("MetricName") == DAYS_LEFT]  # the name and service the function prints
-    assert left["Dimensions"] == [{"Name": "service", "Value": metrics.service}] and left["AlarmActions"]
+    from lambdas.compaction.handler import LAG, metrics
+    [lag] = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"].get("MetricName") == LAG]  # the name and service the function prints
+    assert lag["Dimensions"] == [{"Name": "service", "Value": metrics.service}] and lag["AlarmActions"]
+    assert (lag["Threshold"], lag["Statistic"]) == (300, "Maximum")
     env = fn["Properties"]["Environment"]["Variables"]
     plans = {lid for lid, p in of_type(template, "AWS::ApiGateway::UsagePlan").items()
              if p["Properties"]["UsagePlanName"] != "qrpro-fallback"}
@@ -587,14 +592,15 @@ def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
 
 def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
-    # scans, webhooks and their DLQs; the usagekeys stream's on-failure queue (outbox failures go to S3)
-    assert len(queues) == 5
+    # scans, compaction, mail, webhooks and their DLQs; the usagekeys stream's on-failure queue
+    # (outbox failures go to S3)
+    assert len(queues) == 9
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(with_dlq) == 2
+    assert len(with_dlq) == 4
     policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 5
+    assert len(policies) == 9
     for policy in policies.values():
         _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
     # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
@@ -644,14 +650,16 @@ def test_alarms(template: dict[str, Any]) -> None:
         watched = {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in by[("AWS/Lambda", metric)]}
         assert watched == {key for key, _ in fns.values()}, metric
     dlq = by[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert len(dlq) == 3  # scans, webhooks, usagekeys
+    assert len(dlq) == 5  # scans, compaction, mail, webhooks, usagekeys
     for alarm in dlq:
         assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
             0, "GreaterThanThreshold")
-    (age,) = by[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
-    scans_queue = next(k for k, q in of_type(template, "AWS::SQS::Queue").items()
-                       if k.startswith("QueuesScans") and "RedrivePolicy" in q["Properties"])
-    assert age["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [scans_queue, "QueueName"]}
+    ages = by[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
+    watched = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: a["Properties"]["Threshold"] for a in ages}
+    queues = {k for k, q in of_type(template, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]}
+    scans_queue = next(k for k in queues if k.startswith("QueuesScans"))
+    compaction_queue = next(k for k in queues if k.startswith("QueuesCompaction"))
+    assert watched == {scans_queue: 600, compaction_queue: 300}  # fold jobs waiting: the lag promise at risk
     (iterator,) = by[("AWS/Lambda", "IteratorAge")]
     assert iterator["Properties"]["Dimensions"][0]["Value"] == {"Ref": fns["events"][0]}
     assert iterator["Properties"]["Statistic"] == "Maximum"
@@ -768,7 +776,7 @@ def test_custom_domains_context(with_domains: Synth) -> None:
         assert env["API_BASE_URL"] == "https://api.example/api", name
         assert env["SES_SENDER"] == "hello@mail.example"
     assert template["Outputs"]["RedirectUrl"]["Value"] == "https://aqr.example"
-    ses = [s for s in role_statements(template, "scans") if "ses:SendEmail" in actions_of([s])]
+    ses = [s for s in role_statements(template, "mail") if "ses:SendEmail" in actions_of([s])]
     assert "identity/mail.example" in json.dumps(ses[0]["Resource"])
     methods = of_type(template, "AWS::ApiGateway::Method").values()
     required = {m["Properties"]["AuthorizationType"]: m["Properties"].get("ApiKeyRequired", False)

@@ -24,7 +24,6 @@ from qrpro.data import accounts, edge, exports
 from qrpro.data import codes as code_repo
 from qrpro.data import keys as k
 from qrpro.data.aws import ddb
-from qrpro.data.counting import parse
 from qrpro.data.table import key, to_item
 from qrpro.domain.clock import day_bucket, days_back
 from qrpro.domain.codes import GRACE_SECONDS
@@ -32,6 +31,7 @@ from qrpro.domain.csvio import CODE_COLUMNS, parse_codes_csv
 from qrpro.domain.export_zip import COUNTRY_COLUMNS, DEVICE_COLUMNS, SCAN_COLUMNS
 from qrpro.domain.imports import validate
 from qrpro.domain.plans import plan
+from qrpro.domain.scan_codec import parse_message
 from qrpro.domain.scope import user_scope
 from qrpro.services import codes as code_data
 from qrpro.services import expiry
@@ -191,7 +191,7 @@ def test_inline_export_has_exactly_the_accounts_codes_and_aggregates(api: Any, s
 
 def _scan(code: dict[str, Any], scope: str, when: int, country: str | None, device: str, n: int) -> list[Any]:
     """``n`` scans as the redirect enqueues them (country None: no CDN header, stored as unknown)."""
-    parsed = [parse(edge.scan_message(code["id"], scope, "business", when, country or "", device))
+    parsed = [parse_message(edge.scan_message(code["id"], scope, "business", when, country or "", device))
               for _ in range(n)]
     assert all(p is not None for p in parsed)
     return parsed
@@ -211,7 +211,7 @@ def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
                                        "group_id": group_id}, now)
     flyer = code_data.create(caller, {"url": "https://example.com/f", "label": "@flyer", "group_id": group_id}, now)
     card = code_data.create(caller, {"url": "https://example.com/c", "label": "Card"}, now)
-    today, yesterday, older = now, now - 86_400, now - 40 * 86_400
+    today, yesterday, older = now, now - 86_400, now - 10 * 86_400
     scope = caller.scope
     batch = [
         # today, poster: US 7 and CA 5 (at the floor) are named; DE 4 (under it) and 2 unknown are Other

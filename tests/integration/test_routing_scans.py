@@ -1,7 +1,8 @@
 """Routing at the redirect and its counting (docs/api.md section 14), against
-DynamoDB Local and moto's SQS: the target each scan is counted under, the
-lifetime ``scans_total`` exact under redelivery, ``by_target`` summing to
-``total`` under the noise floor, ``max_scans`` handing over to the fallback.
+DynamoDB Local and moto's SQS: the target each scan is counted under, the scan
+limit's counter at the redirect (counted scans only, each once),
+``by_target`` summing to ``total`` under the noise floor, ``max_scans``
+handing over to the fallback.
 
 Routed codes are set up by writing ``routing`` (the stored form, compact JSON)
 on the code and SHORT# items, as the codes API stores it."""
@@ -15,14 +16,12 @@ from typing import Any
 import boto3
 
 from lambdas.redirect import handler as redirect
+from qrpro.data import edge
 from qrpro.data import keys as k
 from qrpro.data import table as tables
 from qrpro.domain.clock import day_bucket
 from qrpro.services import codes
-from tests.integration import test_scans
-from tests.integration.test_scans import IPHONE, WINDOWS, get, messages_for, receive_all, run_consumer, scan
-
-queue = test_scans.queue  # the fixture: a fresh scans queue on moto's server
+from tests.helpers.scans import IPHONE, SLACK, WINDOWS, count, everything_sent, get, messages_for, scan
 
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
 
@@ -48,8 +47,9 @@ def routed_code(make_account: Any, routing: dict[str, Any], plan_name: str = "bu
     return acct, code
 
 
-def short_total(code: dict[str, Any]) -> int:
-    return int(get(k.pk_short(code["shortcode"]), "SHORT").get("scans_total", 0))
+def limit_count(code: dict[str, Any]) -> int:
+    """The redirect's scan-limit counter of the code."""
+    return int(get(k.pk_limit(code["id"]), edge.LIMIT_SK).get("n", 0))
 
 
 RULES = {"rules": [{"if": {"country": ["DE"]}, "url": "https://example.de/"},
@@ -69,59 +69,43 @@ def test_each_scan_carries_and_is_counted_under_its_target(queue: str, make_acco
     # HEAD and bots follow the routing but are not counted
     r = scan(code["shortcode"], IPHONE, "DE", method="HEAD")
     assert (r["statusCode"], r["headers"]["Location"]) == (302, "https://example.de/?utm_source=qr")
-    msgs = receive_all(queue)
+    msgs = everything_sent(queue)
     targets = [json.loads(m["Body"])["t"] for m in msgs]
     assert targets[:2] == ["rule:0", "rule:1"] and set(targets[2:]) == {"split:0", "split:1"} and len(targets) == 42
-    assert {json.loads(m["Body"])["s"] for m in msgs} == {code["shortcode"]}
 
-    assert run_consumer(msgs) == []
+    assert count(msgs) == []
     day = get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))
     assert day["total"] == 42 and day["t_rule:0"] == 1 and day["t_rule:1"] == 1
     assert day["t_split:0"] + day["t_split:1"] == 40
-    assert short_total(code) == 42
     scope_day = get(k.pk_scope_agg(acct.caller().scope), k.sk_day(day_bucket(int(time.time()))))
     assert scope_day["t_rule:0"] == 1  # the scope's aggregate too (7.2)
 
 
-def test_scans_total_is_exact_under_redelivery_and_duplicates(queue: str, make_account: Any) -> None:
-    _, code = routed_code(make_account, RULES)
+def test_the_limit_counts_counted_scans_once_and_analytics_stay_exact_under_redelivery(
+        queue: str, make_account: Any) -> None:
+    _, code = routed_code(make_account, {**RULES, "max_scans": 1000})
     for _ in range(25):
         scan(code["shortcode"], WINDOWS, "FR")
-    msgs = receive_all(queue)
-    assert run_consumer(msgs[:10]) == []
-    assert run_consumer(msgs) == []  # the first ten again
-    assert run_consumer([*msgs[5:20], {"MessageId": "dup", "Body": msgs[0]["Body"]}]) == []
-    assert short_total(code) == 25
+    scan(code["shortcode"], SLACK, "FR")  # a bot and a HEAD follow the routing and take no place
+    scan(code["shortcode"], WINDOWS, "FR", method="HEAD")
+    assert limit_count(code) == 25
+    msgs = everything_sent(queue)
+    assert count(msgs[:10]) == []
+    assert count(msgs) == []  # the first ten again
+    assert count([*msgs[5:20], {"MessageId": "dup", "Body": msgs[0]["Body"]}]) == []
     assert get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))["total"] == 25
+    assert limit_count(code) == 25  # counting never touches the limit: the redirect keeps it
 
 
 def test_old_messages_without_target_or_shortcode_count_as_default(table: str) -> None:
     msgs = messages_for("code-old", 3)
     for m in msgs:
         body = json.loads(m["Body"])
-        del body["t"], body["s"]
-        m["Body"] = json.dumps(body)
-    assert run_consumer(msgs) == []
+        del body["t"]
+        m["Body"] = json.dumps({**body, "s": "aBc123x", "m": 1})  # what messages carried before
+    assert count(msgs) == []
     day = get(k.pk_code_agg("code-old"), k.sk_day(day_bucket(int(time.time()))))
     assert (day["total"], day["t_default"]) == (3, 3)
-
-
-def test_a_deleted_or_reused_shortcode_gets_no_stray_scans_total(queue: str, make_account: Any) -> None:
-    _, code = routed_code(make_account, RULES)
-    scan(code["shortcode"], WINDOWS, "FR")
-    msgs = receive_all(queue)
-    boto3.client("dynamodb").update_item(  # the shortcode now belongs to another code
-        TableName=tables.table(), Key={"pk": {"S": k.pk_short(code["shortcode"])}, "sk": {"S": "SHORT"}},
-        UpdateExpression="SET code_id = :c", ExpressionAttributeValues={":c": {"S": "another"}})
-    other = messages_for("code-z", 2)  # same batch: counted as usual
-    assert run_consumer([*msgs, *other]) == []
-    assert short_total(code) == 0  # not given to the other code
-    assert get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))["total"] == 1
-    boto3.client("dynamodb").delete_item(
-        TableName=tables.table(), Key={"pk": {"S": k.pk_short(code["shortcode"])}, "sk": {"S": "SHORT"}})
-    scan_msgs = [{"MessageId": "m2", "Body": msgs[0]["Body"].replace(json.loads(msgs[0]["Body"])["id"], "f" * 32)}]
-    assert run_consumer(scan_msgs) == []
-    assert get(k.pk_short(code["shortcode"]), "SHORT") == {}  # no item made of a counter alone
 
 
 def test_max_scans_then_fallback_and_the_window(queue: str, make_account: Any) -> None:
@@ -129,12 +113,11 @@ def test_max_scans_then_fallback_and_the_window(queue: str, make_account: Any) -
     acct, code = routed_code(make_account, {"max_scans": 3, "fallback_url": "https://example.com/ended"})
     for _ in range(3):
         assert scan(code["shortcode"])["headers"]["Location"] == "https://example.com/default"
-    assert run_consumer(receive_all(queue)) == []
-    assert short_total(code) == 3
-    redirect._cache.clear()  # the cache window passed
-    r = scan(code["shortcode"])
+    assert count(everything_sent(queue)) == []
+    assert limit_count(code) == 3
+    r = scan(code["shortcode"])  # at once: the limit is the redirect's own count
     assert (r["statusCode"], r["headers"]["Location"]) == (302, "https://example.com/ended")
-    assert [json.loads(m["Body"])["t"] for m in receive_all(queue)] == ["fallback"]
+    assert [json.loads(m["Body"])["t"] for m in everything_sent(queue)] == ["fallback"]
 
     set_routing(acct.caller().scope, code, {"max_scans": 3})  # no fallback: 410, not counted
     r = scan(code["shortcode"])
@@ -146,7 +129,7 @@ def test_max_scans_then_fallback_and_the_window(queue: str, make_account: Any) -
     assert "QR Pro" not in r["body"]
     set_routing(acct.caller().scope, code, {"starts_at": now - 60, "expires_at": now + 3600})
     assert scan(code["shortcode"])["statusCode"] == 302
-    assert [json.loads(m["Body"])["t"] for m in receive_all(queue)] == ["default"]
+    assert [json.loads(m["Body"])["t"] for m in everything_sent(queue)] == ["default"]
 
 
 def test_by_target_sums_to_total_under_the_noise_floor(queue: str, api: Any, make_account: Any) -> None:
@@ -158,7 +141,7 @@ def test_by_target_sums_to_total_under_the_noise_floor(queue: str, api: Any, mak
     plain = codes.create(acct.caller(), {"url": "https://example.com/plain"}, int(time.time()))
     for _ in range(5):
         scan(plain["shortcode"], WINDOWS, "US")  # default x5
-    assert run_consumer(receive_all(queue)) == []
+    assert count(everything_sent(queue)) == []
     body = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d", acct.token).json()
     assert body["by_target"] == [{"key": "rule:0", "total": 6}, {"key": "other", "total": 2}]
     assert sum(t["total"] for t in body["by_target"]) == body["total"] == 8

@@ -1,6 +1,7 @@
-"""The redirect, the scan aggregator and analytics 7.1-7.3 against DynamoDB
-Local and moto's SQS/SES: statuses, privacy of what is stored, exact counts
-under injected throttling, lost responses and redeliveries, the monthly cap."""
+"""The redirect, the scan aggregator, the compaction and analytics 7.1-7.3 against
+DynamoDB Local and moto's SQS/SES: statuses, privacy of what is stored, nothing
+lost when SQS or DynamoDB fail, the monthly cap, analytics checkable by hand.
+(Exactness under redelivery and faults: tests/integration/test_counting.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.redirect import handler as redirect
 from lambdas.scans import handler as consumer
-from qrpro.data import accounts, caps, edge
+from qrpro.data import accounts, edge
 from qrpro.data import keys as k
 from qrpro.data import table as tables
 from qrpro.domain.clock import day_bucket, days_back, hour_bucket, month_bucket
@@ -26,147 +26,31 @@ from qrpro.domain.plans import plan
 from qrpro.services import codes
 from qrpro.services import scans as scan_service
 from qrpro_cli.runtime import FakeContext
-from tests.conftest import reset_caches
+from tests.helpers.scans import (
+    FACEBOOK,
+    GOOGLE,
+    IPAD,
+    IPHONE,
+    SCHEDULED,
+    SECRET_IP,
+    SECRET_UA,
+    SLACK,
+    WINDOWS,
+    all_items,
+    count,
+    events_of,
+    everything_sent,
+    fold_all,
+    get,
+    mail_cap_events,
+    messages_for,
+    receive_all,
+    run_consumer,
+    scan,
+    sent_to,
+)
 
-SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 DRAIN = scan_service.drain_pending
-
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
-IPAD = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
-WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
-SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
-FACEBOOK = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
-GOOGLE = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-SECRET_UA = "Mozilla/5.0 (iPhone) Sentinel-UA-7f3a9"
-SECRET_IP = "203.0.113.77"
-
-
-# -- fixtures ----------------------------------------------------------------------------
-
-@pytest.fixture
-def queue(table: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh scans queue on moto's server; SES sender verified there."""
-    for service in ("SQS", "SES"):
-        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
-    url = sqs.create_queue(QueueName=f"scans-{uuid.uuid4().hex[:10]}",
-                           Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
-    monkeypatch.setenv("SCANS_QUEUE_URL", url)
-    monkeypatch.setenv("SES_SENDER", "no-reply@aqr.net")
-    reset_caches()
-    boto3.client("ses", endpoint_url=moto_endpoint).verify_email_identity(EmailAddress="no-reply@aqr.net")
-    redirect._cache.clear()
-    edge._unsent.clear()
-    scan_service._cap_done.clear()
-    monkeypatch.setattr(edge, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})
-    monkeypatch.setattr(consumer, "_last_drain", time.monotonic())  # drains only when a test asks
-    yield url
-    redirect._cache.clear()
-    edge._unsent.clear()
-
-
-def v2(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """What a Lambda function URL behind CloudFront sends (payload 2.0)."""
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {name.lower(): v for name, v in (headers or {}).items()},
-            "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                        "sourceIp": SECRET_IP, "userAgent": SECRET_UA}},
-            "isBase64Encoded": False}
-
-
-def scan(shortcode: str, ua: str = IPHONE, country: str | None = "US", method: str = "GET",
-         ) -> dict[str, Any]:
-    headers = {"User-Agent": ua, "X-Forwarded-For": SECRET_IP}
-    if country is not None:
-        headers["CloudFront-Viewer-Country"] = country
-    return dict(redirect.handler(v2(f"/{shortcode}", method, headers), None))
-
-
-def receive_all(url: str) -> list[dict[str, Any]]:
-    """Every message once (SQS is at-least-once: a slow run can see one again)."""
-    sqs = boto3.client("sqs")
-    out: dict[str, dict[str, Any]] = {}
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return list(out.values())
-        out.update((m["MessageId"], m) for m in got)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
-
-
-def records(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Records": [{"messageId": m["MessageId"], "receiptHandle": m.get("ReceiptHandle", "h"),
-                         "body": m["Body"], "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}
-                        for m in messages]}
-
-
-def run_consumer(messages: list[dict[str, Any]], batch: int = 10) -> list[str]:
-    """Deliver in batches like the event source mapping; returns the failed message ids."""
-    failed: list[str] = []
-    for i in range(0, len(messages), batch):
-        out = consumer.handler(records(messages[i:i + batch]), FakeContext("scans", "r0"))
-        failed += [f["itemIdentifier"] for f in out["batchItemFailures"]]
-    return failed
-
-
-def get(pk: str, sk: str) -> dict[str, Any]:
-    out = boto3.client("dynamodb").get_item(TableName=tables.table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                                            ConsistentRead=True)
-    return tables.from_item(out.get("Item")) or {}
-
-
-def all_items() -> list[dict[str, Any]]:
-    client, out, params = boto3.client("dynamodb"), [], {"TableName": tables.table()}
-    while True:
-        page = client.scan(**params)
-        out += [tables.from_item(i) or {} for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return out
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def messages_for(code_id: str, n: int, scope: str = "USER#u", plan_name: str = "business",
-                 now: int | None = None, country: str = "US", device: str = "mobile") -> list[dict[str, Any]]:
-    now = now or int(time.time())
-    return [{"MessageId": str(uuid.uuid4()),
-             "Body": edge.scan_message(code_id, scope, plan_name, now, country, device)} for _ in range(n)]
-
-
-class Faulty:
-    """Wraps the real DynamoDB client; ``faults`` are consumed one per
-    TransactWriteItems call: "throttle" (rejected, nothing written),
-    "cancel-throttle" (a transaction cancelled for throttling), "lost" (written,
-    but the caller sees an error, as on a timeout), None (pass through)."""
-
-    def __init__(self, real: Any, faults: list[str | None]) -> None:
-        self.real, self.faults, self.calls = real, list(faults), 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def transact_write_items(self, **kw: Any) -> Any:
-        self.calls += 1
-        fault = self.faults.pop(0) if self.faults else None
-        if fault == "throttle":
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                              "TransactWriteItems")
-        if fault == "cancel-throttle":
-            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "throttled"},
-                               "CancellationReasons": [{"Code": "ThrottlingError"}] * len(kw["TransactItems"])},
-                              "TransactWriteItems")
-        out = self.real.transact_write_items(**kw)
-        if fault == "lost":
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "no answer"}},
-                              "TransactWriteItems")
-        return out
-
-
-def inject(monkeypatch: pytest.MonkeyPatch, faults: list[str | None]) -> Faulty:
-    fake = Faulty(tables.ddb(), faults)
-    monkeypatch.setattr(tables, "ddb", lambda: fake)  # the module of the Transaction the aggregator runs
-    monkeypatch.setattr(time, "sleep", lambda s: None)  # the consumer's backoff
-    return fake
 
 
 def day_total(code_id: str) -> int:
@@ -182,13 +66,13 @@ def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_accoun
     assert r["statusCode"] == 302
     assert r["headers"]["Location"] == "https://example.com/landing?a=1"
     assert r["headers"]["Cache-Control"] == "no-store"
-    msgs = receive_all(queue)
+    msgs = everything_sent(queue)
     assert len(msgs) == 1
     body = json.loads(msgs[0]["Body"])
     assert body.pop("id")
     assert body == {"code_id": code["id"], "scope": caller.scope, "plan": "business",
                     "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile",
-                    "s": code["shortcode"], "t": "default", "n": 1}  # n: the scope's codes (codes_used)
+                    "t": "default", "n": 1}  # n: the scope's codes (codes_used)
     assert SECRET_UA not in msgs[0]["Body"] and SECRET_IP not in msgs[0]["Body"]
 
 
@@ -221,14 +105,15 @@ def test_statuses(queue: str, make_account: Any) -> None:
         r = scan(unknown)
         assert r["statusCode"] == 404 and "no QR code" in r["body"], unknown
     # only the two redirects were counted
-    assert sorted(json.loads(m["Body"])["code_id"] for m in receive_all(queue)) == sorted([active["id"], grace["id"]])
+    counted = {json.loads(m["Body"])["id"]: json.loads(m["Body"])["code_id"] for m in everything_sent(queue)}
+    assert sorted(counted.values()) == sorted([active["id"], grace["id"]])
 
     accounts.set_plan(caller.scope, None, "expired", now)
     redirect._cache.clear()
     for code in (active, grace, paused):
         r = scan(code["shortcode"])
         assert r["statusCode"] == 410 and "expired" in r["body"]
-    assert receive_all(queue) == []
+    assert everything_sent(queue) == []
 
 
 def test_head_and_bots_redirect_without_counting(queue: str, make_account: Any) -> None:
@@ -237,9 +122,9 @@ def test_head_and_bots_redirect_without_counting(queue: str, make_account: Any) 
     assert (r["statusCode"], r["headers"]["Location"], r["body"]) == (302, "https://example.com/h", "")
     for bot in (SLACK, FACEBOOK, GOOGLE, "WhatsApp/2.23.20.0 A", "Twitterbot/1.0"):
         assert scan(code["shortcode"], bot)["statusCode"] == 302
-    assert receive_all(queue) == []
+    assert everything_sent(queue) == []
     assert scan(code["shortcode"], "curl/8.5.0", None)["statusCode"] == 302  # curl is a person
-    assert [json.loads(m["Body"])["device"] for m in receive_all(queue)] == ["unknown"]
+    assert [json.loads(m["Body"])["device"] for m in everything_sent(queue)] == ["unknown"]
     r = scan(code["shortcode"], method="POST")
     assert r["statusCode"] == 405 and r["headers"]["Allow"] == "GET, HEAD"
 
@@ -294,14 +179,13 @@ def test_nothing_of_the_request_is_stored_or_logged(queue: str, make_account: An
     caplog.set_level("DEBUG")
     code = codes.create(make_account().caller(), {"url": "https://example.com/p"}, int(time.time()))
     scan(code["shortcode"], SECRET_UA, "FR")
-    msgs = receive_all(queue)
-    assert run_consumer(msgs) == []
+    msgs = everything_sent(queue)
+    assert count(msgs) == []
     dump = json.dumps(all_items()) + json.dumps(msgs) + caplog.text
     assert SECRET_UA not in dump and "Sentinel" not in dump and SECRET_IP not in dump
     day = get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))
-    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "t_default", "ttl"}
-    short = get(k.pk_short(code["shortcode"]), "SHORT")
-    assert short["scans_total"] == 1  # the lifetime count: the only attribute a scan adds to the SHORT# item
+    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "t_default", "ttl", "st"}
+    assert "scans_total" not in get(k.pk_short(code["shortcode"]), "SHORT")  # a scan adds nothing to the code
 
 
 # -- enqueue failures: nothing lost ----------------------------------------------------------------
@@ -345,9 +229,11 @@ def test_sqs_failure_parks_the_scan_in_dynamodb_and_the_aggregator_counts_it(
     assert day_total(code["id"]) == 0
     # The schedule counts them although no scan reaches the aggregator any more.
     assert consumer.handler(SCHEDULED, FakeContext("scans", "r1")) == {"drained": 3}
+    fold_all()
     assert day_total(code["id"]) == 3
     assert [i for i in all_items() if i["pk"].startswith("SCANPENDING#")] == []
     assert consumer.handler(SCHEDULED, FakeContext("scans", "r2")) == {"drained": 0}
+    fold_all()
     assert day_total(code["id"]) == 3
 
 
@@ -359,6 +245,7 @@ def test_the_schedule_drains_more_than_one_page_of_parked_scans(
     for _ in range(25):
         scan(code["shortcode"])
     assert consumer.handler(SCHEDULED, FakeContext("scans", "r1")) == {"drained": 25}
+    fold_all()
     assert day_total(code["id"]) == 25
 
 
@@ -378,179 +265,85 @@ def test_sqs_and_dynamodb_down_buffers_and_flushes_with_the_next_scan(
     monkeypatch.setattr(edge, "_down_until", {"sqs": 0.0, "dynamodb": 0.0})  # breaker window over
     assert scan(code["shortcode"])["statusCode"] == 302
     assert edge._unsent == []
-    msgs = receive_all(queue)
+    msgs = everything_sent(queue)
     assert len(msgs) == 5 and len({json.loads(m["Body"])["id"] for m in msgs}) == 5
 
 
-# -- the aggregator: exact counts under faults ---------------------------------------------------
+# -- the aggregator -------------------------------------------------------------------------------
 
-def test_batch_folds_into_few_writes(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = inject(monkeypatch, [])
+def test_a_batch_is_written_as_panes_and_folded_into_the_aggregates(table: str) -> None:
+    now = int(time.time())
     msgs = messages_for("code-a", 7) + messages_for("code-b", 3, country="CA", device="tablet")
     assert run_consumer(msgs) == []
-    assert fake.calls == 1  # one transaction for the batch
-    today = day_bucket(int(time.time()))
+    assert [i for i in all_items() if i["pk"].startswith(("AGG#", "SAGG#"))] == []  # not folded yet
+    assert fold_all() == 10
+    today = day_bucket(now)
     assert get(k.pk_code_agg("code-a"), k.sk_day(today))["total"] == 7
     b = get(k.pk_code_agg("code-b"), k.sk_day(today))
-    assert (b["total"], b["c_CA"], b["d_tablet"]) == (3, 3, 3)
+    assert (b["total"], b["c_CA"], b["d_tablet"], b["t_default"]) == (3, 3, 3, 3)
     scope_day = get(k.pk_scope_agg("USER#u"), k.sk_day(today))
     assert (scope_day["total"], scope_day["c_US"], scope_day["c_CA"]) == (10, 7, 3)
     for code_id, n in (("code-a", 7), ("code-b", 3)):
         shard = get(k.pk_scope_agg("USER#u"), k.sk_codes_day(today, code_id))
         assert shard["sk"].startswith(f"K#{today}#") and shard[f"k_{code_id}"] == n
-    assert get(k.pk_scope_agg("USER#u"), k.sk_month(month_bucket(int(time.time()))))["used"] == 10
+    assert get(k.pk_scope_agg("USER#u"), k.sk_month(month_bucket(now)))[f"u_{today[8:]}"] == 10
     # business: no hourly aggregates; team: hourly too
-    assert get(k.pk_code_agg("code-a"), k.sk_hour(hour_bucket(int(time.time())))) == {}
-    assert run_consumer(messages_for("code-t", 2, scope="TEAM#t", plan_name="team")) == []
-    assert get(k.pk_code_agg("code-t"), k.sk_hour(hour_bucket(int(time.time()))))["total"] == 2
-    assert get(k.pk_scope_agg("TEAM#t"), k.sk_hour(hour_bucket(int(time.time()))))["total"] == 2
+    assert get(k.pk_code_agg("code-a"), k.sk_hour(hour_bucket(now))) == {}
+    assert count(messages_for("code-t", 2, scope="TEAM#t", plan_name="team")) == []
+    assert get(k.pk_code_agg("code-t"), k.sk_hour(hour_bucket(now)))["total"] == 2
+    assert get(k.pk_scope_agg("TEAM#t"), k.sk_hour(hour_bucket(now)))["total"] == 2
 
 
 def test_aggregates_expire_after_the_plans_retention(table: str) -> None:
     now = int(time.time())
-    assert run_consumer(messages_for("c1", 1, plan_name="business")) == []
-    assert run_consumer(messages_for("c2", 1, scope="TEAM#t", plan_name="team")) == []
+    assert count(messages_for("c1", 1, plan_name="business") + messages_for("c2", 1, scope="TEAM#t",
+                                                                             plan_name="team")) == []
     day_end = (now // 86_400 + 1) * 86_400
     hour_end = (now // 3600 + 1) * 3600
     assert get(k.pk_code_agg("c1"), k.sk_day(day_bucket(now)))["ttl"] == day_end + 730 * 86_400
     assert get(k.pk_code_agg("c2"), k.sk_day(day_bucket(now)))["ttl"] == day_end + 1095 * 86_400
     assert get(k.pk_code_agg("c2"), k.sk_hour(hour_bucket(now)))["ttl"] == hour_end + 1095 * 86_400
-    markers = [i for i in all_items() if i["pk"].startswith("SCAN#")]
-    assert len(markers) == 2 and all(set(m) == {"pk", "sk", "ttl"} for m in markers)
-    assert all(m["ttl"] % 3600 == 0 for m in markers)  # no sub-hour time kept, even there
-
-
-def test_throttled_transactions_are_retried_and_nothing_is_lost(table: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # every attempt of the first batch throttled (4 tries), then everything passes
-    fake = inject(monkeypatch, ["throttle", "cancel-throttle", "throttle", "throttle"])
-    msgs = messages_for("code-x", 10)
-    failed = run_consumer(msgs)
-    assert sorted(failed) == sorted(m["MessageId"] for m in msgs)  # reported for redelivery
-    assert day_total("code-x") == 0
-    redelivered = [m for m in msgs if m["MessageId"] in failed]
-    assert run_consumer(redelivered) == []
-    assert day_total("code-x") == 10 and fake.calls == 5
-
-
-def test_a_throttle_inside_the_retry_budget_is_absorbed(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    inject(monkeypatch, ["cancel-throttle", "throttle"])
-    assert run_consumer(messages_for("code-y", 10)) == []
-    assert day_total("code-y") == 10
-
-
-def test_lost_response_then_redelivery_counts_once(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    inject(monkeypatch, ["lost", "lost", "lost", "lost"])
-    msgs = messages_for("code-l", 10)
-    failed = run_consumer(msgs)
-    # the first try was written; the retries found every marker and dropped the scans
-    assert failed == [] and day_total("code-l") == 10
-    inject(monkeypatch, ["throttle"] * 4)
-    assert run_consumer(messages_for("code-m", 5)) != []
-    assert day_total("code-m") == 0
-
-
-def test_redelivered_and_duplicated_messages_count_once(table: str) -> None:
-    msgs = messages_for("code-r", 30)
-    assert run_consumer(msgs) == []
-    assert run_consumer(msgs) == []  # the whole queue again
-    assert day_total("code-r") == 30
-    more = messages_for("code-r", 5)
-    mixed = msgs[3:9] + more + [{"MessageId": str(uuid.uuid4()), "Body": more[0]["Body"]}]  # SQS duplicate
-    assert run_consumer(mixed, batch=12) == []
-    assert day_total("code-r") == 35
-    today = day_bucket(int(time.time()))
-    assert get(k.pk_scope_agg("USER#u"), k.sk_codes_day(today, "code-r"))["k_code-r"] == 35
-    assert get(k.pk_scope_agg("USER#u"), k.sk_month(month_bucket(int(time.time()))))["used"] == 35
-
-
-def test_many_faults_many_redeliveries_exact_total(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    faults: list[str | None] = ["throttle", None, "lost", "cancel-throttle", "throttle", "throttle", "throttle",
-                                None, "lost", "throttle"] * 6
-    inject(monkeypatch, faults)
-    pending = messages_for("code-f", 60) + messages_for("code-g", 40, country="JP", device="desktop")
-    rounds = 0
-    while pending:
-        rounds += 1
-        failed = set(run_consumer(pending))
-        # SQS at-least-once: a redelivery may also bring back messages already handled
-        pending = [m for m in pending if m["MessageId"] in failed] + pending[:3]
-        if not failed:
-            break
-    assert rounds > 1
-    assert day_total("code-f") == 60 and day_total("code-g") == 40
-    g = get(k.pk_code_agg("code-g"), k.sk_day(day_bucket(int(time.time()))))
-    assert (g["c_JP"], g["d_desktop"]) == (40, 40)
-
-
-def test_large_batches_split_into_transactions_of_at_most_100_items(table: str,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    sizes: list[int] = []
-    real = tables.ddb()
-
-    class Sizes:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def transact_write_items(self, **kw: Any) -> Any:
-            sizes.append(len(kw["TransactItems"]))
-            return real.transact_write_items(**kw)
-
-    monkeypatch.setattr(tables, "ddb", lambda: Sizes())
-    msgs = [m for i in range(60) for m in messages_for(f"code-{i:02d}", 2, scope="TEAM#big", plan_name="team")]
-    assert run_consumer(msgs, batch=120) == []
-    assert len(sizes) > 1 and max(sizes) <= 100
-    assert sum(day_total(f"code-{i:02d}") for i in range(60)) == 120
-    assert get(k.pk_scope_agg("TEAM#big"), k.sk_day(day_bucket(int(time.time()))))["total"] == 120
+    # the panes (one row per scan) live 17 days after their day, no longer
+    panes_ = [i for i in all_items() if i["pk"].startswith("PANE#") and str(i["sk"]).startswith("#")]
+    assert panes_ and all(p["ttl"] == day_end + 17 * 86_400 for p in panes_)
 
 
 def test_malformed_messages_are_dropped_not_retried(table: str) -> None:
     bad = [{"MessageId": "m1", "Body": "not json"}, {"MessageId": "m2", "Body": json.dumps({"id": "x"})},
            {"MessageId": "m3", "Body": json.dumps({"id": "x", "code_id": "c", "scope": "EVIL", "plan": "solo",
                                                    "hour": "2026-01-01-00", "country": "US", "device": "mobile"})}]
-    assert run_consumer(bad) == []
-    assert [i for i in all_items() if i["pk"].startswith(("AGG#", "SAGG#"))] == []
+    assert count(bad) == []
+    assert [i for i in all_items() if i["pk"].startswith(("AGG#", "SAGG#", "PANE#"))] == []
 
 
 # -- the monthly cap ------------------------------------------------------------------------------------
 
-def sent_to(address: str) -> list[Any]:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses.models import ses_backends
-
-    return [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-            if address in (getattr(m, "destinations", {}) or {}).get("ToAddresses", [])]
-
-
-def events_of(scope: str) -> list[dict[str, Any]]:
-    return [i for i in all_items() if i["pk"].startswith("EVENT#") and i.get("scope") == scope
-            and i.get("event_type") == "scans.cap_reached"]
-
-
-def test_crossing_the_cap_sends_one_email_and_one_event(queue: str, make_account: Any) -> None:
+def test_crossing_the_cap_writes_one_event_and_the_mail_function_sends_one_email(queue: str,
+                                                                                 make_account: Any) -> None:
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
     acct = make_account("solo", email=email)
     scope = acct.caller().scope
     now = int(time.time())
     month = month_bucket(now)
     cap = plan("solo").scans_per_month
-    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
+    boto3.client("dynamodb").put_item(TableName=tables.table(), Item={  # counted by the design before panes
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 3)}})
-    assert run_consumer(messages_for("c1", 2, scope=scope, plan_name="solo")) == []
-    assert events_of(scope) == [] and sent_to(email) == []
-    assert run_consumer(messages_for("c1", 2, scope=scope, plan_name="solo")) == []  # crosses: cap + 1
-    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap + 1
+    assert count(messages_for("c1", 2, scope=scope, plan_name="solo")) == []
+    assert events_of(scope) == [] and get(k.pk_scope_agg(scope), k.sk_month(month)).get("cap_notified") is None
+    assert count(messages_for("c1", 2, scope=scope, plan_name="solo")) == []  # crosses: cap + 1
     events = events_of(scope)
-    assert len(events) == 1
-    assert events[0]["data"] == {"month": month, "used": cap + 1, "cap": cap, "plan": "solo"}
-    assert len(sent_to(email)) == 1
-    assert get(k.pk_scope_agg(scope), k.sk_month(month))["cap_email"] == "sent"
-    # more scans, other containers (no memory of it), redeliveries: never a second one
+    assert [e["data"] for e in events] == [{"month": month, "used": cap + 1, "cap": cap, "plan": "solo"}]
+    month_item = get(k.pk_scope_agg(scope), k.sk_month(month))
+    assert month_item["cap_notified"] is True and month_item["cap_email"] == "pending"
+    assert sent_to(email) == []  # counting sends nothing: the mail function does
+    assert mail_cap_events(scope) == {"batchItemFailures": []}
+    assert len(sent_to(email)) == 1 and get(k.pk_scope_agg(scope), k.sk_month(month))["cap_email"] == "sent"
+    # more scans, more folds, the event delivered again: never a second event nor email
     for _ in range(3):
-        scan_service._cap_done.clear()
-        assert run_consumer(messages_for("c2", 3, scope=scope, plan_name="solo")) == []
+        assert count(messages_for("c2", 3, scope=scope, plan_name="solo")) == []
+        mail_cap_events(scope)
     assert len(events_of(scope)) == 1 and len(sent_to(email)) == 1
-    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap + 10
+    assert scan_service.caps.month_usage(scope, month).used == cap + 10
 
 
 def test_team_cap_email_goes_to_the_team_owner(queue: str, make_account: Any) -> None:
@@ -562,34 +355,36 @@ def test_team_cap_email_goes_to_the_team_owner(queue: str, make_account: Any) ->
     cap = plan("team").scans_per_month
     boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
-    assert run_consumer(messages_for("c9", 1, scope=scope, plan_name="team")) == []
+    assert count(messages_for("c9", 1, scope=scope, plan_name="team")) == []
+    mail_cap_events(scope)
     assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
 
 
-def test_failed_email_is_retried_by_a_later_batch_once(queue: str, make_account: Any,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_email_is_retried_by_its_queue_and_never_holds_up_counting(
+        queue: str, make_account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     email = f"retry-{uuid.uuid4().hex[:8]}@example.com"
     scope = make_account("solo", email=email).caller().scope
     month = month_bucket(int(time.time()))
     cap = plan("solo").scans_per_month
     boto3.client("dynamodb").put_item(TableName=tables.table(), Item={
         "pk": {"S": k.pk_scope_agg(scope)}, "sk": {"S": k.sk_month(month)}, "used": {"N": str(cap - 1)}})
-    real_client = caps.client
+    real_client = scan_service.caps.client
 
     def ses_down(service: str) -> Any:
         if service == "ses":
             raise ClientError({"Error": {"Code": "Throttling", "Message": "ses"}}, "SendEmail")
         return real_client(service)
 
-    monkeypatch.setattr(caps, "client", ses_down)
-    msgs = messages_for("c1", 1, scope=scope, plan_name="solo")
-    failed = run_consumer(msgs)
-    assert failed == [msgs[0]["MessageId"]]  # redelivered so that the cap check runs again
-    assert len(events_of(scope)) == 1 and sent_to(email) == []
-    monkeypatch.setattr(caps, "client", real_client)
-    assert run_consumer(msgs) == []  # the redelivery: not counted again, the email goes out
+    monkeypatch.setattr(scan_service.caps, "client", ses_down)
+    assert count(messages_for("c1", 1, scope=scope, plan_name="solo")) == []  # SES never asked
+    assert len(events_of(scope)) == 1
+    assert len(mail_cap_events(scope)["batchItemFailures"]) == 1  # the message comes back later
+    assert sent_to(email) == [] and get(k.pk_scope_agg(scope), k.sk_month(month))["cap_email"] == "pending"
+    assert count(messages_for("c1", 2, scope=scope, plan_name="solo")) == []  # counting goes on
+    monkeypatch.setattr(scan_service.caps, "client", real_client)
+    assert mail_cap_events(scope) == {"batchItemFailures": []}
     assert len(sent_to(email)) == 1 and len(events_of(scope)) == 1
-    assert get(k.pk_scope_agg(scope), k.sk_month(month))["used"] == cap
+    assert scan_service.caps.month_usage(scope, month).used == cap + 2
 
 
 # -- analytics 7.1-7.3 through the API ---------------------------------------------------------------
@@ -625,9 +420,9 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
         expected_country[cc if cc in ("US", "DE", "FR", "JP", "BR") else "??"] += 1
         if i % 50 == 0:  # bots in between: redirected, never counted
             assert scan(code["shortcode"], SLACK)["statusCode"] == 302
-    msgs = receive_all(queue)
+    msgs = everything_sent(queue)
     # A send that timed out client-side under load may have landed anyway and been
-    # retried: the same scan twice, which the aggregator's markers count once.
+    # retried: the same scan twice, which every fold counts once.
     assert len({json.loads(m["Body"])["id"] for m in msgs}) == 1000
     assert run_consumer(msgs) == []
     assert run_consumer(msgs[:100]) == []  # a redelivery for good measure
@@ -676,10 +471,9 @@ def test_counts_stay_whole_when_the_scope_changes_layout_mid_day(api: Any, make_
     now = int(time.time())
     made = [codes.create(caller, {"url": f"https://example.com/{i}"}, now) for i in range(3)]
     msgs = [{"MessageId": str(uuid.uuid4()),
-             "Body": edge.scan_message(c["id"], caller.scope, "business", now, "US", "mobile", c["shortcode"],
-                                       codes=layout)}
+             "Body": edge.scan_message(c["id"], caller.scope, "business", now, "US", "mobile", codes=layout)}
             for layout in (16, 500) for i, c in enumerate(made) for _ in range(i + 1)]
-    assert run_consumer(msgs) == []
+    assert count(msgs) == []
     first, last = k.codes_day_range(day_bucket(now), day_bucket(now))
     shards = boto3.client("dynamodb").query(
         TableName=tables.table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
@@ -734,13 +528,14 @@ def test_range_is_capped_by_retention_and_reads_are_bounded(api: Any, make_accou
     assert (body["range"], body["days"], len(body["timeseries"]), body["total"]) == ("3y", 730, 730, 18)
     assert body["timeseries"][0]["bucket"] == days[-730] and body["timeseries"][-1] == {"bucket": days[-1],
                                                                                         "scans": 7}
-    # The caller's profile and the daily budget (the pipeline), the code, then one Query for 730 days.
-    assert calls == ["get_item", "update_item", "get_item", "query"]
+    # The caller's profile and the daily budget (the pipeline), the code, the scope's open days (one
+    # Query of their marks: none here, so no pane is read), then one Query for 730 days.
+    assert calls == ["get_item", "update_item", "get_item", "query", "query"]
     calls.clear()
     r = api.request("GET", "/api/analytics?range=3y", acct.token)
     assert (r.json()["total"], r.json()["top_codes"][0]["total"]) == (18, 18)
-    # get_item: the caller's profile; update_item: the daily budget
-    assert sorted(calls) == ["batch_get_item", "get_item", "query", "query", "update_item"]
+    # get_item: the caller's profile; update_item: the daily budget; a Query of the open days
+    assert sorted(calls) == ["batch_get_item", "get_item", "query", "query", "query", "update_item"]
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=1y", acct.token)
     assert (r.json()["days"], r.json()["total"]) == (365, 7)
 
@@ -759,7 +554,7 @@ def test_hourly_analytics_rules(queue: str, api: Any, make_account: Any) -> None
     code = codes.create(caller, {"url": "https://example.com/t"}, int(time.time()))
     for cc in ["US"] * 6 + ["CA"] * 2:
         scan(code["shortcode"], WINDOWS, cc)
-    assert run_consumer(receive_all(queue)) == []
+    assert run_consumer(everything_sent(queue)) == []
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?granularity=hour", owner.token)
     assert r.status == 400 and r.json()["error"] == "validation_error"
     r = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d&granularity=hour", owner.token)
@@ -803,7 +598,7 @@ def test_group_analytics_sums_its_codes(queue: str, api: Any, make_account: Any)
             scan(code["shortcode"], IPAD, "NL")
     for _ in range(10):
         scan(outside["shortcode"], IPAD, "NL")
-    assert run_consumer(receive_all(queue)) == []
+    assert run_consumer(everything_sent(queue)) == []
     r = api.request("GET", f"/api/groups/{group_id}/analytics?range=7d", acct.token)
     assert r.status == 200, r.body
     body = r.json()

@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from qrpro.data import keys as k
-from qrpro.data.counting import Scan, fold, parse
+from qrpro.data.counting import fold
+from qrpro.domain.scan_codec import Scan, parse_message
 
 DAY, HOUR = "2026-11-30", "2026-11-30-12"
 
@@ -44,12 +45,12 @@ def test_a_busy_agency_day_stays_within_a_write_unit_per_item() -> None:
 def test_the_layout_comes_from_the_message() -> None:
     body = {"id": "a", "code_id": "c", "scope": "TEAM#t", "plan": "team", "hour": HOUR, "country": "US",
             "device": "mobile", "n": 2_500}
-    scan = parse(json.dumps(body))
+    scan = parse_message(json.dumps(body))
     assert scan is not None and scan.codes == 2_500
     (sk,) = [sk for (_, sk) in fold([scan]) if sk.startswith("K#")]
     assert sk == k.sk_codes_day(DAY, "c", 256)
     for bad in (None, -1, 0, "2500", True, 10**8):  # old messages without it, or nonsense: the default layout
-        again = parse(json.dumps({**body, "n": bad}))
+        again = parse_message(json.dumps({**body, "n": bad}))
         assert again is not None and again.codes == 0
 
 

@@ -152,7 +152,7 @@ def test_a_schedule_sends_its_targets_input_instead_of_the_event(template: Templ
 
     doc = json.loads(json.dumps(template.doc))
     rule = next(r for r in doc["Resources"].values() if r["Type"] == "AWS::Events::Rule"
-                and "Compaction" in json.dumps(r["Properties"]["Targets"]))
+                and "Fanout" in json.dumps(r["Properties"]["Targets"]))
     rule["Properties"]["Targets"][0]["Input"] = '{"job":"compact"}'
     assert [s.input for s in Template(doc).schedules() if s.input] == ['{"job":"compact"}']
     sent: list[Any] = []
@@ -226,3 +226,19 @@ def test_a_stale_stream_iterator_is_renewed_from_the_checkpoint(monkeypatch: pyt
     trigger.poll()  # a new one, after the checkpoint
     assert seen == [["7"]] and trigger.positions["s1"] == "7"
     assert [c.get("SequenceNumber") for c in streams.iterator_calls] == ["5", "5"]
+
+
+def test_a_container_that_outgrows_its_memory_size_is_killed_as_lambda_kills_it() -> None:
+    """Lambda stops a function whose memory passes its MemorySize (Runtime.ExitError, "signal:
+    killed"); the local runtime does too, so a fold that outgrows its function fails here first."""
+    from qrpro_cli.runtime import FunctionSpec, Runtime
+
+    runtime = Runtime({"hog": FunctionSpec(name="hog", handler="tests.helpers.memory_hog.handler", env={},
+                                           memory=256)}, workers=1)
+    try:
+        assert runtime.invoke("hog", {"mb": 100}, "schedule-input") == {"ok": True, "result": 100}
+        out = runtime.invoke("hog", {"mb": 400}, "schedule-input")
+        assert (out["ok"], out["type"]) == (False, "Runtime.ExitError") and "killed" in out["message"]
+        assert runtime.invoke("hog", {"mb": 50}, "schedule-input")["ok"]  # a new container takes the next event
+    finally:
+        runtime.close()

@@ -84,9 +84,10 @@ ROUTING = {"starts_at": NOW - DAY, "expires_at": NOW + DAY, "max_scans": 100,
            "utm": {"source": "qr"}}
 
 
-def routed(routing: dict[str, object] | None, scans: int = 0, status: str = "active") -> Target:
+def routed(routing: dict[str, object] | None, scans: int = 0, status: str = "active") -> tuple[Target, int]:
+    """A code and the count of its scan-limit counter."""
     return Target(code_id="c", scope="USER#u", url="https://example.com/", status=status, grace_until=None,
-                  routing=routing, scans_total=scans)
+                  routing=routing), scans
 
 
 @pytest.mark.parametrize(("code", "country", "os", "draw", "expected"), [
@@ -96,7 +97,7 @@ def routed(routing: dict[str, object] | None, scans: int = 0, status: str = "act
      Answer(Outcome.REDIRECT, "https://apps.apple.com/app/id1?utm_source=qr", "rule:1")),
     (routed(ROUTING), "US", "android", 0.1, Answer(Outcome.REDIRECT, "https://example.com/a?utm_source=qr", "split:0")),
     (routed(ROUTING), "XX", "other", 0.9, Answer(Outcome.REDIRECT, "https://example.com/b?utm_source=qr", "split:1")),
-    # max_scans reached (the aggregator's lifetime count): the fallback, counted as such
+    # max_scans reached (the scan-limit counter has no place left): the fallback, counted as such
     (routed(ROUTING, scans=100), "DE", "ios", 0.0,
      Answer(Outcome.REDIRECT, "https://example.com/ended?utm_source=qr", "fallback")),
     (routed({**ROUTING, "starts_at": NOW + 1}), "DE", "ios", 0.0, Answer(Outcome.NOT_YET)),
@@ -104,8 +105,21 @@ def routed(routing: dict[str, object] | None, scans: int = 0, status: str = "act
     (routed({"max_scans": 5}, scans=5), "DE", "ios", 0.0, Answer(Outcome.ENDED)),
     # the code's own status comes first: a paused code is paused whatever its routing
     (routed({**ROUTING, "starts_at": NOW + 1}, status="paused"), "DE", "ios", 0.0, Answer(Outcome.PAUSED)),
-    (None, "DE", "ios", 0.0, Answer(Outcome.NOT_FOUND)),
+    ((None, 0), "DE", "ios", 0.0, Answer(Outcome.NOT_FOUND)),
 ])
-def test_answer_routes_a_redirecting_code(code: Target | None, country: str, os: str, draw: float,
+def test_answer_routes_a_redirecting_code(code: tuple[Target | None, int], country: str, os: str, draw: float,
                                           expected: Answer) -> None:
-    assert answer(code, ACTIVE_PLAN, NOW, country, "mobile", os, draw) == expected
+    target, count = code
+    asked: list[int] = []
+
+    def place(max_scans: int) -> bool:
+        asked.append(max_scans)
+        return count < max_scans
+
+    assert answer(target, ACTIVE_PLAN, NOW, country, "mobile", os, draw, place) == expected
+    # the limit is asked only for a code that has one and that the clock let through
+    routing = target.routing if target else None
+    limited = bool(routing and routing.get("max_scans") is not None and target is not None
+                   and target.status == "active" and routing.get("starts_at", 0) <= NOW  # type: ignore[operator]
+                   and routing.get("expires_at", NOW + 1) > NOW)  # type: ignore[operator]
+    assert asked == ([routing["max_scans"]] if limited and routing else [])

@@ -41,7 +41,7 @@ FULL: dict[str, Any] = {
 
 def scan(routing: dict[str, Any] | None = FULL, *, now: float = T0 + 5, country: str | None = "US",
          device: str = "mobile", os: str = "other", scans: int = 0, draw: float = 0.0) -> Any:
-    return route(routing, URL, now, country, device, os, scans, draw)
+    return route(routing, URL, now, country, device, os, draw, lambda limit: scans < limit)
 
 
 # -- the evaluation, step by step ----------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_routing_never_yields_a_non_ascii_or_loop_url(url: str, rule_url: str, s
     except ValueError:  # ValidationError included: refused on write, with a reason
         event("refused on write")
         return
-    status, location, target = route(stored, code_url, now, country, "mobile", "other", 0, draw)
+    status, location, target = route(stored, code_url, now, country, "mobile", "other", draw)
     event(f"{status} {(target or '').partition(':')[0]}")
     if status != 302:
         assert location is None and target is None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lambdas.scans import handler as consumer
-from qrpro.data.counting import Scan
+from qrpro.domain.scan_codec import Scan
 from qrpro.services import scans as scan_service
 from qrpro_cli.runtime import FakeContext
 
@@ -45,6 +45,13 @@ def test_only_scans_not_counted_are_redelivered(counted: list[list[Scan]]) -> No
     assert out == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m3"}]}
     assert [[s.id for s in batch] for batch in counted] == [["ok1", "fail1", "ok2", "fail2"]]  # one batch
     assert [s.message_id for s in counted[0]] == ["m0", "m1", "m2", "m3"]
+
+
+def test_each_scan_carries_when_sqs_took_its_message(counted: list[list[Scan]]) -> None:
+    event = sqs_event(body("ok1"), body("ok2"))
+    event["Records"][0]["attributes"] = {"SentTimestamp": "1796690000123", "ApproximateReceiveCount": "1"}
+    consumer.handler(event, CONTEXT)
+    assert [s.sent_ms for s in counted[0]] == [1796690000123, None]  # unknown: its copies may be anywhere
 
 
 def test_a_batch_that_failed_entirely_is_reported_not_raised(counted: list[list[Scan]]) -> None:

@@ -8,14 +8,15 @@ What a change means (grace, reactivation, expiry, the plan cap) is decided in
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from qrpro.config import settings
+from qrpro.data import edge, panes, secrets
 from qrpro.data import keys as k
-from qrpro.data import panes, secrets
 from qrpro.data.aws import ddb
 from qrpro.data.outbox import Event
 from qrpro.data.panes import Live
@@ -119,6 +120,16 @@ def scans_30d(scope: str, now: int, live: Live | None = None) -> dict[str, int]:
         "ExpressionAttributeValues": {":pk": av(k.pk_scope_agg(scope)), ":a": av(first), ":b": av(last)}})
     live = panes.live(scope) if live is None else live
     return sum_codes(live.merge(k.pk_scope_agg(scope), stored, first, last))
+
+
+def lifetime(scope: str, code_id: str) -> int:
+    """The code's counted scans, every day its analytics keep (what a scan limit set now starts
+    from): one Query of its day items, with what the compaction has not folded yet."""
+    pk, low, high = k.pk_code_agg(code_id), k.sk_day("0000-00-00"), k.sk_day("9999-99-99")
+    stored = query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                          "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)},
+                          "ProjectionExpression": "pk, sk, #t, st", "ExpressionAttributeNames": {"#t": "total"}})
+    return sum(int(i.get("total", 0)) for i in panes.live(scope).merge(pk, stored, low, high))
 
 
 def _newest_first(scope: str, **extra: Any) -> dict[str, Any]:
@@ -241,6 +252,21 @@ def _update_short(code: Code) -> dict[str, Any]:
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
 
+def max_scans(code: Code) -> int | None:
+    """The code's scan limit (routing ``max_scans``), or None."""
+    limit = json.loads(code.routing).get("max_scans") if code.routing else None
+    return None if limit is None else int(limit)
+
+
+def _limit(code_id: str, start: int | None) -> dict[str, Any]:
+    """The redirect's scan-limit counter of a code (``edge.claim_place``): set to ``start`` (a limit
+    set on a code that was scanned before counts those scans), or removed with the limit."""
+    pk = k.pk_limit(code_id)
+    if start is None:
+        return {"Delete": {"TableName": table(), "Key": key(pk, edge.LIMIT_SK)}}
+    return {"Put": {"TableName": table(), "Item": to_item({"pk": pk, "sk": edge.LIMIT_SK, "n": start})}}
+
+
 def cap_add(scope: str, n: int, limit: int | None) -> dict[str, Any]:
     """``codes_used`` + n; with a ``limit``, only if the result stays within it."""
     update: dict[str, Any] = {
@@ -289,11 +315,15 @@ def create_tx(code: Code, now: int) -> Transaction:
     return tx.add("history:created", _put_history(code.id, 0, "created", None, code.url, code.created_by, now))
 
 
-def change_tx(old: Code, new: Code, by: str, now: int, event: str) -> tuple[Code, Transaction]:
+def change_tx(old: Code, new: Code, by: str, now: int, event: str,
+              limit_start: int = 0) -> tuple[Code, Transaction]:
     """``new`` written over ``old`` (optimistic version), with its shortcode projection,
-    history of url/status/routing, group counts and the outbox event. Returns the code as stored."""
+    history of url/status/routing, group counts and the outbox event; a scan limit set (its
+    counter from ``limit_start``) or removed. Returns the code as stored."""
     new = replace(new, version=old.version + 1, updated_at=now)
     tx = Transaction().add("code", _put_code(new, old.version))
+    if (max_scans(old) is None) != (max_scans(new) is None):
+        tx.add("limit", _limit(old.id, None if max_scans(new) is None else limit_start))
     if _projection(new) != _projection(old):
         tx.add("projection", _update_short(new))
     for field in ("url", "status", "routing"):

@@ -27,7 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from qrpro.config import settings
 from qrpro.data import keys as k
 from qrpro.data.table import key, table
+from qrpro.domain import scan_codec as codec
 from qrpro.domain.redirects import PlanState, Target
+from qrpro.domain.scan_codec import Scan
 
 log = logging.getLogger("qrpro.scans")
 
@@ -37,16 +39,23 @@ PENDING_SHARDS = 10  # pending-scan items are spread over this many partitions (
 
 _FAST = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=0.25, read_timeout=0.5,
                max_pool_connections=10)
+# A scan-limit claim is never sent twice (a retry of a claim that landed would spend a second place):
+# one attempt, and a longer wait for its answer.
+CLAIM_READ_TIMEOUT = 1.0
 
 
 @cache
-def _fast_client(service: str, endpoint: str | None) -> Any:
-    return boto3.client(service, config=_FAST)  # type: ignore[call-overload]
+def _fast_client(service: str, endpoint: str | None, read_timeout: float | None = None) -> Any:
+    if read_timeout is None:
+        return boto3.client(service, config=_FAST)  # type: ignore[call-overload]
+    once = _FAST.merge(Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=read_timeout))
+    return boto3.client(service, config=once)  # type: ignore[call-overload]
 
 
-def fast(service: str) -> Any:
-    """A client with tight timeouts (keyed on the endpoint, which tests change)."""
-    return _fast_client(service, os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"))
+def fast(service: str, read_timeout: float | None = None) -> Any:
+    """A client with tight timeouts (keyed on the endpoint, which tests change); with
+    ``read_timeout``, one that never retries."""
+    return _fast_client(service, os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"), read_timeout)
 
 
 # -- lookups ------------------------------------------------------------------------------
@@ -62,9 +71,9 @@ def _n(item: dict[str, Any], name: str) -> int | None:
 
 
 def lookup_short(shortcode: str) -> Target | None:
-    """The shortcode projection (or None if there is no such shortcode). Its lifetime count is
-    ``scans_total`` plus the panes' compaction's day counts (``ld_{yyyymmdd}``; the whole item is
-    read: a read is billed by the item's size whatever it projects)."""
+    """The shortcode projection (or None if there is no such shortcode). ``scans_total`` and the
+    ``ld_{yyyymmdd}`` day counts are what earlier designs counted there: the first value of the
+    code's scan-limit counter when it has none yet (docs/analytics.md, "Migration")."""
     out = fast("dynamodb").get_item(TableName=table(), Key=key(k.pk_short(shortcode), "SHORT"), ConsistentRead=True)
     item = out.get("Item")
     if not item:
@@ -88,22 +97,47 @@ def lookup_plan(scope: str) -> PlanState | None:
                      plan_status_at=_n(item, "plan_status_at") or 0, codes=_n(item, "codes_used") or 0)
 
 
+# -- the scan limit (routing max_scans): exact, one conditional write per counted scan ----------
+
+LIMIT_SK = "LIMIT"
+
+
+def claim_place(code_id: str, max_scans: int, legacy: int) -> bool:
+    """Count one scan against the code's limit if it is under it: True, the scan has its place;
+    False, the limit is reached. However many scans arrive at once, at most ``max_scans`` get one.
+    ``legacy``: the count to start from when the counter does not exist yet. Raises when DynamoDB
+    did not answer (the redirect answers 503: never a place it could not count; a claim that
+    landed unanswered spends its place, so fewer scans than the limit may reach the code then)."""
+    try:
+        fast("dynamodb", CLAIM_READ_TIMEOUT).update_item(
+            TableName=table(), Key=key(k.pk_limit(code_id), LIMIT_SK),
+            UpdateExpression="SET n = if_not_exists(n, :legacy) + :one",
+            ConditionExpression="(attribute_not_exists(n) AND :legacy < :max) OR n < :max",
+            ExpressionAttributeValues={":legacy": {"N": str(legacy)}, ":one": {"N": "1"},
+                                       ":max": {"N": str(max_scans)}})
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def limit_count(code_id: str, legacy: int) -> int:
+    """The code's counted scans under its limit (for requests that are not counted: HEAD, bots)."""
+    item = fast("dynamodb").get_item(TableName=table(), Key=key(k.pk_limit(code_id), LIMIT_SK),
+                                     ConsistentRead=True).get("Item")
+    return _n(item, "n") or 0 if item else legacy
+
+
 # -- enqueue ------------------------------------------------------------------------------
 
 def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str,
-                 shortcode: str = "", target: str = "default", codes: int = 0, limited: bool = False) -> str:
-    """One scan as a queue message: a random id (for exactly-once counting) and
-    what docs/api.md allows a scan to keep, the time cut to the hour; ``s`` (the
-    shortcode: the aggregator counts ``scans_total`` on its SHORT# item), ``t``
-    (the routing target: ``default``, ``rule:<i>``, ``split:<i>``, ``fallback``)
-    ``n`` (how many codes the scope has: the layout of its per-code day counters) and, for a
-    code with a max_scans rule, ``m`` (its lifetime count is kept at once, not by the compaction)."""
-    hour = time.strftime("%Y-%m-%d-%H", time.gmtime(now))
-    message = {"id": uuid.uuid4().hex, "code_id": code_id, "scope": scope, "plan": plan_name, "hour": hour,
-               "country": country_code, "device": device, "s": shortcode, "t": target, "n": codes}
-    if limited:
-        message["m"] = 1
-    return json.dumps(message, separators=(",", ":"))
+                 target: str = "default", codes: int = 0) -> str:
+    """One scan as a queue message (``qrpro.domain.scan_codec``): a random id (every copy of the
+    scan carries it) and what docs/api.md allows a scan to keep, the time cut to the hour."""
+    return codec.message(Scan(id=uuid.uuid4().hex, code_id=code_id, scope=scope, plan=plan_name,
+                              hour=time.strftime("%Y-%m-%d-%H", time.gmtime(now)), country=country_code,
+                              device=device, target=target, codes=codes))
 
 
 _unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan
@@ -163,7 +197,7 @@ def enqueue(body: str) -> str:
             if status == "pending":
                 continue
         if len(_unsent) < MAX_UNSENT:
-            _unsent.append(b)
+            _unsent.append(b if b is not body else codec.resent(b))  # its send may have reached SQS
         else:
             log.error("scan buffer full: a scan could not be recorded")
     return status

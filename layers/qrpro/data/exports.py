@@ -26,9 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.config import settings
 from qrpro.data import keys as k
-from qrpro.data.aws import ddb
 from qrpro.data.panes import Live
-from qrpro.data.table import av, table, unavailable_on_throttle
+from qrpro.data.table import av, query_items, table
 from qrpro.domain.clock import day_bucket
 from qrpro.domain.errors import ServiceUnavailable
 from qrpro.domain.export_zip import CodeRef, DayCounts
@@ -151,47 +150,31 @@ def presign(key: str, now: int) -> tuple[str, int]:
 
 # -- reads ---------------------------------------------------------------------------------------------
 
-def _counts(raw: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
-    total, countries, devices, targets = 0, {}, {}, {}
-    for name, value in raw.items():
-        if "N" not in value:
-            continue
-        if name == "total":
-            total = int(value["N"])
-        elif name.startswith("c_"):
-            countries[name[2:]] = int(value["N"])
+def _counts(item: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+    total, countries, devices, targets = int(item.get("total", 0)), {}, {}, {}
+    for name, value in item.items():
+        if name.startswith("c_"):
+            countries[name[2:]] = int(value)
         elif name.startswith("d_"):
-            devices[name[2:]] = int(value["N"])
+            devices[name[2:]] = int(value)
         elif name.startswith("t_"):
-            targets[name[2:]] = int(value["N"])
+            targets[name[2:]] = int(value)
     return total, countries, devices, targets
 
 
 def code_days(code: CodeRef, first: str, last: str, now: int, live: Live) -> list[DayCounts]:
-    """A code's daily aggregates from ``first`` to ``last`` (pattern 15), oldest first, open days
-    from their panes (``live``). Items whose TTL has passed but that DynamoDB has not deleted yet
-    are left out (the analytics reads' rule)."""
+    """A code's daily aggregates from ``first`` to ``last`` (pattern 15), oldest first, with what
+    the compaction has not folded yet (``live``). Items whose TTL has passed but that DynamoDB has
+    not deleted yet are left out (the analytics reads' rule)."""
     pk, low, high = k.pk_code_agg(code.id), k.sk_day(first), k.sk_day(last)
-    params: dict[str, Any] = {
-        "TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}}
-    raws: list[dict[str, Any]] = []
-    while True:
-        with unavailable_on_throttle():
-            page = ddb().query(**params)
-        raws += [raw for raw in page.get("Items", []) if raw["sk"]["S"][2:] not in live.days]
-        if "LastEvaluatedKey" not in page:
-            break
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    raws += [{"sk": {"S": sk}, **{name: {"N": str(v)} for name, v in attrs.items()}}
-             for (p, sk), attrs in live.items.items() if p == pk and low <= sk <= high]
+    stored = query_items({"TableName": table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                          "ExpressionAttributeValues": {":pk": av(pk), ":a": av(low), ":b": av(high)}})
     out: list[DayCounts] = []
-    for raw in sorted(raws, key=lambda r: str(r["sk"]["S"])):
-        ttl = raw.get(k.TTL, {}).get("N")
-        if ttl is not None and int(ttl) < now:
+    for item in live.merge(pk, stored, low, high):
+        if int(item.get(k.TTL) or now) < now:
             continue
-        total, countries, devices, targets = _counts(raw)
-        out.append(DayCounts(code.id, code.shortcode, code.label, raw["sk"]["S"][2:], total, countries,
+        total, countries, devices, targets = _counts(item)
+        out.append(DayCounts(code.id, code.shortcode, code.label, str(item["sk"])[2:], total, countries,
                              devices, targets))
     return out
 

@@ -139,11 +139,6 @@ def codes_day_range(first_day: str, last_day: str) -> tuple[str, str]:
     return f"K#{first_day}", f"K#{last_day}#~"
 
 
-def pk_scan_marker(scan_id: str) -> str:
-    """One per counted scan: a random id, no code, no time finer than the hour (its ttl)."""
-    return f"SCAN#{scan_id}"
-
-
 def pk_pending(shard: int) -> str:
     """Scans the redirect could not enqueue (SQS down), waiting for the aggregator."""
     return f"SCANPENDING#{shard}"
@@ -159,20 +154,18 @@ def day_of(sk: str) -> str | None:
 
 
 def pk_pane(scope: str, day: str) -> str:
-    """A scope's panes of one UTC day: one item per aggregator batch (docs/analytics.md)."""
+    """A scope's panes of one UTC day, sorted by sequence number, and the day's checkpoint
+    (docs/analytics.md; the sort keys: ``qrpro.domain.scan_codec``)."""
     return f"PANE#{scope}#{day}"
 
 
-OPEN_SHARDS = 8
+SEQ = "SEQ"  # the panes' sequence counter (pk and sk) ...
+FENCES = "FENCES"  # ... and the sort key of its fences
 
 
-def pk_open(scope: str) -> str:
-    """The open marks of a scope's pane buckets, spread over a few partitions."""
-    return f"OPEN#{zlib.crc32(scope.encode()) % OPEN_SHARDS}"
-
-
-def sk_open(scope: str, day: str) -> str:
-    return f"{scope}#{day}"
+def pk_limit(code_id: str) -> str:
+    """A code's scan-limit counter (routing ``max_scans``), updated by the redirect."""
+    return f"LIMIT#{code_id}"
 
 
 def due_sk(at: int, item_id: str) -> str:

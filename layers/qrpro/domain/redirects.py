@@ -8,6 +8,7 @@ Import-light (the redirect's cold start): the standard library,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -25,12 +26,7 @@ class Target(NamedTuple):
     status: str
     grace_until: int | None
     routing: dict[str, Any] | None = None  # the stored form of routing_model, parsed once per cache fill
-    scans_total: int = 0  # lifetime counted scans (the aggregator's counter), for max_scans
-
-    @property
-    def limited(self) -> bool:
-        """Whether the code has a max_scans rule (its scans' lifetime count is kept at once)."""
-        return self.routing is not None and self.routing.get("max_scans") is not None
+    scans_total: int = 0  # what earlier designs counted on the item: a new scan-limit counter starts there
 
 
 class PlanState(NamedTuple):
@@ -82,15 +78,14 @@ _ROUTED = {404: Outcome.NOT_YET, 410: Outcome.ENDED}
 
 
 def answer(target: Target | None, account: PlanState | None, now: int, country: str, device: str, os: str,
-           draw: float) -> Answer:
+           draw: float, place: Callable[[int], bool] | None = None) -> Answer:
     """``outcome``, then, for a code that redirects, where this scan goes (section 14):
     ``country``, ``device`` and ``os`` are the visitor's classes, ``draw`` a uniform
-    random number in [0, 1) for a split."""
+    random number in [0, 1) for a split, ``place`` the scan limit's answer (``route``)."""
     state = outcome(target, account, now)
     if state is not Outcome.REDIRECT or target is None:
         return Answer(state)
-    status, location, where = route(target.routing, target.url, now, country, device, os, target.scans_total,
-                                    draw)
+    status, location, where = route(target.routing, target.url, now, country, device, os, draw, place)
     if status != REDIRECT:
         return Answer(_ROUTED[status])
     return Answer(Outcome.REDIRECT, location, where)

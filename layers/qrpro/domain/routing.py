@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (mypy reads this block)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 REDIRECT = 302
@@ -48,12 +48,14 @@ Outcome = tuple[int, str | None, str | None]
 
 
 def route(routing: Mapping[str, Any] | None, url: str, now: float, country: str | None, device: str, os: str,
-          scans: int, draw: float) -> Outcome:
+          draw: float, place: Callable[[int], bool] | None = None) -> Outcome:
     """Where this scan goes, in the order of section 14.
 
     ``now``: unix seconds; ``country``: ISO alpha-2 or None (``XX`` matches no rule); ``device`` and
-    ``os``: the classes of ``qrpro.domain.devices``; ``scans``: the code's lifetime counted scans;
-    ``draw``: a uniform random number in [0, 1), used only by a split."""
+    ``os``: the classes of ``qrpro.domain.devices``; ``draw``: a uniform random number in [0, 1),
+    used only by a split; ``place(max_scans)``: whether this scan has a place under the code's
+    scan limit (asked only when the code has one, and only once the clock let the scan through;
+    None: it has)."""
     if routing is None:
         return REDIRECT, url, DEFAULT
     starts_at = routing.get("starts_at")
@@ -61,7 +63,10 @@ def route(routing: Mapping[str, Any] | None, url: str, now: float, country: str 
         return NOT_ACTIVE
     expires_at = routing.get("expires_at")
     max_scans = routing.get("max_scans")
-    if (expires_at is not None and now >= expires_at) or (max_scans is not None and scans >= max_scans):
+    ended = expires_at is not None and now >= expires_at
+    if not ended and max_scans is not None and place is not None:
+        ended = not place(max_scans)
+    if ended:
         fallback = routing.get("fallback_url")
         if fallback is None:
             return ENDED

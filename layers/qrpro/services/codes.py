@@ -130,8 +130,10 @@ def create_many(caller: Caller, batch: list[dict[str, Any]], now: int) -> list[d
 # -- transitions ------------------------------------------------------------------------
 
 def _write(caller: Caller | None, old: Code, new: Code, now: int, event: str, cap: int = 0) -> Code:
-    """One change of a code as one transaction; ``cap``: +1 takes a place under the plan cap, -1 frees one."""
-    stored, tx = repo.change_tx(old, new, caller.user_id if caller else SYSTEM, now, event)
+    """One change of a code as one transaction; ``cap``: +1 takes a place under the plan cap, -1 frees one.
+    A scan limit set on a code counts the scans it had (docs/api.md section 14: lifetime counted scans)."""
+    start = repo.lifetime(old.scope, old.id) if repo.max_scans(old) is None and repo.max_scans(new) else 0
+    stored, tx = repo.change_tx(old, new, caller.user_id if caller else SYSTEM, now, event, start)
     if cap and caller is not None:
         tx.add("cap", repo.cap_add(old.scope, cap, caller.plan.codes if cap > 0 else None))
     try:
