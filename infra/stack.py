@@ -10,9 +10,9 @@ Context keys (all optional; see docs/deploy.md):
   usage-plan key (API Gateway's per-key daily quota as the edge backstop; keys without their
   own gateway key ride on the stack's fallback key); ``false`` switches the backstop off
 - ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
-- ``qrpro:apiReservedConcurrency`` (default 100) and ``qrpro:authorizerReservedConcurrency``
-  (default 50): concurrency kept for the API's functions whatever redirects and exports do;
-  0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
+- ``qrpro:accountConcurrency`` (default 1,000) and ``qrpro:reserveConcurrency`` (default true): the
+  account's Lambda concurrency quota, from which the concurrency plan is computed (infra/concurrency.py);
+  ``false`` reserves nothing (a first deploy on an account whose quota is still 10, docs/deploy.md)
 - ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
 - ``qrpro:panesFrom`` (default empty: none): the first UTC day whose scans are counted
   through panes (docs/analytics.md, "Counting through panes"; docs/deploy.md)
@@ -28,6 +28,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
+from infra import concurrency
 from infra.constructs.api import Api
 from infra.constructs.functions import QrFunction, SharedLayer
 from infra.constructs.jobs import COMPACTION_TIMEOUT, FAILED_EVENTS_METRICS, Jobs
@@ -47,27 +48,10 @@ DEFAULT_SES_SENDER = "no-reply@aqr.net"
 # The export runs behind API Gateway: 29 s is the default integration timeout. Regional REST
 # APIs can raise it by a quota increase; very large exports need that (docs/performance.md).
 DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
-# Reserved for the API's functions so a surge of redirects or exports cannot starve them. It is
-# also their ceiling: 100 api executions serve the stage's 500 req/s at 200 ms each; the
-# authorizer runs a single GetItem. Lambda refuses a reservation that leaves the account fewer
-# than 100 unreserved executions (default quota 1,000; new accounts may start at 10).
-DEFAULT_API_CONCURRENCY, DEFAULT_AUTHORIZER_CONCURRENCY = 100, 50
 
 
 def truthy(value: object) -> bool:
     return str(value or "false").lower() in {"1", "true", "yes"}
-
-
-def reserved(value: object, default: int, key: str) -> int | None:
-    """A reserved-concurrency context value: a count, or None for 0 (reserve nothing)."""
-    raw = default if value is None or value == "" else value
-    try:
-        count = int(str(raw))
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise ValueError(f"{key} must be a whole number >= 0 (0: no reservation), not {raw!r}")
-    return count or None
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -98,10 +82,10 @@ class QrProStack(Stack):
         require_usage_key = truthy(ctx("qrpro:requireUsageKey") if ctx("qrpro:requireUsageKey") is not None
                                    else "true")
         with_waf = truthy(ctx("qrpro:waf"))
-        api_concurrency = reserved(ctx("qrpro:apiReservedConcurrency"), DEFAULT_API_CONCURRENCY,
-                                   "qrpro:apiReservedConcurrency")
-        authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
-                                          DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
+        self.concurrency = concurrency.budget(
+            concurrency.account_quota(ctx("qrpro:accountConcurrency")),
+            reserve=truthy(ctx("qrpro:reserveConcurrency") if ctx("qrpro:reserveConcurrency") is not None
+                           else "true"))
         panes_from = str(ctx("qrpro:panesFrom") or "")
         if panes_from and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", panes_from):
             raise ValueError(f"qrpro:panesFrom must be a UTC day (YYYY-MM-DD) or empty, not {panes_from!r}")
@@ -131,11 +115,15 @@ class QrProStack(Stack):
         fns: dict[str, QrFunction] = {}
 
         def function(name: str, **kw: Any) -> QrFunction:
-            fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env, **kw)
+            if name not in concurrency.PLAN:
+                raise concurrency.ConcurrencyPlanError(f"function {name!r} has no line in the concurrency plan "
+                                                       "(infra/concurrency.py PLAN)")
+            fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env,
+                                   reserved_concurrency=self.concurrency.reserved.get(name), **kw)
             return fns[name]
 
-        api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
-        authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
+        api = function("api", timeout=Duration.seconds(29), memory_size=1024)
+        authorizer = function("authorizer", timeout=Duration.seconds(5))
         redirect = function("redirect", timeout=Duration.seconds(5), platform_logs=False)  # one invocation a scan
         scans = function("scans", timeout=SCANS_FUNCTION_TIMEOUT)
         # Folding a busy day's panes is CPU work past the aggregator's 30 s: 1,769 MB is one full vCPU.
@@ -217,7 +205,8 @@ class QrProStack(Stack):
         jobs = Jobs(self, "Jobs", table=table, scans_function=scans.function,
                     compaction_function=compaction.function, events_function=events.function,
                     webhooks_function=webhooks.function, expiry_function=expiry.function,
-                    scans_queue=queues.scans, webhooks_queue=queues.webhooks)
+                    scans_queue=queues.scans, webhooks_queue=queues.webhooks,
+                    mapping_caps=self.concurrency.mapping_caps)
 
         # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
         self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
@@ -226,7 +215,7 @@ class QrProStack(Stack):
                        in_us_east_1=self.in_us_east_1) if with_waf else None
         self.monitoring = Monitoring(
             self, "Monitoring", functions={n: f.function for n, f in fns.items()},
-            dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed},
+            dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed, "scheduled": jobs.scheduled_failures},
             scans_queue=queues.scans, rest_api=self.api.rest_api,
             tables={"main": table, "idempotency": storage.idempotency_table},
             failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
@@ -246,6 +235,8 @@ class QrProStack(Stack):
         CfnOutput(self, "ExportBucketName", value=storage.export_bucket.bucket_name)
         CfnOutput(self, "FailedEventsBucketName", value=jobs.failed_events.bucket_name,
                   description="Whole records of outbox (events stream) batches given up after retries")
+        CfnOutput(self, "WebhooksQueueUrl", value=queues.webhooks.queue_url,
+                  description="Webhook deliveries (qrpro admin replay-failed-events queues there)")
         CfnOutput(self, "AlarmsTopicArn", value=self.monitoring.topic.topic_arn,
                   description="SNS topic every alarm notifies (subscribe on-call tools here)")
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
@@ -302,6 +293,9 @@ class QrProStack(Stack):
         acknowledge(self.usage_keys.failed, "AwsSolutions-SQS3",
                     "This queue is itself the dead-letter destination of the usagekeys stream mapping "
                     "(alarmed on depth); nothing consumes it automatically.")
+        acknowledge(jobs.scheduled_failures, "AwsSolutions-SQS3",
+                    "This queue is itself the on-failure destination of the scheduled functions (and their "
+                    "EventBridge targets' dead-letter queue), alarmed on depth; nothing consumes it.")
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")

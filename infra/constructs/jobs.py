@@ -2,10 +2,16 @@
 stream, ``EVENT#`` items only, failed batches kept whole in S3), webhook
 delivery (SQS, backoff by visibility), the expiry job (EventBridge, every 15
 minutes) and the drain of scans parked in DynamoDB during an SQS outage
-(EventBridge, every 5 minutes)."""
+(EventBridge, every 5 minutes).
+
+Every scheduled function is invoked asynchronously: ``Jobs.schedule`` gives it
+its rule, its asynchronous-invocation settings (retries chosen per function,
+an event never older than the schedule's period) and the on-failure
+destination shared by all of them (``scheduled_failures``, an alarmed queue)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Duration
@@ -14,6 +20,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -29,6 +36,19 @@ COMPACTION_TIMEOUT = Duration.minutes(14)
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
+# The bucket is versioned: an object replayed (or deleted by hand) stays recoverable this long.
+FAILED_EVENTS_NONCURRENT_EXPIRY = Duration.days(30)
+# How long a failed scheduled invocation's record waits in its queue (SQS's maximum).
+SCHEDULED_FAILURES_RETENTION = Duration.days(14)
+# Retries of each scheduled function's asynchronous invocations (Lambda's default is 2), and why.
+SCHEDULED_RETRIES: dict[str, tuple[int, str]] = {
+    "expiry": (0, "a sweep of what is due: the next run, 15 minutes later, redoes whatever a failed run "
+                  "left, and a retry 1-3 minutes later would only race it"),
+    "scans": (0, "the drain of parked scans: the next run, 5 minutes later, takes up what is still "
+                 "parked, and SQS batches also drain them meanwhile"),
+    "compaction": (0, "a run lasts up to 14 minutes: a retry would overlap the next scheduled run, which "
+                      "folds the same open days anyway"),
+}
 FAILED_EVENTS_METRICS = "FailedEventsWrites"  # S3 request metrics filter id (the alarm's FilterId)
 
 
@@ -54,8 +74,13 @@ class Jobs(Construct):
                  scans_function: lambda_.Function, compaction_function: lambda_.Function,
                  events_function: lambda_.Function,
                  webhooks_function: lambda_.Function, expiry_function: lambda_.Function,
-                 scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue) -> None:
+                 scans_queue: sqs.IQueue, webhooks_queue: sqs.IQueue, mapping_caps: Mapping[str, int]) -> None:
         super().__init__(scope, construct_id)
+        # Where a scheduled invocation that failed (retries spent, or too old) lands: Lambda's
+        # invocation record (the event, the error, the attempts). Alarmed on depth (Monitoring).
+        self.scheduled_failures = sqs.Queue(self, "ScheduledFailures", encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                            enforce_ssl=True, retention_period=SCHEDULED_FAILURES_RETENTION)
+        self.scheduled: dict[str, events.Rule] = {}
 
         # Where a stream batch goes once its retries are spent: S3 keeps the whole invocation
         # record (the EVENT# items themselves), an SQS destination only their shard positions,
@@ -63,8 +88,10 @@ class Jobs(Construct):
         # what an operator replays); each object expires after 90 days.
         self.failed_events = private_bucket(
             self, "FailedEvents",
+            versioned=True,
             lifecycle_rules=[s3.LifecycleRule(id="expire-failed-events", enabled=True,
-                                              expiration=FAILED_EVENTS_EXPIRY)],
+                                              expiration=FAILED_EVENTS_EXPIRY,
+                                              noncurrent_version_expiration=FAILED_EVENTS_NONCURRENT_EXPIRY)],
             # Request metrics: the PutRequests of this bucket are its "DLQ depth" alarm.
             metrics=[s3.BucketMetrics(id=FAILED_EVENTS_METRICS)],
         )
@@ -74,7 +101,7 @@ class Jobs(Construct):
         # batches so a viral scope's aggregate partition is not overrun.
         scans_function.add_event_source(sources.SqsEventSource(
             scans_queue, batch_size=100, max_batching_window=Duration.seconds(2),
-            report_batch_item_failures=True, max_concurrency=10,
+            report_batch_item_failures=True, max_concurrency=mapping_caps["scans"],
         ))
 
         # The outbox: only EVENT# items reach the function (filtered by Lambda, not in code).
@@ -97,30 +124,38 @@ class Jobs(Construct):
         ))
 
         # Webhook delivery: one message per (event, webhook); retries by visibility.
+        # Capped (infra/concurrency.py): a backlog of deliveries cannot take the redirect's share.
         webhooks_function.add_event_source(sources.SqsEventSource(
             webhooks_queue, batch_size=10, report_batch_item_failures=True,
+            max_concurrency=mapping_caps["webhooks"],
         ))
 
         # Parked scans are also counted after SQS batches, but only by warm containers:
         # the schedule makes sure none waits for traffic that may never come.
-        self.scan_drain_rule = events.Rule(
-            self, "ScanDrainSchedule",
-            description="QR Pro: count scans the redirect parked in DynamoDB while SQS failed",
-            schedule=events.Schedule.rate(SCAN_DRAIN_SCHEDULE),
-        )
-        self.scan_drain_rule.add_target(targets.LambdaFunction(scans_function, retry_attempts=2))
-
+        self.scan_drain_rule = self.schedule(
+            "ScanDrainSchedule", "scans", scans_function, SCAN_DRAIN_SCHEDULE,
+            "QR Pro: count scans the redirect parked in DynamoDB while SQS failed")
         # Panes (docs/analytics.md): the compaction folds the open days' panes into the aggregates.
-        self.scan_compaction_rule = events.Rule(
-            self, "ScanCompactionSchedule",
-            description="QR Pro: fold the scans' panes into the analytics aggregates",
-            schedule=events.Schedule.rate(SCAN_COMPACTION_SCHEDULE),
-        )
-        self.scan_compaction_rule.add_target(targets.LambdaFunction(compaction_function, retry_attempts=2))
+        self.scan_compaction_rule = self.schedule(
+            "ScanCompactionSchedule", "compaction", compaction_function, SCAN_COMPACTION_SCHEDULE,
+            "QR Pro: fold the scans' panes into the analytics aggregates")
+        self.expiry_rule = self.schedule(
+            "ExpirySchedule", "expiry", expiry_function, EXPIRY_SCHEDULE,
+            "QR Pro: expire grace codes and plans that are due")
 
-        self.expiry_rule = events.Rule(
-            self, "ExpirySchedule",
-            description="QR Pro: expire grace codes and plans that are due",
-            schedule=events.Schedule.rate(EXPIRY_SCHEDULE),
-        )
-        self.expiry_rule.add_target(targets.LambdaFunction(expiry_function, retry_attempts=2))
+    def schedule(self, construct_id: str, name: str, function: lambda_.Function, every: Duration,
+                 description: str) -> events.Rule:
+        """Run ``function`` every ``every``. Its asynchronous invocations retry as ``SCHEDULED_RETRIES[name]``
+        says (a function without a line there is refused), never run an event older than the period (the
+        next one supersedes it), and land in ``scheduled_failures`` when they fail; so does an event
+        EventBridge itself could not hand to Lambda."""
+        if name not in SCHEDULED_RETRIES:
+            raise ValueError(f"scheduled function {name!r} needs its retries (and why) in SCHEDULED_RETRIES")
+        retries, _why = SCHEDULED_RETRIES[name]
+        function.configure_async_invoke(retry_attempts=retries, max_event_age=every,
+                                        on_failure=destinations.SqsDestination(self.scheduled_failures))
+        rule = events.Rule(self, construct_id, description=description, schedule=events.Schedule.rate(every))
+        rule.add_target(targets.LambdaFunction(function, retry_attempts=2, max_event_age=every,
+                                               dead_letter_queue=self.scheduled_failures))
+        self.scheduled[name] = rule
+        return rule
