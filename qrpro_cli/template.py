@@ -190,6 +190,17 @@ class Template:
                 out.append(Schedule(lid, props["ScheduleExpression"], fn, target.get("Input")))
         return out
 
+    def async_configs(self) -> dict[str, dict[str, Any]]:
+        """Each function's asynchronous-invocation settings (``AWS::Lambda::EventInvokeConfig``), by its logical id."""
+        out = {}
+        for lid, props in self.of_type("AWS::Lambda::EventInvokeConfig"):
+            if props.get("Qualifier", "$LATEST") != "$LATEST":
+                raise TemplateError(f"{lid}: only the unqualified function ($LATEST) runs locally")
+            if (props.get("DestinationConfig") or {}).get("OnSuccess"):
+                raise TemplateError(f"{lid}: on-success destinations are not reproduced locally")
+            out[ref_target(props["FunctionName"])] = props
+        return out
+
     # --- the REST API ---
     def routes(self) -> list[Route]:
         paths = self._resource_paths()
