@@ -71,8 +71,7 @@ def synthesized() -> Path:
         context = json.loads((ROOT / "cdk.json").read_text())["context"]
         context["aws:cdk:bundling-stacks"] = []  # no asset builds: wiring only
         tmp = out.with_suffix(".tmp")
-        env = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-                   JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1", CDK_OUTDIR=str(CACHE / "assembly"))
+        env = dict(os.environ, CDK_OUTDIR=str(CACHE / "assembly"))
         done = subprocess.run([sys.executable, "-c", _SYNTH, json.dumps(context), str(tmp)], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
