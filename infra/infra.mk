@@ -48,10 +48,6 @@ DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: lock build synth deploy
 
-# Node 20 is what this machine has; jsii's end-of-life banner is noise in every synth.
-build synth deploy: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
-build synth deploy: export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
-
 lock: install
 	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5'
 	$(BIN)/python -m infra.build_assets --lock
