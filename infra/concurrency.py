@@ -94,10 +94,6 @@ class Budget:
     reserved: dict[str, int]  # function -> ReservedConcurrentExecutions (absent: none)
     mapping_caps: dict[str, int]  # function -> its SQS mapping's MaximumConcurrency
 
-    @property
-    def unreserved(self) -> int:
-        return self.account - sum(self.reserved.values())
-
 
 def required(plan: Mapping[str, Share] = PLAN) -> int:
     """The smallest account quota that holds the plan's reservations plus Lambda's unreserved minimum."""

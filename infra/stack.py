@@ -50,8 +50,11 @@ DEFAULT_SES_SENDER = "no-reply@aqr.net"
 DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
 
 
-def truthy(value: object) -> bool:
-    return str(value or "false").lower() in {"1", "true", "yes"}
+def truthy(value: object, default: bool = False) -> bool:
+    """A yes/no context value (absent or empty: ``default``)."""
+    if value is None or value == "":
+        return default
+    return str(value).lower() in {"1", "true", "yes"}
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -79,13 +82,11 @@ class QrProStack(Stack):
         api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
-        require_usage_key = truthy(ctx("qrpro:requireUsageKey") if ctx("qrpro:requireUsageKey") is not None
-                                   else "true")
+        require_usage_key = truthy(ctx("qrpro:requireUsageKey"), default=True)
         with_waf = truthy(ctx("qrpro:waf"))
         self.concurrency = concurrency.budget(
             concurrency.account_quota(ctx("qrpro:accountConcurrency")),
-            reserve=truthy(ctx("qrpro:reserveConcurrency") if ctx("qrpro:reserveConcurrency") is not None
-                           else "true"))
+            reserve=truthy(ctx("qrpro:reserveConcurrency"), default=True))
         panes_from = str(ctx("qrpro:panesFrom") or "")
         if panes_from and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", panes_from):
             raise ValueError(f"qrpro:panesFrom must be a UTC day (YYYY-MM-DD) or empty, not {panes_from!r}")

@@ -295,6 +295,8 @@ class LocalStack:
                                      f"invoke {name}")
             config = configs.get(rule.function, {})
             dest = on_failure(config, prov)
+            if dest and ":sqs:" not in dest:
+                raise eng.StackError(f"{name}: on-failure destination {dest}: only SQS queues are reproduced locally")
             policies = specs[name].policies
             # Lambda sends the invocation record with the function's role: AWS refuses the configuration without it.
             if dest and policies is not None and not Policy(policies).allows(Check("sqs:SendMessage", dest)):

@@ -80,7 +80,6 @@ class Jobs(Construct):
         # invocation record (the event, the error, the attempts). Alarmed on depth (Monitoring).
         self.scheduled_failures = sqs.Queue(self, "ScheduledFailures", encryption=sqs.QueueEncryption.SQS_MANAGED,
                                             enforce_ssl=True, retention_period=SCHEDULED_FAILURES_RETENTION)
-        self.scheduled: dict[str, events.Rule] = {}
 
         # Where a stream batch goes once its retries are spent: S3 keeps the whole invocation
         # record (the EVENT# items themselves), an SQS destination only their shard positions,
@@ -157,5 +156,4 @@ class Jobs(Construct):
         rule = events.Rule(self, construct_id, description=description, schedule=events.Schedule.rate(every))
         rule.add_target(targets.LambdaFunction(function, retry_attempts=2, max_event_age=every,
                                                dead_letter_queue=self.scheduled_failures))
-        self.scheduled[name] = rule
         return rule
