@@ -89,6 +89,25 @@ def test_deploy_preflight_compares_the_reservations_with_the_accounts_quota(temp
     assert concurrency.preflight({"Resources": {}}, 10) is None
 
 
+@pytest.mark.parametrize(("quota", "rc"), [(10, 1), (1000, 0)])
+def test_make_deploy_stops_before_cloudformation_when_the_account_cannot_grant_the_reservations(
+        template: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        quota: int, rc: int) -> None:
+    import boto3
+
+    class Lambda:
+        def get_account_settings(self) -> dict[str, Any]:
+            return {"AccountLimit": {"ConcurrentExecutions": quota}}
+
+    monkeypatch.setattr(boto3, "client", lambda name: Lambda())
+    path = tmp_path / "QrPro.template.json"
+    path.write_text(json.dumps(template))
+    assert concurrency.main([str(path)]) == rc
+    assert ("deploy stopped: this account's Lambda concurrency quota is 10" in capsys.readouterr().err) == (rc == 1)
+    deploy = (ROOT / "infra" / "infra.mk").read_text().split("\ndeploy: synth\n", 1)[1]
+    assert deploy.index("-m infra.concurrency cdk.out/QrPro.template.json") < deploy.index("$(CDK) deploy")
+
+
 # --- asynchronous invocations -----------------------------------------------------------------
 
 ASYNC_PRINCIPALS = {"events.amazonaws.com", "s3.amazonaws.com", "sns.amazonaws.com"}
