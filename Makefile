@@ -12,10 +12,16 @@ NODE_LOCAL_STAMP := node_modules/.stamp-local
 NODE_STAMP := node_modules/.stamp-dev
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
+# Node.js 24 from node_modules (package.json, optionalDependencies) comes first on PATH: the CDK CLI
+# and jsii (which every synth spawns) run on it; the machine's Node 20 is end of life.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# checkov pins boto3 1.35 (the functions' lock pins 1.44): it gets a venv of its own (tests/infra/test_checkov.py).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(VENV)/checkov/.stamp-$(CHECKOV_VERSION)
 
 .PHONY: install install-local local test lint unit integration e2e bench fuzz openapi clean
 
-install: $(DEV_STAMP) $(NODE_STAMP) $(CHROMIUM)
+install: $(DEV_STAMP) $(NODE_STAMP) $(CHROMIUM) $(CHECKOV_STAMP)
 
 install-local: $(LOCAL_STAMP) $(NODE_LOCAL_STAMP)
 
@@ -46,6 +52,11 @@ $(NODE_LOCAL_STAMP): package.json package-lock.json
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@ $(NODE_LOCAL_STAMP)
+
+$(CHECKOV_STAMP): | $(VENV)/bin/python
+	test -x $(VENV)/checkov/bin/pip || $(PY) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	touch $@
 
 # Debian's chromium for the browser test of GET /docs (needs root, as CI has; ~20 s).
 $(CHROMIUM):

@@ -4,8 +4,10 @@
 #   make lock     re-resolve requirements-lambda.lock (pyproject.toml's dependencies, for
 #                 Lambda's CPython 3.13 on arm64, with hashes; installs uv into the venv)
 #   make build    Lambda assets into build/ (layer: the locked arm64/cp313 wheels + qrpro)
-#   make synth    build + cdk synth (cdk-nag AwsSolutions runs in the synth) + cfn-lint
-#   make deploy   synth + cdk deploy of the synthesized assembly (see docs/deploy.md)
+#   make synth    build + cdk synth (cdk-nag AwsSolutions runs in the synth) + cfn-lint; stops without
+#                 SHORT_DOMAIN unless ALLOW_CLOUDFRONT_DOMAIN=1 (docs/deploy.md, "The short domain")
+#   make deploy   synth + the account's Lambda concurrency quota checked against the template's
+#                 reservations + cdk deploy of the synthesized assembly (see docs/deploy.md)
 #
 # Deployment context (docs/deploy.md), e.g.
 #   make deploy SHORT_DOMAIN=aqr.net SHORT_CERT_ARN=arn:aws:acm:us-east-1:... \
@@ -22,8 +24,9 @@ REQUIRE_USAGE_KEY ?=
 EXPORT_TIMEOUT ?=
 EXPORT_MEMORY_MB ?=
 ALARM_EMAIL ?=
-API_RESERVED_CONCURRENCY ?=
-AUTHORIZER_RESERVED_CONCURRENCY ?=
+ALLOW_CLOUDFRONT_DOMAIN ?=
+ACCOUNT_CONCURRENCY ?=
+RESERVE_CONCURRENCY ?=
 WAF ?=
 CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(SHORT_CERT_ARN),-c qrpro:shortCertificateArn=$(SHORT_CERT_ARN)) \
@@ -35,16 +38,13 @@ CDK_CONTEXT = $(if $(SHORT_DOMAIN),-c qrpro:shortDomain=$(SHORT_DOMAIN)) \
 	$(if $(EXPORT_TIMEOUT),-c qrpro:exportTimeoutSeconds=$(EXPORT_TIMEOUT)) \
 	$(if $(EXPORT_MEMORY_MB),-c qrpro:exportMemoryMb=$(EXPORT_MEMORY_MB)) \
 	$(if $(ALARM_EMAIL),-c qrpro:alarmEmail=$(ALARM_EMAIL)) \
-	$(if $(API_RESERVED_CONCURRENCY),-c qrpro:apiReservedConcurrency=$(API_RESERVED_CONCURRENCY)) \
-	$(if $(AUTHORIZER_RESERVED_CONCURRENCY),-c qrpro:authorizerReservedConcurrency=$(AUTHORIZER_RESERVED_CONCURRENCY)) \
+	$(if $(ALLOW_CLOUDFRONT_DOMAIN),-c qrpro:allowCloudFrontDomain=true) \
+	$(if $(ACCOUNT_CONCURRENCY),-c qrpro:accountConcurrency=$(ACCOUNT_CONCURRENCY)) \
+	$(if $(RESERVE_CONCURRENCY),-c qrpro:reserveConcurrency=$(RESERVE_CONCURRENCY)) \
 	$(if $(WAF),-c qrpro:waf=$(WAF))
 DEPLOY_ARGS ?= --require-approval broadening
 
 .PHONY: lock build synth deploy
-
-# Node 20 is what this machine has; jsii's end-of-life banner is noise in every synth.
-build synth deploy: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
-build synth deploy: export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 
 lock: install
 	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5'
@@ -62,5 +62,7 @@ synth: build
 
 # What deploys carries bytecode for the runtime (infra/build_assets.py); QRPRO_REQUIRE_BYTECODE=0 opts out.
 deploy: export QRPRO_REQUIRE_BYTECODE ?= 1
+# Before CloudFormation: the template's reserved concurrency against the account's quota (infra/concurrency.py).
 deploy: synth
+	$(BIN)/python -m infra.concurrency cdk.out/QrPro.template.json
 	$(CDK) deploy --no-notices --app cdk.out --all $(DEPLOY_ARGS)

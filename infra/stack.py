@@ -10,9 +10,9 @@ Context keys (all optional; see docs/deploy.md):
   usage-plan key (API Gateway's per-key daily quota as the edge backstop; keys without their
   own gateway key ride on the stack's fallback key); ``false`` switches the backstop off
 - ``qrpro:alarmEmail``: an email address subscribed to the alarms topic
-- ``qrpro:apiReservedConcurrency`` (default 100) and ``qrpro:authorizerReservedConcurrency``
-  (default 50): concurrency kept for the API's functions whatever redirects and exports do;
-  0 reserves nothing (accounts whose concurrency quota is below 1,000, docs/deploy.md)
+- ``qrpro:accountConcurrency`` (default 1,000) and ``qrpro:reserveConcurrency`` (default true): the
+  account's Lambda concurrency quota, from which the concurrency plan is computed (infra/concurrency.py);
+  ``false`` reserves nothing (a first deploy on an account whose quota is still 10, docs/deploy.md)
 - ``qrpro:waf`` (default false): rate-based AWS WAF web ACLs (infra/constructs/waf.py)
 """
 
@@ -26,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
+from infra import concurrency
 from infra.constructs.api import Api
 from infra.constructs.functions import QrFunction, SharedLayer
 from infra.constructs.jobs import FAILED_EVENTS_METRICS, Jobs
@@ -51,27 +52,13 @@ DEFAULT_SES_SENDER = "no-reply@aqr.net"
 # The export runs behind API Gateway: 29 s is the default integration timeout. Regional REST
 # APIs can raise it by a quota increase; very large exports need that (docs/performance.md).
 DEFAULT_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT, DEFAULT_EXPORT_MEMORY = 29, 900, 1024
-# Reserved for the API's functions so a surge of redirects or exports cannot starve them. It is
-# also their ceiling: 100 api executions serve the stage's 500 req/s at 200 ms each; the
-# authorizer runs a single GetItem. Lambda refuses a reservation that leaves the account fewer
-# than 100 unreserved executions (default quota 1,000; new accounts may start at 10).
-DEFAULT_API_CONCURRENCY, DEFAULT_AUTHORIZER_CONCURRENCY = 100, 50
 
 
-def truthy(value: object) -> bool:
-    return str(value or "false").lower() in {"1", "true", "yes"}
-
-
-def reserved(value: object, default: int, key: str) -> int | None:
-    """A reserved-concurrency context value: a count, or None for 0 (reserve nothing)."""
-    raw = default if value is None or value == "" else value
-    try:
-        count = int(str(raw))
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise ValueError(f"{key} must be a whole number >= 0 (0: no reservation), not {raw!r}")
-    return count or None
+def truthy(value: object, default: bool = False) -> bool:
+    """A yes/no context value (absent or empty: ``default``)."""
+    if value is None or value == "":
+        return default
+    return str(value).lower() in {"1", "true", "yes"}
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -99,13 +86,11 @@ class QrProStack(Stack):
         api_cert: str | None = ctx("qrpro:apiCertificateArn") or None
         ses_sender: str = ctx("qrpro:sesSender") or DEFAULT_SES_SENDER
         ses_identity: str = ctx("qrpro:sesIdentity") or ses_sender.rsplit("@", 1)[-1]
-        require_usage_key = truthy(ctx("qrpro:requireUsageKey") if ctx("qrpro:requireUsageKey") is not None
-                                   else "true")
+        require_usage_key = truthy(ctx("qrpro:requireUsageKey"), default=True)
         with_waf = truthy(ctx("qrpro:waf"))
-        api_concurrency = reserved(ctx("qrpro:apiReservedConcurrency"), DEFAULT_API_CONCURRENCY,
-                                   "qrpro:apiReservedConcurrency")
-        authorizer_concurrency = reserved(ctx("qrpro:authorizerReservedConcurrency"),
-                                          DEFAULT_AUTHORIZER_CONCURRENCY, "qrpro:authorizerReservedConcurrency")
+        self.concurrency = concurrency.budget(
+            concurrency.account_quota(ctx("qrpro:accountConcurrency")),
+            reserve=truthy(ctx("qrpro:reserveConcurrency"), default=True))
         export_timeout = int(ctx("qrpro:exportTimeoutSeconds") or DEFAULT_EXPORT_TIMEOUT)
         export_memory = int(ctx("qrpro:exportMemoryMb") or DEFAULT_EXPORT_MEMORY)
         if not DEFAULT_EXPORT_TIMEOUT <= export_timeout <= MAX_EXPORT_TIMEOUT:
@@ -133,11 +118,15 @@ class QrProStack(Stack):
         fns: dict[str, QrFunction] = {}
 
         def function(name: str, **kw: Any) -> QrFunction:
-            fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env, **kw)
+            if name not in concurrency.PLAN:
+                raise concurrency.ConcurrencyPlanError(f"function {name!r} has no line in the concurrency plan "
+                                                       "(infra/concurrency.py PLAN)")
+            fns[name] = QrFunction(self, f"{name.title()}Fn", name=name, layer=layer, environment=env,
+                                   reserved_concurrency=self.concurrency.reserved.get(name), **kw)
             return fns[name]
 
-        api = function("api", timeout=Duration.seconds(29), memory_size=1024, reserved_concurrency=api_concurrency)
-        authorizer = function("authorizer", timeout=Duration.seconds(5), reserved_concurrency=authorizer_concurrency)
+        api = function("api", timeout=Duration.seconds(29), memory_size=1024)
+        authorizer = function("authorizer", timeout=Duration.seconds(5))
         # One invocation a scan: no platform log lines, and no trace of its own (X-Ray's default sampling
         # would record about a quarter of the scans at 10 M a month, $1.5 per million scans:
         # docs/performance.md); its health is in its metrics, EMF counts and alarms.
@@ -234,7 +223,7 @@ class QrProStack(Stack):
                     mail_function=mail.function, events_function=events.function,
                     webhooks_function=webhooks.function, expiry_function=expiry.function,
                     scans_queue=queues.scans, compaction_queue=queues.compaction, mail_queue=queues.mail,
-                    webhooks_queue=queues.webhooks)
+                    webhooks_queue=queues.webhooks, mapping_caps=self.concurrency.mapping_caps)
 
         # CloudFront's metrics and CLOUDFRONT-scope web ACLs live in us-east-1 only.
         self.in_us_east_1 = CfnCondition(self, "InUsEast1", expression=Fn.condition_equals(Aws.REGION, "us-east-1"))
@@ -243,7 +232,7 @@ class QrProStack(Stack):
                        in_us_east_1=self.in_us_east_1) if with_waf else None
         self.monitoring = Monitoring(
             self, "Monitoring", functions={n: f.function for n, f in fns.items()},
-            dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed},
+            dlqs={**queues.dlqs, "usagekeys": self.usage_keys.failed, "scheduled": jobs.scheduled_failures},
             scans_queue=queues.scans, compaction_queue=queues.compaction, rest_api=self.api.rest_api,
             tables={"main": table, "idempotency": storage.idempotency_table},
             failed_events=jobs.failed_events, failed_events_filter=FAILED_EVENTS_METRICS,
@@ -263,6 +252,8 @@ class QrProStack(Stack):
         CfnOutput(self, "ExportBucketName", value=storage.export_bucket.bucket_name)
         CfnOutput(self, "FailedEventsBucketName", value=jobs.failed_events.bucket_name,
                   description="Whole records of outbox (events stream) batches given up after retries")
+        CfnOutput(self, "WebhooksQueueUrl", value=queues.webhooks.queue_url,
+                  description="Webhook deliveries (qrpro admin replay-failed-events queues there)")
         CfnOutput(self, "AlarmsTopicArn", value=self.monitoring.topic.topic_arn,
                   description="SNS topic every alarm notifies (subscribe on-call tools here)")
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
@@ -319,6 +310,9 @@ class QrProStack(Stack):
         acknowledge(self.usage_keys.failed, "AwsSolutions-SQS3",
                     "This queue is itself the dead-letter destination of the usagekeys stream mapping "
                     "(alarmed on depth); nothing consumes it automatically.")
+        acknowledge(jobs.scheduled_failures, "AwsSolutions-SQS3",
+                    "This queue is itself the on-failure destination of the scheduled functions (and their "
+                    "EventBridge targets' dead-letter queue), alarmed on depth; nothing consumes it.")
         acknowledge(storage.cursor_secret, "AwsSolutions-SMG4",
                     "HMAC key for list cursors: rotating it would invalidate every cursor in flight; "
                     "rotate by redeploying with a new secret when needed.")

@@ -34,9 +34,9 @@ def stack_outputs(stack: str) -> dict[str, str]:
 def connect(args: argparse.Namespace) -> None:
     """Point this process's boto3 clients at the right table (and, with
     ``--stack``, learn the usage plans that customer keys are attached to)."""
-    args.usage_plans = None
+    args.usage_plans, args.outputs = None, {}
     if args.stack:
-        outputs = stack_outputs(args.stack)
+        outputs = args.outputs = stack_outputs(args.stack)
         wanted = ["TableName", *(f"UsagePlan{plan.title()}Id" for plan in ("business", "team", "agency"))]
         missing = [name for name in wanted if name not in outputs]
         if missing:
@@ -66,6 +66,7 @@ def connect(args: argparse.Namespace) -> None:
         "EXPORT_BUCKET": info["bucket"],
     })
     args.usage_plans = info.get("usage_plans") or None
+    args.outputs = info.get("outputs") or {}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,7 +75,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit("qrpro: sync-usage-keys needs --stack NAME (the deployed stack's usage plans) "
                              "or a local stack")
         return sync_usage_keys(args.usage_plans)
+    if args.admin_command == "replay-failed-events":
+        return replay_failed_events(args.outputs, apply=args.apply)
     return _run(args)
+
+
+def replay_failed_events(outputs: dict[str, str], *, apply: bool) -> dict[str, Any]:
+    """The outbox events of the failed-events bucket, fanned out again (docs/operations.md)."""
+    from qrpro_cli import replay
+
+    missing = [name for name in ("FailedEventsBucketName", "WebhooksQueueUrl") if name not in outputs]
+    if missing:
+        raise SystemExit(f"qrpro: replay-failed-events needs --stack NAME or a local stack (the stack's "
+                         f"{' and '.join(missing)})")
+    os.environ["WEBHOOKS_QUEUE_URL"] = outputs["WebhooksQueueUrl"]
+    return replay.replay(outputs["FailedEventsBucketName"], apply=apply, now=int(time.time()))
 
 
 def sync_usage_keys(plans: dict[str, str]) -> dict[str, Any]:
@@ -178,5 +193,10 @@ def add_parser(sub: Any) -> None:
     cmds.add_parser("sync-usage-keys", parents=[where], formatter_class=fmt,
                     help="with --stack: repair the gateway keys (every key on its usage plan, revoked keys' "
                          "gateway keys deleted); reports what it changed")
+    p = cmds.add_parser("replay-failed-events", parents=[where], formatter_class=fmt,
+                        help="with --stack or a local stack: fan out again the outbox events the events function "
+                             "gave up on (the failed-events bucket); a dry run unless --apply")
+    p.add_argument("--apply", action="store_true",
+                   help="queue the deliveries (without it: only report what would be queued)")
     p = cmds.add_parser("run-expiry", parents=[where], formatter_class=fmt, help="run the scheduled expiry job now")
     p.add_argument("--now", type=int, help="unix seconds to run as (absent: the current time)")

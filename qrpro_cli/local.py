@@ -26,7 +26,7 @@ from qrpro_cli.provision import Provisioned, local_urls
 from qrpro_cli.rest_api import RestApi
 from qrpro_cli.runtime import FunctionSpec, Runtime
 from qrpro_cli.template import ACCOUNT, REGION, Template, TemplateError, ref_target
-from qrpro_cli.triggers import ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds
+from qrpro_cli.triggers import AsyncInvoke, ScheduleTrigger, SqsTrigger, StreamTrigger, Trigger, schedule_seconds
 from qrpro_cli.usage import UsagePlans
 
 log = logging.getLogger("qrpro.local")
@@ -100,6 +100,24 @@ def _permitted(template: Template, prov: Provisioned, function: str, principal: 
         and p.get("Action") in ("lambda:InvokeFunction", "lambda:*")
         and ("SourceArn" not in p or like(str(prov.resolve(p["SourceArn"])), source_arn))
         for _, p in template.of_type("AWS::Lambda::Permission"))
+
+
+def on_failure(props: dict[str, Any], prov: Provisioned) -> str | None:
+    """The local ARN of an event source mapping's or EventInvokeConfig's on-failure destination."""
+    dest = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    return str(prov.resolve(dest)) if dest else None
+
+
+def stack_outputs(template: Template, prov: Provisioned) -> dict[str, str]:
+    """The template's unconditional outputs with local values, as a deployed stack lists them."""
+    out = {}
+    for key, output in template.doc.get("Outputs", {}).items():
+        if "Condition" not in output:
+            try:
+                out[key] = str(prov.resolve(output["Value"]))
+            except TemplateError:
+                continue
+    return out
 
 
 def restore_gateway_keys(table: str, plans: dict[str, str]) -> int:
@@ -227,6 +245,7 @@ class LocalStack:
                        if k.endswith("_QUEUE_URL")},
             "bucket": api_env.get("EXPORT_BUCKET"),
             "usage_plans": usage_plans,  # the stream consumer's (`qrpro admin sync-usage-keys` repairs locally)
+            "outputs": stack_outputs(template, prov),  # what `describe-stacks` would show (`qrpro admin`)
         }
         path = o.data_dir / CONNECTION_FILE
         path.write_text(json.dumps(info, indent=2))
@@ -242,8 +261,7 @@ class LocalStack:
         for m in template.mappings():
             name = names[m.function]
             source = str(prov.resolve(m.source))
-            dest = ((m.props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            dest = str(prov.resolve(dest)) if dest else None
+            dest = on_failure(m.props, prov)
             spec = specs[name]
             if ":sqs:" in source:
                 needs = [Check(f"sqs:{a}", source) for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")]
@@ -268,16 +286,28 @@ class LocalStack:
                 checkpoint = None if self.opts.in_memory else self.opts.data_dir / f"stream-{m.logical_id}.json"
                 out.append(StreamTrigger(self.runtime, name, prov.attr(m.function, "Arn"), table, m.props, dest,
                                          checkpoint))
+        configs = template.async_configs()
         for rule in template.schedules():
             name = names[rule.function]
             rule_arn = prov.attr(rule.logical_id, "Arn")
             if not _permitted(template, prov, rule.function, "events.amazonaws.com", rule_arn):
                 raise eng.StackError(f"schedule {rule.logical_id}: no AWS::Lambda::Permission lets EventBridge "
                                      f"invoke {name}")
+            config = configs.get(rule.function, {})
+            dest = on_failure(config, prov)
+            if dest and ":sqs:" not in dest:
+                raise eng.StackError(f"{name}: on-failure destination {dest}: only SQS queues are reproduced locally")
+            policies = specs[name].policies
+            # Lambda sends the invocation record with the function's role: AWS refuses the configuration without it.
+            if dest and policies is not None and not Policy(policies).allows(Check("sqs:SendMessage", dest)):
+                raise eng.StackError(f"the {name} function's role lacks sqs:SendMessage on its on-failure "
+                                     f"destination {dest} (AWS refuses the EventInvokeConfig)")
             # QRPRO_SCHEDULE_<FUNCTION>_SECONDS runs a schedule more often (tests).
             override = os.environ.get(f"QRPRO_SCHEDULE_{name.upper()}_SECONDS")
             interval = float(override) if override else schedule_seconds(rule.expression)
-            out.append(ScheduleTrigger(self.runtime, name, rule_arn, interval, rule.input))
+            out.append(ScheduleTrigger(self.runtime, name, rule_arn, interval, rule.input,
+                                       function_arn=prov.attr(rule.function, "Arn"),
+                                       config=AsyncInvoke.from_config(config, dest)))
         return out
 
     def stop(self) -> None:

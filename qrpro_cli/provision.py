@@ -144,6 +144,8 @@ class Provisioned:
         for lid, props in self.template.of_type("AWS::S3::Bucket"):
             name = props.get("BucketName") or re.sub(r"[^a-z0-9-]", "", strip_hash(lid).lower())
             s3.create_bucket(Bucket=name)
+            if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             self.attrs.update({(lid, None): name, (lid, "Arn"): f"arn:{PARTITION}:s3:::{name}"})
 
 

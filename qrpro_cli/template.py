@@ -71,8 +71,7 @@ def synthesized() -> Path:
         context = json.loads((ROOT / "cdk.json").read_text())["context"]
         context["aws:cdk:bundling-stacks"] = []  # no asset builds: wiring only
         tmp = out.with_suffix(".tmp")
-        env = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-                   JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1", CDK_OUTDIR=str(CACHE / "assembly"))
+        env = dict(os.environ, CDK_OUTDIR=str(CACHE / "assembly"))
         done = subprocess.run([sys.executable, "-c", _SYNTH, json.dumps(context), str(tmp)], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -188,6 +187,17 @@ class Template:
                 if self.resources.get(fn, {}).get("Type") != "AWS::Lambda::Function":
                     raise TemplateError(f"{lid}: only Lambda targets are run locally")
                 out.append(Schedule(lid, props["ScheduleExpression"], fn, target.get("Input")))
+        return out
+
+    def async_configs(self) -> dict[str, dict[str, Any]]:
+        """Each function's asynchronous-invocation settings (``AWS::Lambda::EventInvokeConfig``), by its logical id."""
+        out = {}
+        for lid, props in self.of_type("AWS::Lambda::EventInvokeConfig"):
+            if props.get("Qualifier", "$LATEST") != "$LATEST":
+                raise TemplateError(f"{lid}: only the unqualified function ($LATEST) runs locally")
+            if (props.get("DestinationConfig") or {}).get("OnSuccess"):
+                raise TemplateError(f"{lid}: on-success destinations are not reproduced locally")
+            out[ref_target(props["FunctionName"])] = props
         return out
 
     # --- the REST API ---

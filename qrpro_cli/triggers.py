@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -132,24 +133,91 @@ def schedule_seconds(expression: str) -> float:
     return int(m[1]) * unit
 
 
+@dataclass(frozen=True)
+class AsyncInvoke:
+    """How Lambda treats a function's asynchronous invocations: its ``AWS::Lambda::EventInvokeConfig``,
+    or AWS's defaults without one (2 retries, events kept 6 hours, discarded after)."""
+
+    retries: int = 2
+    max_age: float = 6 * 3600
+    on_failure: str | None = None  # destination ARN
+
+    @classmethod
+    def from_config(cls, props: dict[str, Any], destination: str | None) -> AsyncInvoke:
+        return cls(retries=int(props.get("MaximumRetryAttempts", 2)),
+                   max_age=float(props.get("MaximumEventAgeInSeconds", 6 * 3600)), on_failure=destination)
+
+
+# Lambda waits about a minute before the first retry of a failed asynchronous invocation, two before the second.
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
+
+
 class ScheduleTrigger(Trigger):
-    """An EventBridge schedule rule targeting the function."""
+    """An EventBridge schedule rule targeting the function, which Lambda invokes asynchronously: a failed
+    invocation is retried ``MaximumRetryAttempts`` times (a minute, then two, apart) while the event is
+    younger than ``MaximumEventAgeInSeconds``; then Lambda's invocation record goes to the on-failure
+    destination (an SQS queue here), as AWS documents for destinations."""
 
     def __init__(self, runtime: Runtime, function: str, rule_arn: str, interval: float,
-                 constant: str | None = None) -> None:
+                 constant: str | None = None, *, function_arn: str = "", config: AsyncInvoke = AsyncInvoke(),
+                 retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS) -> None:
         super().__init__(f"schedule:{function}", runtime)
         self.function, self.rule_arn, self.interval, self.constant = function, rule_arn, interval, constant
+        self.function_arn, self.config, self.retry_delays = function_arn, config, retry_delays
 
     def poll(self) -> None:
         if self.stopping.wait(self.interval):
             return
         # A target's Input replaces the event: "nothing from the event itself is passed" (EventBridge)
         if self.constant:
-            out = self.runtime.invoke(self.function, json.loads(self.constant), "schedule-input")
+            self.invoke(json.loads(self.constant), "schedule-input")
         else:
-            out = self.runtime.invoke(self.function, scheduled_event(self.rule_arn), "schedule")
-        if not out["ok"]:
-            log.error("%s failed: %s: %s", self.function, out["type"], out["message"])
+            self.invoke(scheduled_event(self.rule_arn), "schedule")
+
+    def invoke(self, event: dict[str, Any], kind: str) -> None:
+        """One asynchronous invocation of ``event``, retried and given up on as Lambda does."""
+        queued = time.monotonic()
+        attempts, out = 0, None
+        while not self.stopping.is_set():
+            if time.monotonic() - queued > self.config.max_age:
+                self._give_up(event, attempts, "EventAgeExceeded", out)
+                return
+            out = self.runtime.invoke(self.function, event, kind)
+            attempts += 1
+            if out["ok"]:
+                return
+            log.error("%s failed (attempt %d): %s: %s", self.function, attempts, out["type"], out["message"])
+            if attempts > self.config.retries:
+                self._give_up(event, attempts, "RetriesExhausted", out)
+                return
+            self.stopping.wait(self.retry_delays[min(attempts, len(self.retry_delays)) - 1])
+
+    def _give_up(self, event: dict[str, Any], attempts: int, condition: str, out: dict[str, Any] | None) -> None:
+        log.error("%s: asynchronous invocation given up (%s after %d attempts) -> %s", self.function, condition,
+                  attempts, self.config.on_failure)
+        if self.config.on_failure is None:
+            return
+        record = {
+            "version": "1.0", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"{self.function_arn}:$LATEST",
+                               "condition": condition, "approximateInvokeCount": attempts},
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                **({"functionError": "Unhandled"} if out is not None else {})},
+        }
+        if out is not None:
+            record["responsePayload"] = {"errorMessage": out["message"], "errorType": out["type"],
+                                         "stackTrace": str(out.get("trace", "")).splitlines()}
+        send_to_queue(self.config.on_failure, record)
+
+
+def send_to_queue(queue_arn: str, record: dict[str, Any]) -> None:
+    """An on-failure destination that is an SQS queue (by its ARN) gets ``record`` as the message body."""
+    if not queue_arn.startswith("arn:aws:sqs:"):
+        raise ValueError(f"on-failure destination {queue_arn}: only SQS queues are reproduced locally")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
 
 def matches(pattern: Any, value: Any) -> bool:
@@ -323,9 +391,7 @@ class StreamTrigger(Trigger):
         if self.on_failure is None:
             return
         if self.on_failure.startswith("arn:aws:sqs:"):
-            name = self.on_failure.rsplit(":", 1)[-1]
-            sqs = boto3.client("sqs")
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"], MessageBody=json.dumps(failure))
+            send_to_queue(self.on_failure, failure)
         elif self.on_failure.startswith("arn:aws:s3:::"):
             # The S3 destination keeps the whole invocation record, payload included.
             key = f"aws/lambda/{self.function}/{shard}/{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"

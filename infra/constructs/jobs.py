@@ -3,10 +3,16 @@
 outbox fan-out (DynamoDB stream, ``EVENT#`` items only, failed batches kept
 whole in S3), webhook delivery (SQS, backoff by visibility), the expiry job
 (EventBridge, every 15 minutes) and the drain of scans parked in DynamoDB
-during an SQS outage (EventBridge, every 5 minutes)."""
+during an SQS outage (EventBridge, every 5 minutes).
+
+Every scheduled function is invoked asynchronously: ``Jobs.schedule`` gives it
+its rule, its asynchronous-invocation settings (retries chosen per function,
+an event never older than the schedule's period) and the on-failure
+destination shared by all of them (``scheduled_failures``, an alarmed queue)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Duration
@@ -15,6 +21,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -25,12 +32,22 @@ from infra.constructs.storage import private_bucket
 EXPIRY_SCHEDULE = Duration.minutes(15)
 SCAN_DRAIN_SCHEDULE = Duration.minutes(5)
 FANOUT_SCHEDULE = Duration.minutes(1)
-# Fold jobs folded at once at most (docs/analytics.md, "Where it stops scaling"): the scans' lag
-# stays under 5 minutes at 100,000 active scopes with this many (benchmarks/bench_compaction.py).
-COMPACTION_CONCURRENCY = 20
 OUTBOX_PREFIX = "EVENT#"
 # Failed outbox batches (whole records) are kept this long: time to see the alarm and replay them.
 FAILED_EVENTS_EXPIRY = Duration.days(90)
+# The bucket is versioned: an object replayed (or deleted by hand) stays recoverable this long.
+FAILED_EVENTS_NONCURRENT_EXPIRY = Duration.days(30)
+# How long a failed scheduled invocation's record waits in its queue (SQS's maximum).
+SCHEDULED_FAILURES_RETENTION = Duration.days(14)
+# Retries of each scheduled function's asynchronous invocations (Lambda's default is 2), and why.
+SCHEDULED_RETRIES: dict[str, tuple[int, str]] = {
+    "expiry": (0, "a sweep of what is due: the next run, 15 minutes later, redoes whatever a failed run "
+                  "left, and a retry 1-3 minutes later would only race it"),
+    "scans": (0, "the drain of parked scans: the next run, 5 minutes later, takes up what is still "
+                 "parked, and SQS batches also drain them meanwhile"),
+    "fanout": (0, "a fence and the fold jobs of every open day: the next run, a minute later, queues "
+                  "the same days up to a newer fence"),
+}
 FAILED_EVENTS_METRICS = "FailedEventsWrites"  # S3 request metrics filter id (the alarm's FilterId)
 
 
@@ -58,8 +75,12 @@ class Jobs(Construct):
                  events_function: lambda_.Function,
                  webhooks_function: lambda_.Function, expiry_function: lambda_.Function,
                  scans_queue: sqs.IQueue, compaction_queue: sqs.IQueue, mail_queue: sqs.IQueue,
-                 webhooks_queue: sqs.IQueue) -> None:
+                 webhooks_queue: sqs.IQueue, mapping_caps: Mapping[str, int]) -> None:
         super().__init__(scope, construct_id)
+        # Where a scheduled invocation that failed (retries spent, or too old) lands: Lambda's
+        # invocation record (the event, the error, the attempts). Alarmed on depth (Monitoring).
+        self.scheduled_failures = sqs.Queue(self, "ScheduledFailures", encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                            enforce_ssl=True, retention_period=SCHEDULED_FAILURES_RETENTION)
 
         # Where a stream batch goes once its retries are spent: S3 keeps the whole invocation
         # record (the EVENT# items themselves), an SQS destination only their shard positions,
@@ -67,8 +88,10 @@ class Jobs(Construct):
         # what an operator replays); each object expires after 90 days.
         self.failed_events = private_bucket(
             self, "FailedEvents",
+            versioned=True,
             lifecycle_rules=[s3.LifecycleRule(id="expire-failed-events", enabled=True,
-                                              expiration=FAILED_EVENTS_EXPIRY)],
+                                              expiration=FAILED_EVENTS_EXPIRY,
+                                              noncurrent_version_expiration=FAILED_EVENTS_NONCURRENT_EXPIRY)],
             # Request metrics: the PutRequests of this bucket are its "DLQ depth" alarm.
             metrics=[s3.BucketMetrics(id=FAILED_EVENTS_METRICS)],
         )
@@ -78,17 +101,17 @@ class Jobs(Construct):
         # batches so a viral scope's aggregate partition is not overrun.
         scans_function.add_event_source(sources.SqsEventSource(
             scans_queue, batch_size=100, max_batching_window=Duration.seconds(2),
-            report_batch_item_failures=True, max_concurrency=10,
+            report_batch_item_failures=True, max_concurrency=mapping_caps["scans"],
         ))
 
-        # Fold jobs: one day each, up to COMPACTION_CONCURRENCY at once; a failed job comes back.
+        # Fold jobs (50 days a message), up to the plan's workers at once; a failed job comes back.
         compaction_function.add_event_source(sources.SqsEventSource(
             compaction_queue, batch_size=10, report_batch_item_failures=True,
-            max_concurrency=COMPACTION_CONCURRENCY,
+            max_concurrency=mapping_caps["compaction"],
         ))
         # The cap email, apart from counting: SES's answer never holds up a fold.
         mail_function.add_event_source(sources.SqsEventSource(
-            mail_queue, batch_size=10, report_batch_item_failures=True, max_concurrency=2,
+            mail_queue, batch_size=10, report_batch_item_failures=True, max_concurrency=mapping_caps["mail"],
         ))
 
         # The outbox: only EVENT# items reach the function (filtered by Lambda, not in code).
@@ -111,31 +134,37 @@ class Jobs(Construct):
         ))
 
         # Webhook delivery: one message per (event, webhook); retries by visibility.
+        # Capped (infra/concurrency.py): a backlog of deliveries cannot take the redirect's share.
         webhooks_function.add_event_source(sources.SqsEventSource(
             webhooks_queue, batch_size=10, report_batch_item_failures=True,
+            max_concurrency=mapping_caps["webhooks"],
         ))
 
         # Parked scans are also counted after SQS batches, but only by warm containers:
         # the schedule makes sure none waits for traffic that may never come.
-        self.scan_drain_rule = events.Rule(
-            self, "ScanDrainSchedule",
-            description="QR Pro: count scans the redirect parked in DynamoDB while SQS failed",
-            schedule=events.Schedule.rate(SCAN_DRAIN_SCHEDULE),
-        )
-        self.scan_drain_rule.add_target(targets.LambdaFunction(scans_function, retry_attempts=2))
+        self.scan_drain_rule = self.schedule(
+            "ScanDrainSchedule", "scans", scans_function, SCAN_DRAIN_SCHEDULE,
+            "QR Pro: count scans the redirect parked in DynamoDB while SQS failed")
+        # The compaction's fan-out (docs/analytics.md): a fence and the fold jobs of every open day.
+        self.fanout_rule = self.schedule(
+            "CompactionFanoutSchedule", "fanout", fanout_function, FANOUT_SCHEDULE,
+            "QR Pro: queue a fold job for every day with scans still to fold")
+        self.expiry_rule = self.schedule(
+            "ExpirySchedule", "expiry", expiry_function, EXPIRY_SCHEDULE,
+            "QR Pro: expire grace codes and plans that are due")
 
-        # The fan-out (docs/analytics.md): a fence and one fold job per open day, every minute. A
-        # failed run is not retried: the next minute's does the same work.
-        self.fanout_rule = events.Rule(
-            self, "CompactionFanoutSchedule",
-            description="QR Pro: queue a fold job for every day with scans still to fold",
-            schedule=events.Schedule.rate(FANOUT_SCHEDULE),
-        )
-        self.fanout_rule.add_target(targets.LambdaFunction(fanout_function, retry_attempts=0))
-
-        self.expiry_rule = events.Rule(
-            self, "ExpirySchedule",
-            description="QR Pro: expire grace codes and plans that are due",
-            schedule=events.Schedule.rate(EXPIRY_SCHEDULE),
-        )
-        self.expiry_rule.add_target(targets.LambdaFunction(expiry_function, retry_attempts=2))
+    def schedule(self, construct_id: str, name: str, function: lambda_.Function, every: Duration,
+                 description: str) -> events.Rule:
+        """Run ``function`` every ``every``. Its asynchronous invocations retry as ``SCHEDULED_RETRIES[name]``
+        says (a function without a line there is refused), never run an event older than the period (the
+        next one supersedes it), and land in ``scheduled_failures`` when they fail; so does an event
+        EventBridge itself could not hand to Lambda."""
+        if name not in SCHEDULED_RETRIES:
+            raise ValueError(f"scheduled function {name!r} needs its retries (and why) in SCHEDULED_RETRIES")
+        retries, _why = SCHEDULED_RETRIES[name]
+        function.configure_async_invoke(retry_attempts=retries, max_event_age=every,
+                                        on_failure=destinations.SqsDestination(self.scheduled_failures))
+        rule = events.Rule(self, construct_id, description=description, schedule=events.Schedule.rate(every))
+        rule.add_target(targets.LambdaFunction(function, retry_attempts=2, max_event_age=every,
+                                               dead_letter_queue=self.scheduled_failures))
+        return rule

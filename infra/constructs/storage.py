@@ -75,10 +75,14 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
         )
 
+        # Versioned like every bucket of the stack (an overwrite or a delete can be undone); an
+        # export is written once, so a noncurrent version exists only after its expiry, for a day.
         self.export_bucket = private_bucket(
             self, "ExportBucket",
+            versioned=True,
             lifecycle_rules=[s3.LifecycleRule(
                 id="expire-exports", enabled=True, expiration=Duration.days(1),
+                noncurrent_version_expiration=Duration.days(1),
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             )],
         )

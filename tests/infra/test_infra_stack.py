@@ -246,10 +246,11 @@ def test_event_sources(template: dict[str, Any]) -> None:
     for name in ("scans", "compaction", "mail", "webhooks"):
         assert mappings[name]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
     # the compaction scales out by workers, up to a bound the lag model is made for
-    assert mappings["compaction"]["ScalingConfig"] == {"MaximumConcurrency": 20}
+    assert mappings["compaction"]["ScalingConfig"] == {"MaximumConcurrency": 18}
     assert mappings["scans"]["MaximumBatchingWindowInSeconds"] == 2
     assert (mappings["scans"]["BatchSize"], mappings["scans"]["ScalingConfig"]) == (100, {"MaximumConcurrency": 10})
     assert mappings["webhooks"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mappings["webhooks"]["ScalingConfig"] == {"MaximumConcurrency": 20}  # a backlog is capped
     events = mappings["events"]
     assert events["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
     assert events["BisectBatchOnFunctionError"] is True
@@ -293,8 +294,11 @@ def test_failed_stream_batches_are_kept_whole_in_s3(template: dict[str, Any]) ->
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert all(props["PublicAccessBlockConfiguration"].values())
+    # Versioned: an object replayed, overwritten or deleted by hand stays recoverable for 30 days.
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert props["LifecycleConfiguration"]["Rules"] == [
-        {"ExpirationInDays": 90, "Id": "expire-failed-events", "Status": "Enabled"}]
+        {"ExpirationInDays": 90, "Id": "expire-failed-events", "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+         "Status": "Enabled"}]
     assert bucket["DeletionPolicy"] == "Retain"
     (policy,) = [p for p in of_type(template, "AWS::S3::BucketPolicy").values()
                  if p["Properties"]["Bucket"] == {"Ref": bucket_key}]
@@ -581,6 +585,8 @@ def test_export_bucket(template: dict[str, Any]) -> None:
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     rules = props["LifecycleConfiguration"]["Rules"]
     assert any(r["Status"] == "Enabled" and r["ExpirationInDays"] == 1 for r in rules)
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert rules[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     _, policy = one(template, "AWS::S3::BucketPolicy", lambda p: p["Properties"]["Bucket"] == {"Ref": key})
     _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
 
@@ -593,14 +599,14 @@ def _assert_denies_insecure_transport(doc: dict[str, Any]) -> None:
 def test_queues_encrypted_ssl_and_dlqs(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
     # scans, compaction, mail, webhooks and their DLQs; the usagekeys stream's on-failure queue
-    # (outbox failures go to S3)
-    assert len(queues) == 9
+    # (outbox failures go to S3); the scheduled functions' on-failure destination
+    assert len(queues) == 10
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
     assert len(with_dlq) == 4
     policies = of_type(template, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 9
+    assert len(policies) == 10
     for policy in policies.values():
         _assert_denies_insecure_transport(policy["Properties"]["PolicyDocument"])
     # Webhooks: one receive per delivery attempt; the function extends visibility up to 12 h.
@@ -650,7 +656,7 @@ def test_alarms(template: dict[str, Any]) -> None:
         watched = {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in by[("AWS/Lambda", metric)]}
         assert watched == {key for key, _ in fns.values()}, metric
     dlq = by[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert len(dlq) == 5  # scans, compaction, mail, webhooks, usagekeys
+    assert len(dlq) == 6  # scans, compaction, mail, webhooks, usagekeys, the scheduled functions' failures
     for alarm in dlq:
         assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
             0, "GreaterThanThreshold")
@@ -829,28 +835,12 @@ def test_local_bundler_stages_a_function_without_docker(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "lambdas").iterdir()) == ["__init__.py", "redirect"]
 
 
-# --- reserved concurrency and WAF -----------------------------------------------------------
+# --- WAF -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def with_waf() -> Synth:
-    """WAF on, concurrency reservations off (what an account with a small quota deploys)."""
-    return synth({"qrpro:waf": "true", "qrpro:apiReservedConcurrency": "0",
-                  "qrpro:authorizerReservedConcurrency": "0"})
-
-
-def test_api_and_authorizer_have_reserved_concurrency(template: dict[str, Any], with_waf: Synth) -> None:
-    reserved = {name: res["Properties"].get("ReservedConcurrentExecutions")
-                for name, (_, res) in functions(template).items()}
-    assert reserved == {name: {"api": 100, "authorizer": 50}.get(name) for name in FUNCTIONS}
-    # 0 reserves nothing (never ReservedConcurrentExecutions: 0, which would stop the function).
-    assert not any("ReservedConcurrentExecutions" in res["Properties"]
-                   for _, res in functions(with_waf.template).values())
-
-
-@pytest.mark.parametrize("value", ["-1", "ten"])
-def test_bad_reserved_concurrency_is_refused(value: str) -> None:
-    with pytest.raises(ValueError, match=r"apiReservedConcurrency must be a whole number >= 0"):
-        synth({"qrpro:apiReservedConcurrency": value}, nag=False)
+    """WAF on, concurrency reservations off (what an account with a small quota deploys first)."""
+    return synth({"qrpro:waf": "true", "qrpro:reserveConcurrency": "false"})
 
 
 def test_no_waf_by_default(template: dict[str, Any]) -> None:

@@ -228,6 +228,77 @@ def test_a_stale_stream_iterator_is_renewed_from_the_checkpoint(monkeypatch: pyt
     assert [c.get("SequenceNumber") for c in streams.iterator_calls] == ["5", "5"]
 
 
+class FailingRuntime:
+    """A function that fails its first ``failures`` invocations (what the local runtime answers)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def invoke(self, function: str, event: Any, kind: str) -> dict[str, Any]:
+        events.validate(kind, event)
+        self.calls += 1
+        if self.calls <= self.failures:
+            return {"ok": False, "type": "RuntimeError", "message": "table unreachable",
+                    "trace": "Traceback (most recent call last):\nRuntimeError: table unreachable"}
+        return {"ok": True, "result": None}
+
+
+@pytest.mark.parametrize(("failures", "retries", "max_age", "calls", "condition"), [
+    (5, 1, 3600, 2, "RetriesExhausted"),  # 1 retry: two attempts, then the destination
+    (1, 2, 3600, 2, None),  # the retry succeeds: nothing lands anywhere
+    (5, 2, 0.01, 1, "EventAgeExceeded"),  # the retry would run an event older than the maximum age
+])
+def test_a_scheduled_invocation_is_retried_then_lands_in_its_destination(
+        failures: int, retries: int, max_age: float, calls: int, condition: str | None) -> None:
+    """Lambda's asynchronous invocation as AWS documents it: MaximumRetryAttempts retries while the
+    event is younger than MaximumEventAgeInSeconds, then the invocation record goes to the on-failure
+    destination (requestContext.condition, approximateInvokeCount, requestPayload, responsePayload)."""
+    from moto import mock_aws
+
+    from qrpro_cli.triggers import AsyncInvoke, ScheduleTrigger
+
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="scheduled-failures")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        runtime = FailingRuntime(failures)
+        fn_arn = "arn:aws:lambda:us-east-1:123456789012:function:qrpro-ExpiryFnFunction"
+        trigger = ScheduleTrigger(runtime, "expiry", "arn:aws:events:us-east-1:123456789012:rule/r", 0,  # type: ignore[arg-type]
+                                  function_arn=fn_arn, config=AsyncInvoke(retries, max_age, arn),
+                                  retry_delays=(0.05, 0.05))
+        trigger.poll()
+        assert runtime.calls == calls
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    if condition is None:
+        assert messages == []
+        return
+    (message,) = messages
+    record = json.loads(message["Body"])
+    assert record["version"] == "1.0" and record["timestamp"].endswith("Z")
+    assert record["requestContext"]["condition"] == condition
+    assert record["requestContext"]["approximateInvokeCount"] == calls
+    assert record["requestContext"]["functionArn"] == f"{fn_arn}:$LATEST"
+    assert record["requestPayload"]["source"] == "aws.events"  # the scheduled event itself
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert record["responsePayload"]["errorMessage"] == "table unreachable"
+
+
+def test_every_schedule_runs_with_its_functions_async_invoke_config(template: Template) -> None:
+    """What the local scheduler reads from the template: each scheduled function's EventInvokeConfig."""
+    from qrpro_cli.triggers import AsyncInvoke
+
+    configs = template.async_configs()
+    functions = template.functions()
+    scheduled = {functions[s.function].name: configs.get(s.function) for s in template.schedules()}
+    assert set(scheduled) == {"expiry", "scans", "fanout"}
+    for name, config in scheduled.items():
+        assert config is not None, f"{name} is scheduled without an EventInvokeConfig"
+        parsed = AsyncInvoke.from_config(config, "arn:aws:sqs:us-east-1:123456789012:q")
+        assert (parsed.retries, parsed.max_age) == (0, {"scans": 300, "expiry": 900, "fanout": 60}[name])
+    assert AsyncInvoke.from_config({}, None) == AsyncInvoke(2, 6 * 3600, None)  # AWS's defaults
+
+
 def test_a_container_that_outgrows_its_memory_size_is_killed_as_lambda_kills_it() -> None:
     """Lambda stops a function whose memory passes its MemorySize (Runtime.ExitError, "signal:
     killed"); the local runtime does too, so a fold that outgrows its function fails here first."""

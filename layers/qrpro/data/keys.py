@@ -98,6 +98,10 @@ def pk_event(event_id: str) -> str:
     return f"EVENT#{event_id}"
 
 
+def pk_replay(event_id: str) -> str:
+    return f"REPLAY#{event_id}"
+
+
 def pk_code_agg(code_id: str) -> str:
     return f"AGG#{code_id}"
 

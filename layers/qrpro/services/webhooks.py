@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qrpro.config import settings
-from qrpro.data import delivery
+from qrpro.data import delivery, replays
 from qrpro.data import webhooks as repo
 from qrpro.data.codes import scope_json
 from qrpro.data.outbox import Event
@@ -105,16 +105,41 @@ def event_payload(event: Event) -> dict[str, Any]:
     return rules.payload(event.id, event.event_type, event.created_at, scope_json(event.scope), event.data)
 
 
-def fan_out(outbox_event: Event) -> int:
-    """Queue one delivery per active webhook of the event's scope subscribed to its type.
-    Raises ``NotQueued`` if any message could not be queued (the stream batch is retried: at least once)."""
+def deliveries_of(outbox_event: Event) -> list[repo.Message]:
+    """One delivery message per active webhook of the event's scope subscribed to its type."""
     event = event_payload(outbox_event)
     body = rules.body(event)
-    messages = [repo.Message(webhook_id=w.id, scope=outbox_event.scope, event_id=event["id"],
-                             event_type=event["type"], body=body)
-                for w in repo.subscribers(outbox_event.scope, outbox_event.event_type)]
+    return [repo.Message(webhook_id=w.id, scope=outbox_event.scope, event_id=event["id"],
+                         event_type=event["type"], body=body)
+            for w in repo.subscribers(outbox_event.scope, outbox_event.event_type)]
+
+
+def fan_out(outbox_event: Event) -> int:
+    """Queue the event's deliveries. Raises ``NotQueued`` if any message could not be queued (the
+    stream batch is retried: at least once)."""
+    messages = deliveries_of(outbox_event)
     repo.queue(messages)
     return len(messages)
+
+
+def replay(outbox_event: Event, *, apply: bool, now: int) -> list[tuple[str, str]]:
+    """The fan-out again, for an event whose fan-out was given up on (``qrpro admin
+    replay-failed-events``): (webhook id, ``queued`` | ``would_queue`` | ``already_replayed``) for
+    each webhook subscribed to it now. A delivery an earlier replay queued is not queued again (the
+    replay ledger); each is recorded after it is queued, so a replay cut short queues nothing twice
+    but the one it was at (which receivers deduplicate on ``webhook-id``)."""
+    done = replays.replayed_webhooks(outbox_event.id)
+    out = []
+    for msg in deliveries_of(outbox_event):
+        if msg.webhook_id in done:
+            out.append((msg.webhook_id, "already_replayed"))
+        elif not apply:
+            out.append((msg.webhook_id, "would_queue"))
+        else:
+            repo.queue([msg])
+            replays.record(outbox_event.id, msg.webhook_id, now)
+            out.append((msg.webhook_id, "queued"))
+    return out
 
 
 # -- one attempt ------------------------------------------------------------------------------
