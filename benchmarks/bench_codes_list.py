@@ -3,9 +3,12 @@ per list call, through the real authorizer and API handler, on DynamoDB Local.
 
 The claim under test: the number of requests does not grow with the number
 of codes (scans_30d comes from one Query of per-day rollups, not a query per
-code). Then the same list, and the scope's analytics, while today's scans are
-still open panes (counting through panes: readers fold the open days'
-panes), at a team's daily share of its cap (``--day-scans``, 333,333 = 10M / 30).
+code). Then the same list, and the scope's analytics, for a team at its cap
+(``--day-scans``, 333,333 = 10M / 30, over 1,000 codes) at three moments of
+the compaction (docs/analytics.md, "How a scan is counted"): before the day's
+first fold (its first minutes of scans, nothing folded), just after a fold of
+the whole day, and mid-period (half the scans a fold period brings, unfolded);
+readers add what no fold has reached yet.
 Run: `make bench` or `.venv/bin/python benchmarks/bench_codes_list.py`.
 """
 
@@ -98,22 +101,15 @@ def report(label: str, per_call: list[list[str]], times: list[float]) -> None:
 
 
 def open_panes(api: Any, calls: list[str], day_scans: int) -> None:
-    """A team scope of 1,000 codes with ``day_scans`` of today in open panes of 8 scans (a
-    batch at 10M a month): its list and analytics folding every pane (no ``panes.LIVE_LIMIT``),
-    then as deployed before the day's first compaction (a reader gives up past the limit), the
-    compaction, and, after one compaction period's scans more, the same reads as deployed."""
-    from qrpro.config import settings
+    """A team scope of 1,000 codes at its cap: its list and analytics at three moments."""
     from qrpro.data import accounts, panes
-    from qrpro.data.counting import Scan
-    from qrpro.data.table import query_items, table
+    from qrpro.domain.scan_codec import Job, Scan
     from qrpro.services import codes
     from qrpro.services import keys as key_service
     from qrpro.services import scans as scan_service
 
     now = int(time.time())
     today = time.strftime("%Y-%m-%d", time.gmtime(now))
-    os.environ["PANES_FROM"] = today
-    settings.cache_clear()
     user_id = accounts.create_account(f"{uuid.uuid4().hex[:8]}@example.com", "team", now)
     key_id, token = key_service.create(user_id, "bench", now)
     caller = accounts.resolve_caller(user_id, key_id)
@@ -123,19 +119,33 @@ def open_panes(api: Any, calls: list[str], day_scans: int) -> None:
                                   now)
     rng = random.Random(7)
     hours = max(1, time.gmtime(now).tm_hour)
+    period = scan_service.FOLD_AFTER + 60 + panes.SETTLE  # the longest a scan waits for its fold
+    per_period = round(day_scans / 86_400 * period)
 
-    def write(n: int) -> None:
+    def write(n: int, sent: int) -> None:
+        """``n`` scans in batches of 8 (a batch at 10M a month), sent at ``sent``."""
         for start in range(0, n, 8):
             batch = []
             for _ in range(min(8, n - start)):
                 code = rng.choice(made)
-                batch.append(Scan(id=uuid.uuid4().hex[:16], code_id=code["id"], scope=caller.scope, plan="team",
+                batch.append(Scan(id=uuid.uuid4().hex, code_id=code["id"], scope=caller.scope, plan="team",
                                   hour=f"{today}-{rng.randrange(hours):02d}", country=rng.choice(("US", "DE", "FR")),
-                                  device=rng.choice(("mobile", "desktop")), shortcode=code["shortcode"], codes=1000))
+                                  device=rng.choice(("mobile", "desktop")), codes=1000, sent_ms=sent * 1000))
             assert not panes.put(batch, now)
 
-    def reads(calls_each: int) -> None:
-        for label, path in (("list", "/api/codes"), ("scope", "/api/analytics")):
+    def fence(at: int) -> None:
+        panes._fences.update(at=-1e9)
+        panes.record_fence(at)
+
+    def fold() -> float:
+        t0 = time.perf_counter()
+        seq = panes.take(0)
+        scan_service.fold(Job(caller.scope, today, seq), now, eager=True)
+        return time.perf_counter() - t0
+
+    def reads(label: str, calls_each: int = 10) -> None:
+        print(label)
+        for name, path in (("list", "/api/codes"), ("scope", "/api/analytics")):
             times, per_call = [], []
             for _ in range(calls_each):
                 calls.clear()
@@ -144,26 +154,21 @@ def open_panes(api: Any, calls: list[str], day_scans: int) -> None:
                 times.append((time.perf_counter() - t1) * 1000)
                 assert reply.status == 200, reply.json()
                 per_call.append(list(calls))
-            report(label, per_call, times)
+            report(name, per_call, times)
 
-    write(day_scans)
-    size = sum(len(str(i["s"])) + len(str(i["c"])) + 60 for i in query_items({
-        "TableName": table(), "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": f"PANE#{caller.scope}#{today}"}}}))
-    print(f"\n{day_scans:,} scans today in {-(-day_scans // 8):,} open panes (~{size / 1e6:.1f} MB), "
-          "every pane folded by every read (no limit):")
-    limit, panes.LIVE_LIMIT = panes.LIVE_LIMIT, 10**9
-    reads(3)
-    panes.LIVE_LIMIT = limit
-    print(f"as deployed, before the day's first compaction (each read gives up past {limit:,} scans):")
-    reads(3)
-    t0 = time.perf_counter()
-    scan_service.compact(now)
-    print(f"the compaction of that day: {time.perf_counter() - t0:.1f} s")
-    write(-(-day_scans // 96))
-    print(f"then one compaction period's scans more ({-(-day_scans // 96):,}), read as deployed "
-          f"(live below {panes.LIVE_LIMIT:,} scans at the last compaction, else the aggregates):")
-    reads(10)
+    fence(now - 7200)
+    write(per_period, now)  # the day's first minutes: nothing folded yet
+    reads(f"before the day's first fold ({per_period:,} scans, {period} s of them, in panes, nothing folded):")
+    fence(now - 3600)  # what follows was sent after this fence: its panes' windows start there
+    write(day_scans - per_period, now - 3700)
+    took = fold()
+    print(f"(the fold of the rest of the day, {day_scans - per_period:,} scans: {took:.1f} s here)")
+    fence(now - 200)
+    reads(f"just after a fold of the whole day ({day_scans:,} scans folded, none waiting):")
+    write(per_period // 2, now)
+    reads(f"mid-period ({per_period // 2:,} scans waiting for the next fold):")
+    write(per_period - per_period // 2, now)
+    reads(f"just before the next fold ({per_period:,} scans waiting, the longest they wait):")
 
 
 if __name__ == "__main__":
