@@ -11,7 +11,8 @@ scan limit (routing ``max_scans``) costs one more: the conditional update of its
 counter, which keeps the limit exact under any burst. Of the
 request, only the country header and the device and OS classes derived from
 the User-Agent are read (routing, docs/analytics.md); the country, the device
-class and the routing target are kept; nothing of it is logged.
+and OS classes and the routing target are kept; nothing of it is logged. A bot
+or link preview is redirected like anyone and counted apart (``bots``).
 
 A scan that SQS did not take is counted in CloudWatch (``ScansParked``: kept in
 DynamoDB for the scheduled drain; ``ScansBuffered``: kept only in this
@@ -29,7 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qrpro.data import edge
-from qrpro.domain.devices import OTHER, country, device, is_bot, os_class
+from qrpro.domain.devices import country, device, is_bot, os_class, os_family
 from qrpro.domain.redirects import Outcome, Target, answer
 from qrpro.domain.shortcodes import is_shortcode
 
@@ -137,19 +138,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except (ClientError, BotoCoreError):
         return unavailable(head)
     user_agent = headers.get("user-agent")  # read for its classes here, then discarded
-    where, kind = country(headers.get("cloudfront-viewer-country")), device(user_agent)
-    phone_os = os_class(user_agent) if target.routing is not None else OTHER  # only routing reads it
-    counted = not head and account is not None and not is_bot(user_agent)
+    where, kind, family = country(headers.get("cloudfront-viewer-country")), device(user_agent), os_family(user_agent)
+    bot = is_bot(user_agent)
+    counted = not head and account is not None and not bot
     try:
-        decided = answer(target, account, now, where, kind, phone_os, random.random(),
+        decided = answer(target, account, now, where, kind, os_class(family), random.random(),
                          partial(_claim if counted else _peek, target))
     except (ClientError, BotoCoreError):  # the scan limit's counter did not answer: never a place not counted
         return unavailable(head)
     if decided.location is None:
         return _PAGES[decided.outcome](head)
-    if counted and account is not None:
+    if not head and account is not None:  # a scan, or a bot or link preview: counted apart (bots)
         count_unqueued(edge.enqueue(edge.scan_message(target.code_id, target.scope, account.plan, now, where, kind,
-                                                      decided.target or "default", account.codes)))
+                                                      decided.target or "default", account.codes, family, bot)))
     return redirect(decided.location)
 
 

@@ -107,7 +107,7 @@ def test_export_inline_and_by_presigned_url(own_stack: Stack) -> None:
     assert r.headers["Content-Disposition"].startswith("attachment; filename=")
     files = _files(r.body)
     assert sorted(files) == ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv",
-                             "scans_by_target.csv"]
+                             "scans_by_os.csv", "scans_by_target.csv"]
     rows = {row["id"]: row for row in _rows(files["codes.csv"])}
     assert set(rows) == {c["id"] for c in codes}
     assert rows[codes[0]["id"]]["label"] == "'=cmd|' /C calc'!A0"

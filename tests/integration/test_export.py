@@ -41,7 +41,8 @@ from tests.conftest import reset_caches
 
 BUCKET = "qrpro-exports-test"
 FAR = 4_000_000_000
-FILES = ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv", "scans_by_target.csv"]
+FILES = ["README.txt", "codes.csv", "scans.csv", "scans_by_country.csv", "scans_by_device.csv", "scans_by_os.csv",
+         "scans_by_target.csv"]
 
 
 @pytest.fixture
@@ -112,11 +113,11 @@ def _seed(caller: Any, now: int) -> dict[str, Any]:
 
 def _expected_rollup(aggs: dict[tuple[str, str], dict[str, int]], order: list[str],
                      codes: dict[str, dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """The four rollup files of the seeded aggregates, written out by hand (the countries of ``_seed``
-    are all under the floor or unknown: each code-day has one Other row; the aggregates predate routing:
-    their scans went to ``default``, named from 5 scans a code-day)."""
+    """The five rollup files of the seeded aggregates, written out by hand (the countries of ``_seed``
+    are all under the floor or unknown: each code-day has one Other row; the aggregates predate routing
+    and OS classes: their scans went to ``default``, named from 5 scans a code-day, from systems ``other``)."""
     out: dict[str, list[dict[str, str]]] = {"scans.csv": [], "scans_by_country.csv": [], "scans_by_device.csv": [],
-                                            "scans_by_target.csv": []}
+                                            "scans_by_os.csv": [], "scans_by_target.csv": []}
     for cid in order:
         for (code_id, day), counts in sorted(aggs.items(), key=lambda kv: kv[0][1]):
             if code_id != cid:
@@ -131,6 +132,7 @@ def _expected_rollup(aggs: dict[tuple[str, str], dict[str, int]], order: list[st
             out["scans_by_device.csv"] += [{**base, "day": day, "device": d, "scans": str(v)} for d, v in devices]
             out["scans_by_target.csv"].append({**base, "day": day, "target": "default" if counts["total"] >= 5
                                                else "other", "scans": str(counts["total"])})
+            out["scans_by_os.csv"].append({**base, "day": day, "os": "other", "scans": str(counts["total"])})
     return out
 
 
@@ -230,7 +232,7 @@ def test_export_files_each_sum_to_the_analytics_totals_under_the_noise_floor(
     files = _unzip(r.body)
     assert sorted(files) == FILES
     rollup = {name: _rows(files[name]) for name in ("scans.csv", "scans_by_country.csv", "scans_by_device.csv",
-                                                    "scans_by_target.csv")}
+                                                    "scans_by_os.csv", "scans_by_target.csv")}
 
     def total(rows: list[dict[str, str]], ids: set[str] | None = None) -> int:
         return sum(int(row["scans"]) for row in rows if ids is None or row["code_id"] in ids)

@@ -72,7 +72,7 @@ def test_active_code_redirects_302_and_enqueues_one_scan(queue: str, make_accoun
     assert body.pop("id")
     assert body == {"code_id": code["id"], "scope": caller.scope, "plan": "business",
                     "hour": hour_bucket(int(time.time())), "country": "DE", "device": "mobile",
-                    "t": "default", "n": 1}  # n: the scope's codes (codes_used)
+                    "t": "default", "n": 1, "o": "ios"}  # n: the scope's codes (codes_used); o: the OS family
     assert SECRET_UA not in msgs[0]["Body"] and SECRET_IP not in msgs[0]["Body"]
 
 
@@ -116,15 +116,21 @@ def test_statuses(queue: str, make_account: Any) -> None:
     assert everything_sent(queue) == []
 
 
-def test_head_and_bots_redirect_without_counting(queue: str, make_account: Any) -> None:
-    code = codes.create(make_account().caller(), {"url": "https://example.com/h"}, int(time.time()))
+def test_head_and_bots_redirect_without_counting_bots_apart(queue: str, api: Any, make_account: Any) -> None:
+    acct = make_account()
+    code = codes.create(acct.caller(), {"url": "https://example.com/h"}, int(time.time()))
     r = scan(code["shortcode"], method="HEAD")
     assert (r["statusCode"], r["headers"]["Location"], r["body"]) == (302, "https://example.com/h", "")
+    assert everything_sent(queue) == []  # a HEAD is nothing
     for bot in (SLACK, FACEBOOK, GOOGLE, "WhatsApp/2.23.20.0 A", "Twitterbot/1.0"):
         assert scan(code["shortcode"], bot)["statusCode"] == 302
-    assert everything_sent(queue) == []
     assert scan(code["shortcode"], "curl/8.5.0", None)["statusCode"] == 302  # curl is a person
-    assert [json.loads(m["Body"])["device"] for m in everything_sent(queue)] == ["unknown"]
+    sent = [json.loads(m["Body"]) for m in everything_sent(queue)]
+    assert sorted((m.get("b", 0), m["device"]) for m in sent) == [(0, "unknown")] + [(1, "unknown")] * 5
+    assert count([{"MessageId": str(uuid.uuid4()), "Body": json.dumps(m)} for m in sent]) == []
+    body = api.request("GET", f"/api/codes/{code['id']}/analytics?range=7d", acct.token).json()
+    assert (body["total"], body["bots"]) == (1, 5)  # bots and link previews counted apart, never in total
+    assert sum(p["total"] for p in body["by_device"]) == sum(p["total"] for p in body["by_os"]) == 1
     r = scan(code["shortcode"], method="POST")
     assert r["statusCode"] == 405 and r["headers"]["Allow"] == "GET, HEAD"
 
@@ -184,7 +190,8 @@ def test_nothing_of_the_request_is_stored_or_logged(queue: str, make_account: An
     dump = json.dumps(all_items()) + json.dumps(msgs) + caplog.text
     assert SECRET_UA not in dump and "Sentinel" not in dump and SECRET_IP not in dump
     day = get(k.pk_code_agg(code["id"]), k.sk_day(day_bucket(int(time.time()))))
-    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "t_default", "ttl", "st"}
+    assert {n for n in day if n not in ("pk", "sk")} == {"total", "c_FR", "d_mobile", "o_ios", "t_default", "ttl",
+                                                         "st"}
     assert "scans_total" not in get(k.pk_short(code["shortcode"]), "SHORT")  # a scan adds nothing to the code
 
 
@@ -422,8 +429,8 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
             assert scan(code["shortcode"], SLACK)["statusCode"] == 302
     msgs = everything_sent(queue)
     # A send that timed out client-side under load may have landed anyway and been
-    # retried: the same scan twice, which every fold counts once.
-    assert len({json.loads(m["Body"])["id"] for m in msgs}) == 1000
+    # retried: the same scan twice, which every fold counts once. 20 bots: counted apart.
+    assert len({json.loads(m["Body"])["id"] for m in msgs if not json.loads(m["Body"]).get("b")}) == 1000
     assert run_consumer(msgs) == []
     assert run_consumer(msgs[:100]) == []  # a redelivery for good measure
 
@@ -431,7 +438,8 @@ def test_thousand_scans_give_analytics_checkable_by_hand(queue: str, api: Any, m
     assert r.status == 200, r.body
     body = r.json()
     today = day_bucket(int(time.time()))
-    assert body["total"] == 1000 and body["days"] == 7 and body["range"] == "7d" and body["granularity"] == "day"
+    assert body["total"] == 1000 and body["bots"] == 20 and body["days"] == 7
+    assert body["range"] == "7d" and body["granularity"] == "day"
     assert body["timeseries"] == [{"bucket": d, "scans": 1000 if d == today else 0}
                                   for d in days_back(int(time.time()), 7)]
     us = expected_country["US"]
@@ -606,4 +614,4 @@ def test_group_analytics_sums_its_codes(queue: str, api: Any, make_account: Any)
     assert body["by_device"] == [{"key": "tablet", "total": 9}] and body["timeseries"][-1]["scans"] == 9
     assert body["by_target"] == [{"key": "default", "total": 9}]
     assert set(body) == {"range", "days", "granularity", "total", "timeseries", "by_country", "by_device",
-                         "by_target"}
+                         "by_os", "by_target", "bots"}

@@ -81,11 +81,24 @@ def test_fold_zero_fills_sums_and_folds_small_countries() -> None:
         "by_country": [{"key": "US", "total": 9}, {"key": "CA", "total": 5}, {"key": "Other", "total": 6}],
         "by_device": [{"key": "mobile", "total": 12}, {"key": "tablet", "total": 4},
                       {"key": "desktop", "total": 3}, {"key": "unknown", "total": 1}],
+        "by_os": [{"key": "other", "total": 20}],  # written before OS classes
         "by_target": [{"key": "default", "total": 20}],  # written before routing: every scan went to url
+        "bots": 0,
     }
     assert sum(p["scans"] for p in out["timeseries"]) == out["total"]
     assert sum(p["total"] for p in out["by_country"]) == out["total"]
     assert sum(p["total"] for p in out["by_device"]) == out["total"]
+
+
+def test_by_os_sums_to_total_under_the_floor_and_bots_count_apart() -> None:
+    win = analytics.window("7d", "day", plan("business"), NOW)
+    items = [("2026-04-10", {"total": 20, "o_ios": 9, "o_android": 6, "o_windows": 3, "o_linux": 1, "bots": 4}),
+             ("2026-04-09", {"total": 2, "bots": 1})]  # counted before OS classes: other
+    out = analytics.fold(win, items)
+    assert out["by_os"] == [{"key": "ios", "total": 9}, {"key": "android", "total": 6},
+                            {"key": "other", "total": 7}]  # windows 3 and linux 1 under the floor, 2 unclassed
+    assert sum(p["total"] for p in out["by_os"]) == out["total"] == 22
+    assert out["bots"] == 5
 
 
 def test_fold_of_nothing_is_all_zero_without_other() -> None:

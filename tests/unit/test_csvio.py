@@ -86,17 +86,17 @@ def test_codes_csv_row_is_every_field_neutralised() -> None:
 
 
 def _rollup(days: list[DayCounts]) -> tuple[dict[str, list[dict[str, str]]], RollupStats]:
-    """The four files as parsed CSV rows (by header name), and the stats."""
-    out: dict[str, list[str]] = {"scans": [], "country": [], "device": [], "target": []}
+    """The five files as parsed CSV rows (by header name), and the stats."""
+    out: dict[str, list[str]] = {"scans": [], "country": [], "device": [], "target": [], "os": []}
     stats = write_rollup(days, out["scans"].append, out["country"].append, out["device"].append,
-                         out["target"].append)
+                         out["target"].append, out["os"].append)
     return {name: list(csv.DictReader(io.StringIO("".join(chunks), newline=""))) for name, chunks in out.items()}, \
         stats
 
 
 def test_rollup_one_row_per_code_day_and_breakdowns_that_sum_to_the_same_total() -> None:
     days = [DayCounts("c1", "aBc123x", "Lobby", "2026-04-01", 12, {"US": 7, "XX": 2, "CA": 3, "DE": 0},
-                      {"mobile": 9, "desktop": 2, "tablet": 1}),
+                      {"mobile": 9, "desktop": 2, "tablet": 1}, {}, {"ios": 8, "android": 3, "macos": 1}),
             DayCounts("c1", "aBc123x", "Lobby", "2026-04-02", 5, {"FR": 5}, {"mobile": 4, "watch": 1},
                       {"rule:0": 3, "split:1": 1}),
             DayCounts("c2", "zZz9999", "=bad", "2026-04-02", 1, {"US": 1}, {"desktop": 1})]
@@ -118,9 +118,13 @@ def test_rollup_one_row_per_code_day_and_breakdowns_that_sum_to_the_same_total()
     assert [(r["code_id"], r["day"], r["target"], r["scans"]) for r in files["target"]] == [
         ("c1", "2026-04-01", "default", "12"), ("c1", "2026-04-02", "other", "5"),
         ("c2", "2026-04-02", "other", "1")]
+    # OS families under the floor per code-day; a day counted before OS classes is other
+    assert [(r["code_id"], r["day"], r["os"], r["scans"]) for r in files["os"]] == [
+        ("c1", "2026-04-01", "ios", "8"), ("c1", "2026-04-01", "other", "4"), ("c1", "2026-04-02", "other", "5"),
+        ("c2", "2026-04-02", "other", "1")]
     for rows in files.values():
         assert sum(int(r["scans"]) for r in rows) == 18
-    assert stats == RollupStats(scans=18, day_rows=3, country_rows=4, device_rows=6, target_rows=3)
+    assert stats == RollupStats(scans=18, day_rows=3, country_rows=4, device_rows=6, target_rows=3, os_rows=4)
 
 
 def test_rollup_lists_no_country_under_the_floor() -> None:
@@ -143,12 +147,13 @@ def test_write_export_zip_members() -> None:
 
     stats = write_export(out, "TEAM#t-1", [CODE], daily, 1775001600)
     assert stats.codes == 1
-    assert stats.rollup == RollupStats(scans=3, day_rows=1, country_rows=1, device_rows=1, target_rows=1)
+    assert stats.rollup == RollupStats(scans=3, day_rows=1, country_rows=1, device_rows=1, target_rows=1, os_rows=1)
     assert asked == [[CodeRef(CODE["id"], "aBc123x", CODE["label"])]]
     zf = zipfile.ZipFile(io.BytesIO(out.getvalue()))
     assert zf.testzip() is None
     assert [i.filename for i in zf.infolist()] == ["codes.csv", "scans.csv", "scans_by_country.csv",
-                                                   "scans_by_device.csv", "scans_by_target.csv", "README.txt"]
+                                                   "scans_by_device.csv", "scans_by_os.csv", "scans_by_target.csv",
+                                                   "README.txt"]
     assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
     assert zf.read("codes.csv").decode() == _text(codes_csv([CODE]))
     assert zf.read("scans.csv").decode().splitlines() == [
@@ -159,12 +164,15 @@ def test_write_export_zip_members() -> None:
         "code_id,shortcode,day,device,scans", f"{CODE['id']},aBc123x,2026-04-01,mobile,3"]
     assert zf.read("scans_by_target.csv").decode().splitlines() == [
         "code_id,shortcode,day,target,scans", f"{CODE['id']},aBc123x,2026-04-01,other,3"]
+    assert zf.read("scans_by_os.csv").decode().splitlines() == [
+        "code_id,shortcode,day,os,scans", f"{CODE['id']},aBc123x,2026-04-01,other,3"]
     readme = zf.read("README.txt").decode()
     assert "team t-1" in readme and "2026-04-01 00:00:00" in readme
     for line in ("codes.csv              your codes, one row per code (1 rows)",
                  "scans.csv              scans per code and day (1 rows)",
                  "scans_by_country.csv   the same scans split by country (1 rows)",
                  "scans_by_device.csv    the same scans split by device type (1 rows)",
+                 "scans_by_os.csv        the same scans split by operating system (1 rows)",
                  "scans_by_target.csv    the same scans split by where they were sent (1 rows)", "3 scans in all."):
         assert line in readme
     for name in zf.namelist():  # README.txt explains every file of the ZIP

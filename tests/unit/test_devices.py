@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qrpro.domain.devices import country, device, is_bot, os_class
+from qrpro.domain.devices import country, device, is_bot, os_class, os_family
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")
@@ -44,11 +44,13 @@ def test_device_classes(ua: str | None, expected: str) -> None:
      "CriOS/124.0 Mobile/15E148 Safari/604.1", "ios"),
     (ANDROID_PHONE, "android"), (CUBOT_PHONE, "android"), (ANDROID_TABLET, "android"), (KINDLE, "android"),
     ("Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) Mobile Safari/537.36", "other"),
-    (WINDOWS, "other"), (MAC, "other"), (LINUX, "other"), (CHROMEBOOK, "other"),
+    (WINDOWS, "windows"), (MAC, "macos"), (LINUX, "linux"), (CHROMEBOOK, "other"),
     ("curl/8.5.0", "other"), ("", "other"), (None, "other"),
 ])
-def test_os_classes(ua: str | None, expected: str) -> None:
-    assert os_class(ua) == expected
+def test_os_families_and_routings_classes(ua: str | None, expected: str) -> None:
+    """Analytics' OS family (section 16.3); routing reads only ios, android or other of it (section 14)."""
+    assert os_family(ua) == expected
+    assert os_class(os_family(ua)) == (expected if expected in ("ios", "android") else "other")
 
 
 @pytest.mark.parametrize("ua", [

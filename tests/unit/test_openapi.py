@@ -237,7 +237,7 @@ OPERATION_IDS = {  # docs/api.md section 12
 }
 NAMED_ENUMS = {"CodeStatus", "EditableStatus", "LogoKey", "FrameStyle", "BulkAction", "EventType",
                "DeliveryEventType", "HistoryField", "AnalyticsRange", "Granularity", "Device", "QrFormat",
-               "QrVariant", "PlanName", "PlanStatus", "Role", "ScopeType", "OsClass"}
+               "QrVariant", "PlanName", "PlanStatus", "Role", "ScopeType", "OsClass", "OsFamily"}
 
 
 def test_the_committed_document_is_the_code_s_document(doc: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from qrpro.api.context import caller, now
 from qrpro.api.openapi import errors
 from qrpro.api.router import Router
 from qrpro.data import analytics as scan_analytics
-from qrpro.domain.analytics import AnalyticsRange, Device, Granularity
+from qrpro.domain.analytics import AnalyticsRange, Device, Granularity, OsFamily
 
 router = Router()
 TAGS = ["Analytics"]
@@ -35,6 +35,11 @@ class DeviceSlice(BaseModel):
     total: int
 
 
+class OsSlice(BaseModel):
+    key: OsFamily
+    total: int
+
+
 class TargetSlice(BaseModel):
     key: str = Field(description="`default`, `rule:<i>`, `split:<i>`, `fallback` (routing, section 14), or `other`")
     total: int
@@ -44,13 +49,17 @@ class Analytics(BaseModel):
     range: AnalyticsRange
     days: int = Field(description="the effective window after the retention cap")
     granularity: Granularity
-    total: int = Field(description="equals the sum of timeseries, of by_country, of by_device and of by_target")
+    total: int = Field(description="equals the sum of timeseries, of by_country, of by_device, of by_os and of "
+                                   "by_target; bots and link previews are not in it (see bots)")
     timeseries: list[Bucket] = Field(description="one entry per bucket, zero-filled, oldest first")
     by_country: list[Slice] = Field(description="largest first; countries under 5 scans and unknown ones in "
                                                 "`Other`, last")
     by_device: list[DeviceSlice] = Field(description="mobile, tablet, desktop, unknown: non-zero ones, largest first")
+    by_os: list[OsSlice] = Field(description="the visitors' operating systems: largest first; families under 5 scans "
+                                             "(and scans counted before OS classes) in `other`, last")
     by_target: list[TargetSlice] = Field(description="where the scans went (routing): largest first; targets under "
                                                      "5 scans in `other`, last")
+    bots: int = Field(description="requests of bots and link previews in the window: redirected, not in total")
 
 
 class TopCode(BaseModel):

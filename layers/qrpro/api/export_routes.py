@@ -28,8 +28,9 @@ OPERATION: dict[str, Any] = {
     "rule": "/api/user/export", "method": "GET", "operation_id": "exportData", "tags": ["User and keys"],
     "summary": "Export every code and the daily scan rollup (ZIP)",
     "description": "A ZIP of `codes.csv` (every code, grace and expired included), `scans.csv` (one "
-                   "row per code and day), `scans_by_country.csv` and `scans_by_device.csv` (the breakdowns, "
-                   "countries under the noise floor as `Other`; each file's `scans` sums to the same total) "
+                   "row per code and day), `scans_by_country.csv`, `scans_by_device.csv`, `scans_by_os.csv` and "
+                   "`scans_by_target.csv` (the breakdowns, under the noise floor as `Other`/`other`; each file's "
+                   "`scans` sums to the same total) "
                    "and `README.txt`, built and stored in S3. Small exports come back inline, large "
                    "ones as `303` to a presigned URL (15 minutes); `delivery=url` always answers with the "
                    "URL. Also available to expired accounts.",

@@ -27,6 +27,7 @@ log = logging.getLogger("qrpro.scans")
 
 WRITERS = 8  # a step's item writes in parallel: a busy scope's step sets hundreds, each a round trip
 GUARD = "st"  # on every aggregate item: the end of the last step added into it
+BOTS = ("bots",)  # what a bot or link preview adds to its day and hour items
 
 
 @lru_cache(maxsize=4096)  # a fold asks it twice per scan
@@ -54,7 +55,8 @@ class Counter:
 def fold(scans: Iterable[Scan]) -> dict[tuple[str, str], Counter]:
     """Scans as increments per aggregate item (pk, sk): per code and day (and hour for plans
     with hourly analytics), per scope and day/hour (``total``, ``c_{country}``, ``d_{device}``,
-    ``t_{target}``), and per scope and code-day (``k_{code_id}``, in the scope's K# shards)."""
+    ``t_{target}``, ``o_{os}``), and per scope and code-day (``k_{code_id}``, in the scope's K#
+    shards). A bot or link preview adds ``bots`` to the day and hour items, nothing else."""
     items: dict[tuple[str, str], Counter] = {}
 
     def bump(pk: str, sk: str, names: tuple[str, ...], ttl: int) -> None:
@@ -70,12 +72,13 @@ def fold(scans: Iterable[Scan]) -> dict[tuple[str, str], Counter]:
     for s in scans:
         terms = plan(s.plan)
         keep = terms.retention_days * 86_400
-        counters = ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}")
+        counters = BOTS if s.bot else ("total", f"c_{s.country}", f"d_{s.device}", f"t_{s.target}", f"o_{s.os}")
         day_ttl = bucket_end(s.day) + keep
         bump(k.pk_code_agg(s.code_id), k.sk_day(s.day), counters, day_ttl)
         bump(k.pk_scope_agg(s.scope), k.sk_day(s.day), counters, day_ttl)
-        bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id, k.codes_day_shards(s.codes)),
-             (f"k_{s.code_id}",), day_ttl)
+        if not s.bot:
+            bump(k.pk_scope_agg(s.scope), k.sk_codes_day(s.day, s.code_id, k.codes_day_shards(s.codes)),
+                 (f"k_{s.code_id}",), day_ttl)
         if terms.hourly_analytics:
             hour_ttl = bucket_end(s.hour) + keep
             bump(k.pk_code_agg(s.code_id), k.sk_hour(s.hour), counters, hour_ttl)

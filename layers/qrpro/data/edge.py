@@ -132,12 +132,12 @@ def limit_count(code_id: str, legacy: int) -> int:
 # -- enqueue ------------------------------------------------------------------------------
 
 def scan_message(code_id: str, scope: str, plan_name: str, now: int, country_code: str, device: str,
-                 target: str = "default", codes: int = 0) -> str:
+                 target: str = "default", codes: int = 0, os: str = "other", bot: bool = False) -> str:
     """One scan as a queue message (``qrpro.domain.scan_codec``): a random id (every copy of the
     scan carries it) and what docs/api.md allows a scan to keep, the time cut to the hour."""
     return codec.message(Scan(id=uuid.uuid4().hex, code_id=code_id, scope=scope, plan=plan_name,
                               hour=time.strftime("%Y-%m-%d-%H", time.gmtime(now)), country=country_code,
-                              device=device, target=target, codes=codes))
+                              device=device, target=target, codes=codes, os=os, bot=bot))
 
 
 _unsent: list[str] = []  # scans neither SQS nor DynamoDB accepted: retried with the next scan

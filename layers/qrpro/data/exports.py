@@ -150,16 +150,15 @@ def presign(key: str, now: int) -> tuple[str, int]:
 
 # -- reads ---------------------------------------------------------------------------------------------
 
-def _counts(item: dict[str, Any]) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
-    total, countries, devices, targets = int(item.get("total", 0)), {}, {}, {}
+def _counts(item: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """An aggregate item's breakdowns by their prefix (``c_`` countries, ``d_`` devices, ``t_``
+    targets, ``o_`` OS families)."""
+    out: dict[str, dict[str, int]] = {"c_": {}, "d_": {}, "t_": {}, "o_": {}}
     for name, value in item.items():
-        if name.startswith("c_"):
-            countries[name[2:]] = int(value)
-        elif name.startswith("d_"):
-            devices[name[2:]] = int(value)
-        elif name.startswith("t_"):
-            targets[name[2:]] = int(value)
-    return total, countries, devices, targets
+        part = out.get(name[:2])
+        if part is not None:
+            part[name[2:]] = int(value)
+    return out
 
 
 def code_days(code: CodeRef, first: str, last: str, now: int, live: Live) -> list[DayCounts]:
@@ -173,9 +172,9 @@ def code_days(code: CodeRef, first: str, last: str, now: int, live: Live) -> lis
     for item in live.merge(pk, stored, low, high):
         if int(item.get(k.TTL) or now) < now:
             continue
-        total, countries, devices, targets = _counts(item)
-        out.append(DayCounts(code.id, code.shortcode, code.label, str(item["sk"])[2:], total, countries,
-                             devices, targets))
+        parts = _counts(item)
+        out.append(DayCounts(code.id, code.shortcode, code.label, str(item["sk"])[2:], int(item.get("total", 0)),
+                             parts["c_"], parts["d_"], parts["t_"], parts["o_"]))
     return out
 
 

@@ -22,6 +22,7 @@ GRANULARITIES = ("day", "hour")
 AnalyticsRange = TypeAliasType("AnalyticsRange", Literal["7d", "30d", "90d", "1y", "3y"])
 Granularity = TypeAliasType("Granularity", Literal["day", "hour"])
 Device = TypeAliasType("Device", Literal["mobile", "tablet", "desktop", "unknown"])  # devices.DEVICES
+OsFamily = TypeAliasType("OsFamily", Literal["ios", "android", "windows", "macos", "linux", "other"])  # OS_FAMILIES
 DEFAULT_RANGE, DEFAULT_GRANULARITY = "30d", "day"
 HOURLY_RANGE = "7d"
 DEFAULT_TARGET = "default"
@@ -31,7 +32,8 @@ _FOLDED = frozenset({UNKNOWN_COUNTRY, OTHER})  # always in Other, whatever their
 _DEVICE_SET = frozenset(DEVICES)
 TOP_CODES = 10
 TARGET_OTHER = "other"  # routing targets under the noise floor (docs/api.md section 14)
-COUNTRY_PREFIX, DEVICE_PREFIX, TARGET_PREFIX, TOTAL = "c_", "d_", "t_", "total"
+COUNTRY_PREFIX, DEVICE_PREFIX, TARGET_PREFIX, OS_PREFIX, TOTAL, BOTS = "c_", "d_", "t_", "o_", "total", "bots"
+OS_OTHER = "other"  # OS families under the noise floor, and scans counted before OS classes (section 16.3)
 
 
 @dataclass(frozen=True)
@@ -81,28 +83,38 @@ def _listed(pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
 def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """The response of 7.1/7.2/7.3 from ``(bucket, counters)`` pairs.
 
-    Counters are aggregate items (``total``, ``c_{CC}``, ``d_{device}``, ``t_{target}``);
-    several pairs may share a bucket (a group's codes); pairs outside the window are
-    ignored, so every number comes from the same items and ``total`` equals the
-    sum of the timeseries, of ``by_country``, of ``by_device`` and of ``by_target``
-    (items written before routing have no ``t_`` counter: their scans went to ``default``).
+    Counters are aggregate items (``total``, ``c_{CC}``, ``d_{device}``, ``t_{target}``,
+    ``o_{os}``, ``bots``); several pairs may share a bucket (a group's codes); pairs outside the
+    window are ignored, so every number comes from the same items and ``total`` equals the
+    sum of the timeseries, of ``by_country``, of ``by_device``, of ``by_os`` and of
+    ``by_target`` (items written before routing have no ``t_`` counter: their scans went to
+    ``default``; before OS classes, no ``o_``: ``other``). ``bots`` is counted apart.
     """
     series = dict.fromkeys(win.buckets, 0)
     countries: dict[str, int] = {}
     devices: dict[str, int] = {}
     targets: dict[str, int] = {}
+    oses: dict[str, int] = {}
+    bots = 0
     for bucket, counters in items:
         if bucket not in series:
             continue
-        untargeted = 0
+        untargeted = unclassed = 0
         for name, value in counters.items():
             if name == TOTAL:
                 series[bucket] += int(value)
                 untargeted += int(value)
+                unclassed += int(value)
+            elif name == BOTS:
+                bots += int(value)
             elif name.startswith(TARGET_PREFIX):
                 target = name[len(TARGET_PREFIX):]
                 targets[target] = targets.get(target, 0) + int(value)
                 untargeted -= int(value)
+            elif name.startswith(OS_PREFIX):
+                family = name[len(OS_PREFIX):]
+                oses[family] = oses.get(family, 0) + int(value)
+                unclassed -= int(value)
             elif name.startswith(COUNTRY_PREFIX):
                 cc = name[len(COUNTRY_PREFIX):]
                 countries[cc] = countries.get(cc, 0) + int(value)
@@ -111,13 +123,17 @@ def fold(win: Window, items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[st
                 devices[dev] = devices.get(dev, 0) + int(value)
         if untargeted > 0:
             targets[DEFAULT_TARGET] = targets.get(DEFAULT_TARGET, 0) + untargeted
+        if unclassed > 0:
+            oses[OS_OTHER] = oses.get(OS_OTHER, 0) + unclassed
     return {
         "range": win.range, "days": win.days, "granularity": win.granularity,
         "total": sum(series.values()),
         "timeseries": [{"bucket": b, "scans": n} for b, n in series.items()],
         "by_country": by_country(countries),
         "by_device": by_device(devices),
+        "by_os": _listed(fold_oses(oses)),
         "by_target": _listed(fold_targets(targets)),
+        "bots": bots,
     }
 
 
@@ -139,6 +155,26 @@ def fold_targets(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     floor folded into ``other`` (listed last, only when non-zero), so that a rule per
     country cannot name a country the floor hides (the export folds each code-day alike)."""
     return _floored(counts, TARGET_OTHER)
+
+
+def fold_oses(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """``by_os`` as ``(key, total)`` pairs: largest first, families under the noise floor folded
+    into ``other`` (listed last, only when non-zero; the export folds each code-day alike)."""
+    plain = {OS_OTHER: 0, **counts}
+    other = plain.pop(OS_OTHER)
+    out = _floored(plain, OS_OTHER)
+    if other:
+        if out and out[-1][0] == OS_OTHER:
+            out[-1] = (OS_OTHER, out[-1][1] + other)
+        else:
+            out.append((OS_OTHER, other))
+    return out
+
+
+def with_other_os(total: int, oses: Mapping[str, int]) -> Mapping[str, int]:
+    """A bucket's OS counters completed to its ``total``: scans counted before OS classes are ``other``."""
+    unclassed = total - sum(oses.values())
+    return oses if unclassed <= 0 else {**oses, OS_OTHER: oses.get(OS_OTHER, 0) + unclassed}
 
 
 def with_default_target(total: int, targets: Mapping[str, int]) -> Mapping[str, int]:

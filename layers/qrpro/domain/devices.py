@@ -13,7 +13,9 @@ import re
 MOBILE, TABLET, DESKTOP, UNKNOWN = "mobile", "tablet", "desktop", "unknown"
 DEVICES = (MOBILE, TABLET, DESKTOP, UNKNOWN)
 IOS, ANDROID, OTHER = "ios", "android", "other"
-OSES = (IOS, ANDROID, OTHER)
+OSES = (IOS, ANDROID, OTHER)  # routing's OS classes (docs/api.md section 14)
+WINDOWS, MACOS, LINUX = "windows", "macos", "linux"
+OS_FAMILIES = (IOS, ANDROID, WINDOWS, MACOS, LINUX, OTHER)  # analytics' (section 16.3)
 UNKNOWN_COUNTRY = "XX"  # stored for a missing or invalid country; always folded into "Other"
 
 # Crawlers, monitors and link-preview fetchers: redirected, never counted.
@@ -36,6 +38,10 @@ _DESKTOP = re.compile(r"windows nt|macintosh|mac os x|x11|linux|cros|freebsd|ope
 _WINDOWS_PHONE = re.compile(r"windows phone", re.IGNORECASE)
 _ANDROID = re.compile(r"android", re.IGNORECASE)
 _IOS = re.compile(r"iphone|ipad|ipod", re.IGNORECASE)
+_WINDOWS = re.compile(r"windows nt|windows 1\d|win64|win32", re.IGNORECASE)
+_MACOS = re.compile(r"macintosh|mac os x", re.IGNORECASE)
+_CHROME_OS = re.compile(r"\bcros\b", re.IGNORECASE)
+_LINUX = re.compile(r"linux|x11|ubuntu|fedora|debian", re.IGNORECASE)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # User-assigned ISO 3166 codes (no country): AA, QM-QZ, XA-XZ, ZZ; CDNs send XX or T1 for "unknown"/Tor.
 _NOT_A_COUNTRY = re.compile(r"^(?:AA|Q[M-Z]|X[A-Z]|ZZ)$")
@@ -58,15 +64,30 @@ def device(user_agent: str | None) -> str:
     return UNKNOWN
 
 
-def os_class(user_agent: str | None) -> str:
-    """``ios``, ``android`` or ``other``: the phone OS, for app-store routing."""
+def os_family(user_agent: str | None) -> str:
+    """``ios``, ``android``, ``windows``, ``macos``, ``linux`` or ``other`` (analytics' OS class).
+    Windows Phone (which claims Android) and ChromeOS are ``other``; iPadOS in desktop mode sends a
+    Macintosh User-Agent and reads as ``macos``: the User-Agent cannot tell."""
     if not user_agent or _WINDOWS_PHONE.search(user_agent):
         return OTHER
     if _ANDROID.search(user_agent):
         return ANDROID
     if _IOS.search(user_agent):
         return IOS
+    if _WINDOWS.search(user_agent):
+        return WINDOWS
+    if _MACOS.search(user_agent):
+        return MACOS
+    if _CHROME_OS.search(user_agent):
+        return OTHER
+    if _LINUX.search(user_agent):
+        return LINUX
     return OTHER
+
+
+def os_class(family: str) -> str:
+    """Routing's OS class of an OS family: ``ios``, ``android`` or ``other`` (app-store routing)."""
+    return family if family in (IOS, ANDROID) else OTHER
 
 
 def country(value: str | None) -> str:

@@ -1,6 +1,6 @@
 """The export ZIP (docs/api.md section 11): ``codes.csv`` (``qrpro.domain.csvio``),
 the daily rollup ``scans.csv`` and its breakdowns ``scans_by_country.csv``,
-``scans_by_device.csv`` and ``scans_by_target.csv``, and ``README.txt``.
+``scans_by_device.csv``, ``scans_by_os.csv`` and ``scans_by_target.csv``, and ``README.txt``.
 
 Pure: no AWS. Everything streams: rows are produced one at a time and written
 in small chunks, so an export never holds its whole content in memory (the
@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, Protocol
 
 # the analytics API's folding, shared
-from qrpro.domain.analytics import fold_countries, fold_devices, fold_targets, with_default_target
+from qrpro.domain.analytics import (
+    fold_countries,
+    fold_devices,
+    fold_oses,
+    fold_targets,
+    with_default_target,
+    with_other_os,
+)
 from qrpro.domain.clock import utc
 from qrpro.domain.csvio import CHUNK, codes_csv, neutralise
 
@@ -29,6 +36,7 @@ SCAN_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "label", "day", "scans"
 COUNTRY_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "country", "scans")
 DEVICE_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "device", "scans")
 TARGET_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "target", "scans")
+OS_COLUMNS: tuple[str, ...] = ("code_id", "shortcode", "day", "os", "scans")
 LEVEL = 1  # deflate level: CSV still shrinks ~8x, about 3x faster than the default 6
 SPOOL_MEMORY = 1024 * 1024  # deflated bytes a breakdown file keeps in memory before it moves to a temporary file
 
@@ -52,6 +60,7 @@ class DayCounts(NamedTuple):
     countries: Mapping[str, int]
     devices: Mapping[str, int]
     targets: Mapping[str, int] = {}  # never mutated; a day counted before routing has none
+    oses: Mapping[str, int] = {}  # never mutated; a day counted before OS classes has none
 
 
 @dataclass
@@ -64,6 +73,7 @@ class RollupStats:
     country_rows: int = 0
     device_rows: int = 0
     target_rows: int = 0
+    os_rows: int = 0
 
 
 def _quoted(value: str) -> str:
@@ -82,14 +92,15 @@ def _ignore(text: str) -> None:
 
 
 def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], country_out: Callable[[str], object],
-                 device_out: Callable[[str], object], target_out: Callable[[str], object] = _ignore) -> RollupStats:
-    """scans.csv, scans_by_country.csv, scans_by_device.csv and scans_by_target.csv from one pass
-    over ``days``, as text chunks handed to the ``*_out`` callables (headers first).
+                 device_out: Callable[[str], object], target_out: Callable[[str], object] = _ignore,
+                 os_out: Callable[[str], object] = _ignore) -> RollupStats:
+    """scans.csv, scans_by_country.csv, scans_by_device.csv, scans_by_target.csv and scans_by_os.csv
+    from one pass over ``days``, as text chunks handed to the ``*_out`` callables (headers first).
 
-    Countries, devices and routing targets are folded per code-day by the analytics functions
-    (``fold_countries``: the noise floor, unknown countries into ``Other``; ``fold_devices``;
-    ``fold_targets``: the floor again, into ``other``), so every file's ``scans`` sums to the same
-    total and no country or target under the floor is ever listed.
+    Countries, devices, routing targets and OS families are folded per code-day by the analytics
+    functions (``fold_countries``: the noise floor, unknown countries into ``Other``;
+    ``fold_devices``; ``fold_targets`` and ``fold_oses``: the floor again, into ``other``), so
+    every file's ``scans`` sums to the same total and nothing under the floor is ever listed.
 
     The hot loop of a big export (tens of millions of rows), so rows are formatted directly (the
     same bytes csv.writer writes): each repeated string (day, country, device) is neutralised and
@@ -107,6 +118,7 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
     country_rows = [",".join(COUNTRY_COLUMNS) + "\r\n"]
     device_rows = [",".join(DEVICE_COLUMNS) + "\r\n"]
     target_rows = [",".join(TARGET_COLUMNS) + "\r\n"]
+    os_rows = [",".join(OS_COLUMNS) + "\r\n"]
     heads = 1  # header lines still in the buffers
 
     def flush() -> None:
@@ -115,9 +127,10 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
         stats.country_rows += len(country_rows) - heads
         stats.device_rows += len(device_rows) - heads
         stats.target_rows += len(target_rows) - heads
+        stats.os_rows += len(os_rows) - heads
         heads = 0
         for rows, out in ((day_rows, day_out), (country_rows, country_out), (device_rows, device_out),
-                          (target_rows, target_out)):
+                          (target_rows, target_out), (os_rows, os_out)):
             out("".join(rows))
             rows.clear()
 
@@ -139,7 +152,9 @@ def write_rollup(days: Iterable[DayCounts], day_out: Callable[[str], object], co
             device_rows.append(f"{prefix}{cell(device)},{n}\r\n")
         for target, n in fold_targets(with_default_target(d.total, d.targets)):
             target_rows.append(f"{prefix}{cell(target)},{n}\r\n")
-        if len(day_rows) + len(country_rows) + len(device_rows) + len(target_rows) >= FLUSH_ROWS:
+        for family, n in fold_oses(with_other_os(d.total, d.oses)):
+            os_rows.append(f"{prefix}{cell(family)},{n}\r\n")
+        if len(day_rows) + len(country_rows) + len(device_rows) + len(target_rows) + len(os_rows) >= FLUSH_ROWS:
             flush()
     flush()
     return stats
@@ -181,12 +196,14 @@ What is in this ZIP
   scans.csv              scans per code and day ({day_rows} rows)
   scans_by_country.csv   the same scans split by country ({country_rows} rows)
   scans_by_device.csv    the same scans split by device type ({device_rows} rows)
+  scans_by_os.csv        the same scans split by operating system ({os_rows} rows)
   scans_by_target.csv    the same scans split by where they were sent ({target_rows} rows)
   README.txt             this file
 
 {scans} scans in all. Adding up the "scans" column of scans.csv, of
-scans_by_country.csv, of scans_by_device.csv or of scans_by_target.csv gives
-that same number: a spreadsheet SUM of the column is right in every file.
+scans_by_country.csv, of scans_by_device.csv, of scans_by_os.csv or of
+scans_by_target.csv gives that same number: a spreadsheet SUM of the column is
+right in every file. Bots and link previews are not scans: they are in none.
 
 The files are CSV (comma separated, double quotes around a value that needs
 them, CRLF line ends), UTF-8, each with a header row. Times are UTC.
@@ -257,6 +274,15 @@ code_id, shortcode, day, device, scans. The device is mobile, tablet, desktop
 or unknown. The rows of a code and day add up to that day's row in
 scans.csv.
 
+scans_by_os.csv
+---------------
+The scans of scans.csv split by the operating system of the device that
+scanned. Columns: code_id, shortcode, day, os, scans. The os is ios,
+android, windows, macos, linux or other: like countries, a system with fewer
+than 5 scans of a code on a day is not named, and those scans (and scans
+counted before QR Pro recorded systems) are counted together as "other".
+The rows of a code and day add up to that day's row in scans.csv.
+
 scans_by_target.csv
 -------------------
 The scans of scans.csv split by where the code's routing sent them. Columns:
@@ -267,8 +293,8 @@ like countries, a target with fewer than 5 scans of a code on a day is not
 named, and those scans are counted together as "other". The rows of a code
 and day add up to that day's row in scans.csv.
 
-Countries, devices and targets are counted separately, never together, so there is no
-file with both. QR Pro keeps no IP address, user agent or time of day of a
+Countries, devices, systems and targets are counted separately, never
+together, so there is no file with two of them. QR Pro keeps no IP address, user agent or time of day of a
 scan, so none is exported.
 """
 
@@ -278,7 +304,8 @@ def readme(generated_at: int, scope: str, codes: int, rollup: RollupStats) -> st
     who = f"team {ident}" if kind == "TEAM" else f"user {ident}"
     return README.format(generated=utc(generated_at).strftime("%Y-%m-%d %H:%M:%S"), scope=who, codes=codes,
                          day_rows=rollup.day_rows, country_rows=rollup.country_rows,
-                         device_rows=rollup.device_rows, target_rows=rollup.target_rows, scans=rollup.scans)
+                         device_rows=rollup.device_rows, target_rows=rollup.target_rows, os_rows=rollup.os_rows,
+                         scans=rollup.scans)
 
 
 class Writable(Protocol):
@@ -322,7 +349,7 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
             refs.append(CodeRef(str(code["id"]), str(code["shortcode"]), str(code.get("label") or "")))
             yield code
 
-    countries, devices, targets = Spool(), Spool(), Spool()
+    countries, devices, oses, targets = Spool(), Spool(), Spool(), Spool()
     try:
         with zipfile.ZipFile(out, "w") as zf:
             with _member(zf, "codes.csv", generated_at) as member:
@@ -330,16 +357,15 @@ def write_export(out: Writable, scope: str, codes: Iterable[Mapping[str, Any]],
                     member.write(chunk.encode("utf-8"))
             with _member(zf, "scans.csv", generated_at) as member:
                 rollup = write_rollup(daily(refs), lambda text: member.write(text.encode("utf-8")),
-                                      countries.write, devices.write, targets.write)
+                                      countries.write, devices.write, targets.write, oses.write)
             for name, spool in (("scans_by_country.csv", countries), ("scans_by_device.csv", devices),
-                                ("scans_by_target.csv", targets)):
+                                ("scans_by_os.csv", oses), ("scans_by_target.csv", targets)):
                 with _member(zf, name, generated_at) as member:
                     for data in spool.read():
                         member.write(data)
             with _member(zf, "README.txt", generated_at) as member:
                 member.write(readme(generated_at, scope, len(refs), rollup).encode("utf-8"))
     finally:
-        countries.close()
-        devices.close()
-        targets.close()
+        for spool in (countries, devices, oses, targets):
+            spool.close()
     return ZipStats(len(refs), rollup)

@@ -4,11 +4,12 @@ the open marks that name a scope's days still to fold, and the fold job the
 fan-out sends the compaction. Standard library only (the redirect imports it on
 its hot path). docs/analytics.md, "How a scan is counted", tells the story.
 
-What a scan keeps (docs/api.md section 7, "Privacy"): a random id, its code and
-scope, the plan, the UTC hour (a pane keeps only the day for plans without
-hourly analytics), the country, the device class, the routing target, and how
-many codes the scope has (the layout of its per-code day counters). Nothing of
-the request is kept, and no time finer than the hour.
+What a scan keeps (docs/api.md section 7, "Privacy", and 16.3): a random id,
+its code and scope, the plan, the UTC hour (a pane keeps only the day for plans
+without hourly analytics), the country, the device and OS classes, the routing
+target, whether it was a bot or link preview (counted apart), and how many
+codes the scope has (the layout of its per-code day counters). Nothing of the
+request is kept, and no time finer than the hour.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qrpro.domain.devices import DEVICES, UNKNOWN, country
+from qrpro.domain.devices import DEVICES, OS_FAMILIES, OTHER, UNKNOWN, country
 
 DEFAULT_TARGET = "default"
 NO_HOUR = "-"  # a pane row's hour for plans that keep no hourly aggregates
@@ -46,6 +47,8 @@ class Scan:
     device: str
     target: str = DEFAULT_TARGET
     codes: int = 0  # the scope's codes when scanned: the layout of its K# shards (0: not known)
+    os: str = OTHER  # the OS family (devices.OS_FAMILIES)
+    bot: bool = False  # a bot or link preview: counted apart (``bots``), never in the totals
     resent: bool = False
     sent_ms: int | None = field(default=None, compare=False)
     message_id: str = field(default="", repr=False, compare=False)
@@ -64,10 +67,12 @@ class Scan:
 
 def message(scan: Scan) -> str:
     """The message body: compact JSON of what a scan keeps (``t`` target, ``n`` the scope's
-    codes, ``r`` resent)."""
+    codes, ``o`` the OS family, ``b`` a bot, ``r`` resent)."""
     body: dict[str, Any] = {"id": scan.id, "code_id": scan.code_id, "scope": scan.scope, "plan": scan.plan,
                             "hour": scan.hour, "country": scan.country, "device": scan.device,
-                            "t": scan.target, "n": scan.codes}
+                            "t": scan.target, "n": scan.codes, "o": scan.os}
+    if scan.bot:
+        body["b"] = 1
     if scan.resent:
         body["r"] = 1
     return json.dumps(body, separators=(",", ":"))
@@ -91,7 +96,9 @@ def parse_message(body: str, message_id: str = "", sent_ms: int | None = None,
         scan = Scan(id=str(data["id"]), code_id=str(data["code_id"]), scope=str(data["scope"]),
                     plan=str(data["plan"]), hour=hour, country=country(data.get("country")),
                     device=data["device"] if data.get("device") in DEVICES else UNKNOWN,
-                    target=_target(data.get("t")), codes=_codes(data.get("n")), resent=data.get("r") == 1,
+                    target=_target(data.get("t")), codes=_codes(data.get("n")),
+                    os=data["o"] if data.get("o") in OS_FAMILIES else OTHER, bot=data.get("b") == 1,
+                    resent=data.get("r") == 1,
                     sent_ms=sent_ms, message_id=message_id, parked=parked)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -139,27 +146,29 @@ class Pane:
 def pane_attributes(scans: list[Scan], window: int, hourly: bool) -> dict[str, str | int]:
     """A pane's attributes (scans of one scope, day and plan): ``p`` the plan, ``c`` one line per
     code (id and the scope's code count), ``s`` one row per scan (id, code line, country, device,
-    target, the hour or ``-``), ``w`` the window."""
+    target, the hour or ``-``, the OS family, ``b`` for a bot or ``-``), ``w`` the window."""
     codes = sorted({(s.code_id, s.codes) for s in scans})
     line = {c: i for i, c in enumerate(codes)}
     rows = [" ".join((s.id, str(line[(s.code_id, s.codes)]), s.country, s.device, s.target,
-                      s.hour[11:] if hourly else NO_HOUR)) for s in scans]
+                      s.hour[11:] if hourly else NO_HOUR, s.os, "b" if s.bot else "-")) for s in scans]
     return {"p": scans[0].plan, "c": "\n".join(f"{cid} {n}" for cid, n in codes), "s": "\n".join(rows),
             "w": window}
 
 
 def parse_pane(scope: str, day: str, seq: int, attrs: Mapping[str, Any]) -> Pane:
     """A pane's scans (also a pane of the design before sequence numbers: its code lines
-    carried the shortcode, its rows a limit flag)."""
+    carried the shortcode, its rows a limit flag and no OS)."""
     codes = [str(line).split(" ") for line in str(attrs["c"]).split("\n")]
     plan = str(attrs["p"])
     scans = []
     for row in str(attrs["s"]).split("\n"):
-        scan_id, i, place, kind, target, hh, *_ = row.split(" ")
+        fields = row.split(" ")
+        scan_id, i, place, kind, target, hh = fields[:6]
+        family, bot = (fields[6], fields[7] == "b") if len(fields) == 8 else (OTHER, False)
         code = codes[int(i)]
         scans.append(Scan(id=scan_id, code_id=code[0], scope=scope, plan=plan,
                           hour=f"{day}-{'00' if hh == NO_HOUR else hh}", country=place, device=kind,
-                          target=target, codes=int(code[-1])))
+                          target=target, codes=int(code[-1]), os=family, bot=bot))
     return Pane(seq=seq, window=int(attrs.get("w", 0)), scans=scans)
 
 

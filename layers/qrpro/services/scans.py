@@ -158,8 +158,10 @@ def _step(scope: str, day: str, ck: int, to: int, now: int) -> int:
     counting.add(counting.fold(counted), to)
     plan_name = counted[-1].plan
     ttl = bucket_end(day[:7]) + plan(plan_name).retention_days * 86_400
-    caps.add_day(scope, day, len(counted), to, ttl, plan_name, now)
-    return len(counted)
+    scans = sum(1 for s in counted if not s.bot)  # bots count apart, never toward the cap
+    if scans:
+        caps.add_day(scope, day, scans, to, ttl, plan_name, now)
+    return scans
 
 
 def _take_over(scope: str, day: str) -> None:
